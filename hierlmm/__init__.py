@@ -1,0 +1,1 @@
+"""hierlmm: Bayesian linear mixed-effects models."""

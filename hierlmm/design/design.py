@@ -1,0 +1,105 @@
+"""Frozen records handed from the design stage to the model stage.
+
+Pure numpy. Random effects are stored compactly per grouping factor (integer codes plus
+the factor's own slope columns), never as a dense n x (levels * q) matrix, so memory
+grows as O(n * q).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class GroupDesign:
+    """Encoded random effects of one grouping factor.
+
+    Attributes
+    ----------
+    factor : str
+        Factor name as in the spec (``"Subject"``, ``"school:class"``).
+    codes : ndarray of int64, shape (n,)
+        Level index of each observation, in ``[0, n_levels)``.
+    Z : ndarray of float64, shape (n, q)
+        Random-effect columns of this factor (a column of ones for the intercept).
+    terms : tuple of str, length q
+        Effect names, ``"Intercept"`` first when present.
+    levels : tuple of str, length n_levels
+        Level labels in code order.
+    correlated : bool
+        Whether the q effects share an LKJ-correlated covariance.
+    """
+
+    factor: str
+    codes: np.ndarray
+    Z: np.ndarray
+    terms: tuple[str, ...]
+    levels: tuple[str, ...]
+    correlated: bool
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels L."""
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        """Number of effects per level."""
+        return len(self.terms)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Observations per level, shape (n_levels,)."""
+        return np.bincount(self.codes, minlength=self.n_levels)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Data encoded for a :class:`~hierlmm.spec.ModelSpec`.
+
+    Attributes
+    ----------
+    y : ndarray of float64, shape (n,)
+        Response.
+    X : ndarray of float64, shape (n, p)
+        Fixed-effects design matrix (intercept column first when present).
+    fixed_names : tuple of str, length p
+        Column names of ``X`` (categorical terms expand to one name per contrast).
+    groups : tuple of GroupDesign
+        One per grouping factor, in spec order.
+    response : str
+        Response name.
+    data : pandas.DataFrame, shape (n, k)
+        The rows used (after any NaN drop), restricted to the columns the model uses;
+        kept for reports and for re-encoding when a saved fit is loaded.
+    n_dropped : int
+        Rows dropped for missing values (``na_action="drop"``); 0 otherwise.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    groups: tuple[GroupDesign, ...]
+    response: str
+    data: pd.DataFrame
+    n_dropped: int = 0
+
+    @property
+    def n(self) -> int:
+        """Number of observations."""
+        return int(self.y.shape[0])
+
+    @property
+    def p(self) -> int:
+        """Number of fixed-effect columns."""
+        return int(self.X.shape[1])
+
+    def group(self, factor: str) -> GroupDesign:
+        """Return the :class:`GroupDesign` of ``factor``."""
+        for g in self.groups:
+            if g.factor == factor:
+                return g
+        raise KeyError(factor)

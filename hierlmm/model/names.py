@@ -1,0 +1,57 @@
+"""Every PyMC variable and dimension name used by hierlmm.
+
+Model builders and reports both take names from here, so a typo fails at import.
+Factor names may contain ``":"`` (``"school:class"``); they are used verbatim.
+"""
+
+from __future__ import annotations
+
+INTERCEPT = "Intercept"
+
+# fixed effects and residual
+BETA = "beta"  # (fixed_term,)
+BETA_CENTERED_INTERCEPT = "intercept_centered"  # scalar, internal reparameterisation
+SIGMA = "sigma"  # scalar residual SD
+FIXED_DIM = "fixed_term"
+OBS_DIM = "obs"
+RESPONSE = "y"  # observed variable / log_likelihood variable
+
+
+def sd(factor: str) -> str:
+    """Random-effect SDs of ``factor``, dims ``(term_dim(factor),)``."""
+    return f"sd_{factor}"
+
+
+def corr(factor: str) -> str:
+    """Correlation matrix of ``factor``'s effects, dims ``(term, term_bis)``."""
+    return f"corr_{factor}"
+
+
+def chol(factor: str) -> str:
+    """Packed Cholesky factor of ``factor``'s covariance (LKJCholeskyCov variable)."""
+    return f"chol_{factor}"
+
+
+def offsets(factor: str) -> str:
+    """Standard-normal offsets of the non-centred parameterisation, dims (level, term)."""
+    return f"z_{factor}"
+
+
+def effects(factor: str) -> str:
+    """Group-level effects b of ``factor``, dims ``(level_dim, term_dim)``."""
+    return f"b_{factor}"
+
+
+def level_dim(factor: str) -> str:
+    """Dimension of ``factor``'s levels."""
+    return f"{factor}_level"
+
+
+def term_dim(factor: str) -> str:
+    """Dimension of ``factor``'s effect names."""
+    return f"{factor}_term"
+
+
+def term_dim_bis(factor: str) -> str:
+    """Second term dimension, for correlation matrices."""
+    return f"{factor}_term_bis"

@@ -1,0 +1,270 @@
+"""Frozen, validated specification records: what model to fit, independent of data.
+
+No pandas and no PyMC here. A :class:`ModelSpec` is built either from an lme4-style
+formula (:func:`hierlmm.spec.formula.parse_formula`) or directly from
+:class:`GroupSpec` objects; both routes give equal records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from hierlmm.errors import SpecError
+from hierlmm.options import Family, ResidualKind, check_option
+
+INTERCEPT = "Intercept"
+_FACTOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_.]*)*$")
+
+
+def _as_tuple(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    try:
+        items = tuple(value)
+    except TypeError as exc:
+        raise SpecError(f"{what} must be a string or a sequence of strings") from exc
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise SpecError(f"{what} must hold non-empty strings, got {item!r}")
+    return tuple(item.strip() for item in items)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """Random effects of one grouping factor.
+
+    Parameters
+    ----------
+    factor : str
+        Grouping column, or several joined by ``":"`` for an interaction / nested level
+        (``"school:class"`` is class within school).
+    intercept : bool
+        Whether each level gets a random intercept.
+    slopes : tuple of str
+        Terms with random slopes (column names or allowed transforms, e.g. ``"log(dose)"``).
+    correlated : bool
+        ``True``: intercept and slopes share an LKJ-correlated covariance (lme4 ``|``);
+        ``False``: independent effects (lme4 ``||``).
+    """
+
+    factor: str
+    intercept: bool = True
+    slopes: tuple[str, ...] = ()
+    correlated: bool = True
+
+    def __post_init__(self) -> None:
+        factor = str(self.factor).strip()
+        if not _FACTOR_RE.match(factor):
+            raise SpecError(
+                f"grouping factor {self.factor!r} is not a column name or a ':'-joined "
+                "set of column names"
+            )
+        slopes = _as_tuple(self.slopes, f"slopes of grouping factor {factor!r}")
+        if len(set(slopes)) != len(slopes):
+            raise SpecError(f"grouping factor {factor!r} lists a slope twice: {slopes}")
+        if INTERCEPT in slopes:
+            raise SpecError(f"use intercept=True rather than a slope named {INTERCEPT!r}")
+        if not self.intercept and not slopes:
+            raise SpecError(
+                f"grouping factor {factor!r} has neither an intercept nor slopes; "
+                "give intercept=True or at least one slope"
+            )
+        object.__setattr__(self, "factor", factor)
+        object.__setattr__(self, "slopes", slopes)
+        object.__setattr__(self, "intercept", bool(self.intercept))
+        object.__setattr__(self, "correlated", bool(self.correlated))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Effect names in model order: ``"Intercept"`` first when present, then slopes."""
+        return ((INTERCEPT,) if self.intercept else ()) + self.slopes
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Data columns whose combination defines the levels."""
+        return tuple(self.factor.split(":"))
+
+    def to_formula(self) -> str:
+        """Return the lme4 term, e.g. ``"(1 + Days | Subject)"`` or ``"(0 + x || g)"``."""
+        lhs = " + ".join((("1",) if self.intercept else ("0",)) + self.slopes)
+        bar = "|" if self.correlated else "||"
+        return f"({lhs} {bar} {self.factor})"
+
+    @classmethod
+    def nested(
+        cls,
+        outer: str,
+        inner: str,
+        *,
+        intercept: bool = True,
+        slopes: tuple[str, ...] = (),
+        correlated: bool = True,
+    ) -> tuple[GroupSpec, GroupSpec]:
+        """Return the two specs of ``(... | outer/inner)``: ``outer`` and ``outer:inner``."""
+        kwargs = dict(intercept=intercept, slopes=slopes, correlated=correlated)
+        return cls(outer, **kwargs), cls(f"{outer}:{inner}", **kwargs)
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Multipliers of the data-scaled default priors (see ``docs/priors.md``).
+
+    With ``s_y`` the response SD, ``s_x`` a fixed-effect column's SD and ``s_z`` a
+    random-effect column's SD (1 for intercepts):
+
+    - centred intercept ``~ Normal(mean(y), intercept_scale * s_y)``
+    - slope ``beta_k ~ Normal(0, fixed_scale * s_y / s_x)``
+    - random-effect SD ``~ HalfStudentT(sd_nu, sd_scale * s_y / s_z)``
+    - LKJ correlation ``~ LKJCorr(lkj_eta)``
+    - residual ``sigma ~ Exponential(1 / (sigma_scale * s_y))``
+    """
+
+    intercept_scale: float = 2.5
+    fixed_scale: float = 2.5
+    sd_scale: float = 2.5
+    sd_nu: float = 3.0
+    lkj_eta: float = 2.0
+    sigma_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SpecError(f"prior setting {f.name}={value!r} must be a number")
+            if not value > 0:
+                raise SpecError(f"prior setting {f.name}={value!r} must be positive")
+            object.__setattr__(self, f.name, float(value))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PriorSpec:
+        """Build from a mapping, rejecting unknown keys with a message naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown prior setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    """Residual structure. Only ``"iid"`` is implemented; AR(1)/CAR(1) are planned.
+
+    Parameters
+    ----------
+    kind : {"iid", "ar1", "car1"}
+    time : str or None
+        Time/order column for AR(1) and CAR(1).
+    group : str or None
+        Column within which the residual process runs (defaults to the first factor).
+    """
+
+    kind: ResidualKind = "iid"
+    time: str | None = None
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        check_option("residual", self.kind, ResidualKind)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete model: response, fixed terms, grouping factors, family, priors.
+
+    Parameters
+    ----------
+    response : str
+        Response column (or allowed transform, e.g. ``"log(y)"``).
+    fixed : tuple of str
+        Fixed-effect terms other than the intercept, in formulae syntax
+        (``"Days"``, ``"log(x)"``, ``"C(group)"``, ``"a:b"``).
+    intercept : bool
+        Whether the fixed part has an intercept.
+    groups : tuple of GroupSpec
+        One entry per grouping factor (nested factors appear as ``a`` and ``a:b``).
+    family : str
+        Response family; ``"gaussian"`` is implemented.
+    priors : PriorSpec
+    residual : ResidualSpec
+    """
+
+    response: str
+    fixed: tuple[str, ...] = ()
+    intercept: bool = True
+    groups: tuple[GroupSpec, ...] = ()
+    family: Family = "gaussian"
+    priors: PriorSpec = field(default_factory=PriorSpec)
+    residual: ResidualSpec = field(default_factory=ResidualSpec)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.response, str) or not self.response.strip():
+            raise SpecError("response must be a non-empty column name")
+        object.__setattr__(self, "response", self.response.strip())
+        fixed = _as_tuple(self.fixed, "fixed terms")
+        if len(set(fixed)) != len(fixed):
+            raise SpecError(f"a fixed term is listed twice: {fixed}")
+        object.__setattr__(self, "fixed", fixed)
+        groups = tuple(self.groups)
+        for g in groups:
+            if not isinstance(g, GroupSpec):
+                raise SpecError(f"groups must hold GroupSpec objects, got {g!r}")
+        factors = [g.factor for g in groups]
+        if len(set(factors)) != len(factors):
+            raise SpecError(
+                f"grouping factor listed twice: {factors}; merge its terms into one GroupSpec"
+            )
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "intercept", bool(self.intercept))
+        check_option("family", self.family, Family)
+        if not isinstance(self.priors, PriorSpec):
+            raise SpecError("priors must be a PriorSpec")
+        if not isinstance(self.residual, ResidualSpec):
+            raise SpecError("residual must be a ResidualSpec")
+
+    @property
+    def fixed_names(self) -> tuple[str, ...]:
+        """Fixed terms as written, with ``"Intercept"`` first when present."""
+        return ((INTERCEPT,) if self.intercept else ()) + self.fixed
+
+    @property
+    def fixed_formula(self) -> str:
+        """The fixed part as a formulae formula, e.g. ``"Reaction ~ 1 + Days"``."""
+        rhs = " + ".join((("1",) if self.intercept else ("0",)) + self.fixed)
+        return f"{self.response} ~ {rhs}"
+
+    @property
+    def formula(self) -> str:
+        """An lme4 formula equivalent to this spec."""
+        parts = [self.fixed_formula] + [g.to_formula() for g in self.groups]
+        return " + ".join(parts)
+
+    def group(self, factor: str) -> GroupSpec:
+        """Return the :class:`GroupSpec` of ``factor``."""
+        for g in self.groups:
+            if g.factor == factor:
+                return g
+        raise SpecError(
+            f"no grouping factor {factor!r}; the model has {[g.factor for g in self.groups]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dict; inverse of :meth:`from_dict`."""
+        out = asdict(self)
+        out["fixed"] = list(self.fixed)
+        out["groups"] = [dict(asdict(g), slopes=list(g.slopes)) for g in self.groups]
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
+        """Rebuild a spec from :meth:`to_dict` output."""
+        values = dict(values)
+        values["fixed"] = tuple(values.get("fixed", ()))
+        values["groups"] = tuple(
+            GroupSpec(**dict(g, slopes=tuple(g.get("slopes", ())))) for g in values.get("groups", ())
+        )
+        values["priors"] = PriorSpec(**values.get("priors", {}))
+        values["residual"] = ResidualSpec(**values.get("residual", {}))
+        return cls(**values)
