@@ -10,7 +10,7 @@ INTERCEPT = "Intercept"
 
 # fixed effects and residual
 BETA = "beta"  # (fixed_term,)
-BETA_CENTERED_INTERCEPT = "intercept_centered"  # scalar, internal reparameterisation
+BETA_CENTERED = "beta_centered"  # (fixed_term,), coefficients of the centred design
 SIGMA = "sigma"  # scalar residual SD
 FIXED_DIM = "fixed_term"
 OBS_DIM = "obs"
@@ -55,3 +55,20 @@ def term_dim(factor: str) -> str:
 def term_dim_bis(factor: str) -> str:
     """Second term dimension, for correlation matrices."""
     return f"{factor}_term_bis"
+
+
+# data containers (pm.Data): shared inputs, so compiled graphs do not embed the data
+DATA_X = "X_centered"  # (n, p)
+
+
+def data_codes(factor: str) -> str:
+    """Level codes of ``factor``, shape (n,)."""
+    return f"codes_{factor}"
+
+
+def data_z(factor: str) -> str:
+    """Random-effect columns of ``factor``, shape (n, q)."""
+    return f"Z_{factor}"
+
+
+COLLAPSED_LOGLIK = "loglik_collapsed"  # Potential holding the marginal log-likelihood

@@ -116,7 +116,7 @@ class PriorSpec:
 
     - centred intercept ``~ Normal(mean(y), intercept_scale * s_y)``
     - slope ``beta_k ~ Normal(0, fixed_scale * s_y / s_x)``
-    - random-effect SD ``~ HalfStudentT(sd_nu, sd_scale * s_y / s_z)``
+    - random-effect SD ``~ HalfNormal(sd_scale * s_y / s_z)``
     - LKJ correlation ``~ LKJCorr(lkj_eta)``
     - residual ``sigma ~ Exponential(1 / (sigma_scale * s_y))``
     """
@@ -124,7 +124,6 @@ class PriorSpec:
     intercept_scale: float = 2.5
     fixed_scale: float = 2.5
     sd_scale: float = 2.5
-    sd_nu: float = 3.0
     lkj_eta: float = 2.0
     sigma_scale: float = 1.0
 
@@ -263,7 +262,8 @@ class ModelSpec:
         values = dict(values)
         values["fixed"] = tuple(values.get("fixed", ()))
         values["groups"] = tuple(
-            GroupSpec(**dict(g, slopes=tuple(g.get("slopes", ())))) for g in values.get("groups", ())
+            GroupSpec(**dict(g, slopes=tuple(g.get("slopes", ()))))
+            for g in values.get("groups", ())
         )
         values["priors"] = PriorSpec(**values.get("priors", {}))
         values["residual"] = ResidualSpec(**values.get("residual", {}))

@@ -11,12 +11,21 @@ Allowed calls
 ``center, scale, standardize`` (formulae's stateful transforms),
 ``poly(x, degree)`` (orthogonal polynomials), ``C(x)`` (categorical coding, optional
 ``levels=[...]``), ``I(...)`` (arithmetic inside a term, e.g. ``I(x ** 2)``).
-Anything else - attribute access, indexing, imports, lambdas, dunder names, strings
-outside ``C(levels=...)``, other calls - is refused with :class:`SpecError`.
+Anything else - attribute access, indexing, imports, lambdas, dunder names, Python
+keywords, strings outside ``C(levels=...)``, other calls, calls of call results,
+comparisons, conditional expressions - is refused with :class:`SpecError`.
+
+The guard works in two passes: a tokenizer that admits only names, numbers, quoted
+labels and formula/arithmetic operators (so ``.`` after a name, ``;``, backticks and
+``@`` never get through), then a walk over the Python syntax tree of the term (with the
+interaction operator ``:`` read as ``*``) that admits only the node types listed in
+``_ALLOWED_NODES``.
 """
 
 from __future__ import annotations
 
+import ast
+import keyword
 import re
 
 import numpy as np
@@ -47,6 +56,38 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = {"levels", "degree", "raw"}
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Call,
+    ast.keyword,
+    ast.List,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.Mod,
+    ast.BitXor,
+    ast.USub,
+    ast.UAdd,
+)
+_NODE_WORDS = {
+    "Attribute": "attribute access",
+    "Subscript": "indexing",
+    "Lambda": "a lambda",
+    "IfExp": "a conditional expression",
+    "Compare": "a comparison",
+    "BoolOp": "and/or",
+    "Tuple": "a tuple",
+    "Starred": "argument unpacking",
+    "Dict": "a dict",
+    "Set": "a set",
+}
 
 
 def tokenize(term: str) -> list[tuple[str, str]]:
@@ -58,6 +99,11 @@ def tokenize(term: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
             bad = text[pos:].lstrip()[:1]
+            if bad == ".":
+                raise SpecError(
+                    f"formula term {term!r} uses attribute access ('.'), which is refused; "
+                    "rename columns whose names contain '.'"
+                )
             raise SpecError(
                 f"formula term {term!r} contains {bad!r}, which a hierlmm formula may not use; "
                 f"allowed transforms: {', '.join(ALLOWED_CALLS)}"
@@ -78,15 +124,26 @@ def check_term(term: str) -> str:
     """
     tokens = tokenize(term)
     for i, (kind, text) in enumerate(tokens):
-        following = tokens[i + 1][1] if i + 1 < len(tokens) else ""
+        following = "".join(t for _, t in tokens[i + 1 : i + 3])
+        if kind == "name" and keyword.iskeyword(text):
+            raise SpecError(
+                f"formula term {term!r} uses the Python keyword {text!r}, which is refused"
+            )
         if kind == "name" and "__" in text:
-            raise SpecError(f"formula term {term!r} uses the name {text!r}; dunder names are refused")
-        if kind == "name" and following == "(" and text not in ALLOWED_CALLS:
+            raise SpecError(
+                f"formula term {term!r} uses the name {text!r}; dunder names are refused"
+            )
+        if kind == "name" and following.startswith("(") and text not in ALLOWED_CALLS:
             raise SpecError(
                 f"formula term {term!r} calls {text}(), which is not an allowed transform; "
                 f"allowed: {', '.join(ALLOWED_CALLS)}"
             )
-        if kind == "name" and following == "=" and text not in _KEYWORDS:
+        if (
+            kind == "name"
+            and following.startswith("=")
+            and following != "=="
+            and text not in _KEYWORDS
+        ):
             raise SpecError(f"formula term {term!r} uses the keyword {text!r}, which is refused")
         if kind == "string" and not _inside_levels(tokens, i):
             raise SpecError(
@@ -95,7 +152,35 @@ def check_term(term: str) -> str:
             )
         if text in ("[", "]") and not _inside_levels(tokens, i):
             raise SpecError(f"formula term {term!r} uses indexing, which is refused")
+    _check_syntax_tree(term, tokens)
     return term
+
+
+def _check_syntax_tree(term: str, tokens: list[tuple[str, str]]) -> None:
+    """Parse the tokens as a Python expression and admit only ``_ALLOWED_NODES``."""
+    if not tokens:
+        raise SpecError("a formula term is empty; remove the stray operator around it")
+    source = " ".join("*" if (kind == "op" and text == ":") else text for kind, text in tokens)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(
+            f"formula term {term!r} is not a valid term ({exc.msg}); write a column name or "
+            f"an allowed transform such as log(x) or I(x ** 2)"
+        ) from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            what = _NODE_WORDS.get(type(node).__name__, f"Python syntax {type(node).__name__}")
+            raise SpecError(f"formula term {term!r} uses {what}, which is refused")
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in ALLOWED_CALLS
+        ):
+            raise SpecError(
+                f"formula term {term!r} calls something other than an allowed transform; "
+                f"allowed: {', '.join(ALLOWED_CALLS)}"
+            )
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str):
+            raise SpecError(f"formula term {term!r} holds the constant {node.value!r}; refused")
 
 
 def _inside_levels(tokens: list[tuple[str, str]], index: int) -> bool:

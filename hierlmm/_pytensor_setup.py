@@ -1,0 +1,20 @@
+"""Configure PyTensor before hierlmm builds any graph.
+
+PyPI wheels of PyTensor usually find no BLAS to link its C backend against and warn
+about it at the first compilation. hierlmm's hot paths run through numba (nutpie) or
+numpy, so the missing BLAS does not matter to it: we resolve PyTensor's BLAS flags once,
+up front, with that one warning silenced, so it never reaches the user.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+def configure() -> None:
+    """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning."""
+    import pytensor
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        _ = pytensor.config.blas__ldflags

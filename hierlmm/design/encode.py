@@ -1,0 +1,234 @@
+"""Encode validated data into a :class:`~hierlmm.design.design.Design`.
+
+The fixed part goes through formulae (so ``C(g)``, ``log(x)``, ``poly(x, 2)`` and
+``I(x**2)`` behave as in bambi); each grouping factor is stored compactly as integer
+codes (n,) plus its own slope columns Z (n, q). formulae's group-specific matrices are
+never used: they are dense n x (levels * q).
+"""
+
+from __future__ import annotations
+
+import formulae
+import numpy as np
+import pandas as pd
+from formulae.environment import Environment
+from formulae.parser import ParseError
+from formulae.resolver import ResolverError
+from formulae.scanner import ScanError
+
+from hierlmm.design import validate
+from hierlmm.design.design import Design, GroupDesign
+from hierlmm.errors import DataError, SpecError
+from hierlmm.spec.schema import GroupSpec, ModelSpec
+from hierlmm.spec.transforms import namespace
+
+
+def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise") -> Design:
+    """Validate ``data`` against ``spec`` and encode it.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame, shape (n_in, k)
+        Raw data holding every column the spec names.
+    na_action : {"raise", "drop"}
+        What to do with rows holding NaN, None or inf in a used column.
+
+    Returns
+    -------
+    Design
+        ``y`` (n,), ``X`` (n, p), one :class:`GroupDesign` per grouping factor with
+        ``codes`` (n,) and ``Z`` (n, q), the kept raw columns and ``n_dropped``.
+
+    Raises
+    ------
+    DataError
+        If the data do not fit the spec (missing or non-numeric columns, missing values
+        with ``na_action="raise"``, constant response, single-level factor, rank-deficient
+        fixed effects).
+    SpecError
+        If ``na_action`` or a term is invalid.
+    """
+    na_action = validate.check_na_action(na_action)
+    data = validate.check_frame(data)
+    columns = validate.used_columns(spec)
+    validate.check_columns(data, columns)
+    validate.check_response_dtype(data, spec)
+    validate.check_slope_dtypes(data, spec)
+    kept, n_dropped = validate.handle_missing(data, list(columns), na_action)
+
+    y, X, fixed_names = encode_fixed(spec, kept)
+    validate.check_response_values(y, spec.response)
+    validate.check_finite(X, fixed_names, "fixed-effect column")
+    validate.check_full_rank(X, fixed_names)
+    groups = tuple(encode_group(g, kept) for g in spec.groups)
+    return Design(
+        y=y,
+        X=X,
+        fixed_names=fixed_names,
+        groups=groups,
+        response=spec.response,
+        data=kept,
+        n_dropped=n_dropped,
+    )
+
+
+def design_matrices(formula: str, data: pd.DataFrame) -> formulae.matrices.DesignMatrices:
+    """Evaluate ``formula`` on ``data`` with formulae, seeing only hierlmm's transforms.
+
+    The evaluation environment is empty apart from
+    :func:`hierlmm.spec.transforms.namespace` (and formulae's own ``C``, ``I``,
+    ``center``, ``scale``, ``standardize``, ``poly``), so no caller variable can leak into a
+    term. Floating-point warnings (``log(0)``) are silenced here; the caller checks the
+    result for NaN/inf and raises a :class:`DataError` naming the term.
+
+    Parameters
+    ----------
+    formula : str
+        A formulae formula, e.g. ``"y ~ 1 + Days"`` or ``"0 + log(x)"``.
+    data : pandas.DataFrame, shape (n, k)
+        Rows without missing values in the columns the formula reads.
+
+    Raises
+    ------
+    SpecError
+        If formulae cannot parse the formula.
+    DataError
+        If a term cannot be evaluated on the data (e.g. ``log`` of a string column).
+    """
+    env = Environment([{}])
+    try:
+        with np.errstate(all="ignore"):
+            return formulae.design_matrices(
+                formula, data, na_action="pass", env=env, extra_namespace=namespace()
+            )
+    except (ParseError, ScanError, ResolverError) as exc:
+        raise SpecError(
+            f"formulae cannot parse {formula!r} ({exc}); write the terms in formulae syntax, "
+            "e.g. 'log(x)', 'C(g)', 'a:b'"
+        ) from exc
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"formulae cannot evaluate {formula!r} on the data ({type(exc).__name__}: {exc}); "
+            "check that each transform suits its column's dtype (e.g. log of a numeric "
+            "column, C() of a categorical one)"
+        ) from exc
+
+
+def encode_fixed(
+    spec: ModelSpec, data: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Encode the response and the fixed-effects matrix.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame, shape (n, k)
+
+    Returns
+    -------
+    y : ndarray of float64, shape (n,)
+    X : ndarray of float64, shape (n, p)
+    fixed_names : tuple of str, length p
+        formulae's column names, e.g. ``("Intercept", "Days", "C(g)[b]")``.
+    """
+    n = data.shape[0]
+    dm = design_matrices(spec.fixed_formula, data)
+    y = np.asarray(dm.response.design_matrix, dtype=np.float64).reshape(n)
+    if dm.common is None:
+        return y, np.empty((n, 0), dtype=np.float64), ()
+    X = np.ascontiguousarray(dm.common.design_matrix, dtype=np.float64).reshape(n, -1)
+    names = tuple(str(label) for term in dm.common.terms.values() for label in term.labels)
+    return y, X, names
+
+
+def encode_group(group: GroupSpec, data: pd.DataFrame) -> GroupDesign:
+    """Encode one grouping factor compactly.
+
+    Parameters
+    ----------
+    group : GroupSpec
+    data : pandas.DataFrame, shape (n, k)
+
+    Returns
+    -------
+    GroupDesign
+        ``codes`` int64 (n,), ``Z`` float64 (n, q) with a column of ones first when the
+        factor has a random intercept, ``levels`` as strings in code order.
+    """
+    codes, levels = factor_codes(data, group.columns)
+    validate.check_levels(group.factor, levels)
+    n = data.shape[0]
+    cols = [np.ones(n)] if group.intercept else []
+    cols += [slope_column(term, group.factor, data) for term in group.slopes]
+    Z = np.column_stack(cols).astype(np.float64, copy=False)
+    return GroupDesign(
+        factor=group.factor,
+        codes=codes,
+        Z=Z,
+        terms=group.terms,
+        levels=levels,
+        correlated=group.correlated,
+    )
+
+
+def factor_codes(
+    data: pd.DataFrame, columns: tuple[str, ...]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer level codes of one column or of the combination of several.
+
+    Levels are sorted: by value on each column's own dtype (so integer ids sort
+    numerically, categoricals by category order), and lexicographically across columns
+    for an interaction, whose labels join the columns' values with ``":"``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, shape (n, k)
+    columns : tuple of str
+        One column, or several for ``"a:b"``.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n,)
+        Level index of each row, in ``[0, n_levels)``.
+    levels : tuple of str, length n_levels
+    """
+    parts = [pd.factorize(data[c], sort=True) for c in columns]
+    if len(parts) == 1:
+        codes, uniques = parts[0]
+        return codes.astype(np.int64), tuple(str(u) for u in uniques)
+    stacked = np.column_stack([codes for codes, _ in parts])  # (n, n_columns)
+    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    labels = tuple(
+        ":".join(str(uniques[k]) for k, (_, uniques) in zip(row, parts, strict=True))
+        for row in combos
+    )
+    return inverse.reshape(-1).astype(np.int64), labels
+
+
+def slope_column(term: str, factor: str, data: pd.DataFrame) -> np.ndarray:
+    """Evaluate one random-slope term to a single numeric column.
+
+    Parameters
+    ----------
+    term : str
+        A column name or allowed transform, e.g. ``"Days"`` or ``"log(dose)"``.
+    factor : str
+        The grouping factor, for messages.
+    data : pandas.DataFrame, shape (n, k)
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    dm = design_matrices(f"0 + {term}", data)
+    values = np.asarray(dm.common.design_matrix, dtype=np.float64)
+    if values.ndim == 2 and values.shape[1] != 1:
+        raise DataError(
+            f"random slope {term!r} of grouping factor {factor!r} evaluates to "
+            f"{values.shape[1]} columns; a slope must be one numeric column: dummy-code "
+            "a categorical term and give each 0/1 column as its own slope"
+        )
+    column = values.reshape(-1)
+    validate.check_finite(column, (term,), f"random slope of {factor!r}:")
+    return column

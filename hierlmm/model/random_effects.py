@@ -1,0 +1,78 @@
+"""Random-effect covariance and non-centred group-level effects for one grouping factor.
+
+Correlated factors get ``LKJCholeskyCov`` (Lewandowski, Kurowicka & Joe 2009) with
+HalfNormal SDs; independent (``||``) factors and single-effect factors get a diagonal
+Cholesky factor. Effects are non-centred: ``b = z @ L.T`` with ``z ~ N(0, 1)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from hierlmm.design.design import GroupDesign
+from hierlmm.model import names
+
+
+def add_covariance(
+    *, model: pm.Model, group: GroupDesign, sd_scale: np.ndarray, lkj_eta: float
+) -> pt.TensorVariable:
+    """Add the SDs (and correlations) of ``group`` to ``model``; return its Cholesky factor.
+
+    Parameters
+    ----------
+    model : pm.Model
+    group : GroupDesign
+    sd_scale : ndarray, shape (q,)
+        HalfNormal scale of each SD.
+    lkj_eta : float
+        LKJ shape.
+
+    Returns
+    -------
+    TensorVariable, shape (q, q)
+        Lower-triangular L with covariance ``L @ L.T``.
+    """
+    f = group.factor
+    with model:
+        if group.correlated and group.q > 1:
+            sd_dist = pm.HalfNormal.dist(sigma=sd_scale, shape=group.q)
+            chol, corr, sds = pm.LKJCholeskyCov(
+                names.chol(f), n=group.q, eta=lkj_eta, sd_dist=sd_dist, compute_corr=True,
+                store_in_trace=False,
+            )
+            pm.Deterministic(names.sd(f), sds, dims=names.term_dim(f))
+            pm.Deterministic(names.corr(f), corr, dims=(names.term_dim(f), names.term_dim_bis(f)))
+            return chol
+        sds = pm.HalfNormal(names.sd(f), sigma=sd_scale, dims=names.term_dim(f))
+        return pt.diag(sds)
+
+
+def add_effects(*, model: pm.Model, group: GroupDesign, chol: pt.TensorVariable) -> pt.TensorVariable:
+    """Add non-centred effects of ``group``; return b with shape (n_levels, q)."""
+    f = group.factor
+    dims = (names.level_dim(f), names.term_dim(f))
+    with model:
+        z = pm.Normal(names.offsets(f), 0.0, 1.0, dims=dims)
+        return pm.Deterministic(names.effects(f), z @ chol.T, dims=dims)  # (L, q) @ (q, q)
+
+
+def group_contribution(
+    *, effects: pt.TensorVariable, codes: pt.TensorVariable, Z: pt.TensorVariable
+) -> pt.TensorVariable:
+    """Per-observation contribution ``sum_k Z[i, k] * b[codes[i], k]``.
+
+    ``(n, q) * (n, q) -> (n,)``: O(n q) memory, never a dense n x (levels * q) matrix.
+    """
+    return (Z * effects[codes]).sum(axis=1)
+
+
+def group_coords(group: GroupDesign) -> dict[str, list[str]]:
+    """Coordinates of a factor's dims."""
+    f = group.factor
+    return {
+        names.level_dim(f): list(group.levels),
+        names.term_dim(f): list(group.terms),
+        names.term_dim_bis(f): list(group.terms),
+    }
