@@ -282,6 +282,13 @@ def _forward_substitution(C: dict, u: list, q: int) -> list:
     return v
 
 
+def _column(x: Any, *index: int) -> TensorVariable:
+    """``x[:, *index]`` as an (L,) vector; a contiguous constant when ``x`` is numpy."""
+    if isinstance(x, pt.Variable):
+        return x[(slice(None), *index)]
+    return pt.constant(np.ascontiguousarray(x[(slice(None), *index)], dtype=np.float64))
+
+
 def _group_terms(
     *, sigma: TensorVariable, chol: TensorVariable, ZtZ: TensorVariable, Zr: list, q: int
 ) -> tuple[TensorVariable, TensorVariable]:
@@ -293,7 +300,7 @@ def _group_terms(
     """
     K = chol / sigma  # (q, q)
     k = [[K[c, a] for a in range(q)] for c in range(q)]
-    zz = {(c, d): ZtZ[:, c, d] for c in range(q) for d in range(c, q)}  # (L,) each
+    zz = {(c, d): _column(ZtZ, c, d) for c in range(q) for d in range(c, q)}  # (L,) each
     A = {}
     for a in range(q):
         for b in range(a + 1):

@@ -1,0 +1,72 @@
+"""The :class:`Fit` record: posterior DataTree, spec, design, timings and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from hierlmm.design.design import Design
+from hierlmm.spec.schema import ModelSpec
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted model. Frozen: fitting never changes the spec or the design.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        Groups ``posterior`` (``beta`` (chain, draw, fixed_term), ``sigma`` (chain, draw),
+        per factor ``sd_<f>`` (chain, draw, <f>_term), ``corr_<f>`` (chain, draw, <f>_term,
+        <f>_term_bis) when correlated, ``b_<f>`` (chain, draw, <f>_level, <f>_term)),
+        ``sample_stats`` and, when it fits the memory budget, ``log_likelihood``
+        (``y``: chain, draw, obs).
+    spec : ModelSpec
+    design : Design
+    engine : {"sampled", "collapsed"}
+    sampler : str
+    seed : int
+    timings : dict of str to float
+        ``build_s``, ``compile_s``, ``sample_s``, ``recover_s``, ``total_s``.
+    settings : dict
+        ``draws``, ``tune``, ``chains``, ``target_accept``, ``na_action``.
+    """
+
+    idata: xr.DataTree
+    spec: ModelSpec
+    design: Design
+    engine: str
+    sampler: str
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws as an ``xarray.Dataset``."""
+        return self.idata["posterior"].to_dataset()
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """Tidy table of fixed effects, random-effect SDs and correlations, residual SD.
+
+        See :func:`hierlmm.report.summary.summary_table`.
+        """
+        from hierlmm.report.summary import summary_table
+
+        return summary_table(self, prob=prob)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Divergences, max R-hat and min bulk ESS over the summary parameters."""
+        from hierlmm.report.diagnostics import diagnostics
+
+        return diagnostics(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to one netCDF file (no pickle); reload with :func:`hierlmm.load`."""
+        from hierlmm.inference.io import save_fit
+
+        return save_fit(self, path)
