@@ -64,4 +64,6 @@ def summary_table(fit, prob: float = 0.9) -> pd.DataFrame:
     """
     rows = [_row(item, prob) for item in scalar_draws(fit.posterior, fit.design)]
     table = pd.DataFrame(rows).set_index("parameter")
-    return table.astype({"factor": object, "term": object}).where(table.notna(), None)
+    for column in ("factor", "term"):
+        table[column] = table[column].astype(object).where(table[column].notna(), None)
+    return table
