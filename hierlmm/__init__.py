@@ -19,6 +19,7 @@ from hierlmm.errors import (  # noqa: E402
     SpecError,
 )
 from hierlmm.inference.fit import fit  # noqa: E402
+from hierlmm.inference.io import load_fit as load  # noqa: E402
 from hierlmm.inference.result import Fit  # noqa: E402
 from hierlmm.spec import (  # noqa: E402
     GroupSpec,
@@ -44,6 +45,7 @@ __all__ = [
     "SpecError",
     "datasets",
     "fit",
+    "load",
     "load_model_file",
     "parse_formula",
 ]

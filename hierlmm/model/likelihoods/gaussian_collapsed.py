@@ -47,6 +47,11 @@ from pytensor.tensor.variable import TensorVariable
 
 from hierlmm.design.suffstats import GroupSuffStats, group_crossprod
 from hierlmm.errors import SpecError
+from hierlmm.model.likelihoods.collapsed_kernel import (
+    group_terms,
+    group_terms_sum,
+    precision_offdiag,
+)
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -256,64 +261,17 @@ def _static_q(ZtZ: Any) -> int:
     return int(q)
 
 
-def _unrolled_cholesky(A: dict, q: int) -> tuple[dict, TensorVariable]:
-    """Cholesky of q x q matrices stored entrywise as (L,) vectors ``A[(i, j)]``, i >= j.
-
-    Returns the lower factor entrywise and ``log det A`` (L,).
-    """
-    C: dict = {}
-    logdet = 0.0
-    for j in range(q):
-        pivot = A[j, j] - sum((C[j, k] ** 2 for k in range(j)), start=0.0)
-        logdet = logdet + pt.log(pivot)
-        C[j, j] = pt.sqrt(pivot)
-        for i in range(j + 1, q):
-            acc = A[i, j] - sum((C[i, k] * C[j, k] for k in range(j)), start=0.0)
-            C[i, j] = acc / C[j, j]
-    return C, logdet
+def _n_levels(stats: GroupSuffStats) -> Any:
+    """L as an int when the statistics are numpy, else symbolic."""
+    ZtZ = stats.ZtZ
+    return ZtZ.shape[0] if isinstance(ZtZ, pt.Variable) else int(np.shape(ZtZ)[0])
 
 
-def _forward_substitution(C: dict, u: list, q: int) -> list:
-    """Solve ``C v = u`` entrywise for lower-triangular ``C``; ``u`` holds q (L,) vectors."""
-    v: list = []
-    for i in range(q):
-        acc = u[i] - sum((C[i, k] * v[k] for k in range(i)), start=0.0)
-        v.append(acc / C[i, i])
-    return v
-
-
-def _column(x: Any, *index: int) -> TensorVariable:
-    """``x[:, *index]`` as an (L,) vector; a contiguous constant when ``x`` is numpy."""
-    if isinstance(x, pt.Variable):
-        return x[(slice(None), *index)]
-    return pt.constant(np.ascontiguousarray(x[(slice(None), *index)], dtype=np.float64))
-
-
-def _group_terms(
-    *, sigma: TensorVariable, chol: TensorVariable, ZtZ: TensorVariable, Zr: list, q: int
-) -> tuple[TensorVariable, TensorVariable]:
-    """Per-level ``log det A_j`` and ``v_j'v_j``, both (L,).
-
-    ``Zr`` holds the q columns (L,) of ``Z_j'r_j``. Everything below is elementwise on
-    length-L vectors with scalar coefficients from ``K``, so PyTensor fuses the forward
-    pass into one loop and the gradient into fused reductions.
-    """
-    K = chol / sigma  # (q, q)
-    k = [[K[c, a] for a in range(q)] for c in range(q)]
-    zz = {(c, d): _column(ZtZ, c, d) for c in range(q) for d in range(c, q)}  # (L,) each
-    A = {}
-    for a in range(q):
-        for b in range(a + 1):
-            # A_ab = delta_ab + sum_cd K_ca K_db ZtZ_cd, using ZtZ_cd = ZtZ_dc
-            terms = [k[c][a] * k[c][b] * zz[c, c] for c in range(q)]
-            terms += [(k[c][a] * k[d][b] + k[d][a] * k[c][b]) * zz[c, d]
-                      for c in range(q) for d in range(c + 1, q)]
-            A[a, b] = sum(terms[1:], start=terms[0]) + (1.0 if a == b else 0.0)
-    C, logdet = _unrolled_cholesky(A, q)
-    u = [sum((k[c][a] * Zr[c] for c in range(1, q)), start=k[0][a] * Zr[0]) for a in range(q)]
-    v = _forward_substitution(C, u, q)
-    vtv = sum((vi**2 for vi in v[1:]), start=v[0] ** 2)
-    return logdet, vtv
+def _whitened_inputs(*, sigma, chol, stats: GroupSuffStats, Zr, q: int):
+    """``A_low`` (L, q(q+1)/2) and ``U = Zr K`` (L, q) for the kernel, ``K = chol/sigma``."""
+    K = chol / sigma
+    A_low = precision_offdiag(K, pt.as_tensor_variable(stats.ZtZ), q)
+    return A_low, Zr @ K
 
 
 def _segment_sum(codes: TensorVariable, values: TensorVariable, n_levels: Any) -> TensorVariable:
@@ -323,18 +281,20 @@ def _segment_sum(codes: TensorVariable, values: TensorVariable, n_levels: Any) -
 
 
 def _obs_terms(*, beta, codes, Z, y, X, offset, n_levels, q):
-    """Observation-level residual ``r`` (n,) and the q columns (L,) of ``Z_j'r_j``."""
+    """Observation-level residual ``r`` (n,) and ``Z_j'r_j`` (L, q) by segment sums."""
     r = pt.as_tensor_variable(y) - pt.as_tensor_variable(X) @ beta
     if offset is not None:
         r = r - offset
     codes, Z = pt.as_tensor_variable(codes), pt.as_tensor_variable(Z)
-    return r, [_segment_sum(codes, Z[:, c] * r, n_levels) for c in range(q)]
+    cols = [_segment_sum(codes, Z[:, c] * r, n_levels) for c in range(q)]  # q x (L,)
+    return r, pt.stack(cols, axis=1)
 
 
-def _stats_zr(*, beta, stats: GroupSuffStats, q: int) -> list:
-    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics."""
+def _stats_zr(*, beta, stats: GroupSuffStats) -> TensorVariable:
+    """``Z_j'y_j - Z_j'X_j beta`` (L, q) from the statistics, as one matrix-vector product."""
     Zty, ZtX = pt.as_tensor_variable(stats.Zty), pt.as_tensor_variable(stats.ZtX)
-    return [Zty[:, c] - ZtX[:, c, :] @ beta for c in range(q)]
+    L, q, p = ZtX.shape
+    return Zty - (ZtX.reshape((L * q, p)) @ beta).reshape((L, q))
 
 
 def collapsed_loglik(
@@ -380,23 +340,23 @@ def collapsed_loglik(
     """
     q = _static_q(stats.ZtZ)
     beta, sigma, chol = (pt.as_tensor_variable(x) for x in (beta, sigma, chol))
-    ZtZ = pt.as_tensor_variable(stats.ZtZ)
     n_obs = pt.as_tensor_variable(stats.n).sum()
     if offset is None:
         XtX, Xty = pt.as_tensor_variable(stats.XtX), pt.as_tensor_variable(stats.Xty)
         rr = stats.yty - 2.0 * (Xty @ beta) + beta @ XtX @ beta
-        Zr = _stats_zr(beta=beta, stats=stats, q=q)
+        Zr = _stats_zr(beta=beta, stats=stats)
     else:
         _require_obs("an offset", codes=codes, Z=Z, y=y, X=X)
         r, Zr = _obs_terms(beta=beta, codes=codes, Z=Z, y=y, X=X,
-                           offset=pt.as_tensor_variable(offset), n_levels=ZtZ.shape[0], q=q)
+                           offset=pt.as_tensor_variable(offset), n_levels=_n_levels(stats), q=q)
         rr = pt.sum(r**2)
-    logdet, vtv = _group_terms(sigma=sigma, chol=chol, ZtZ=ZtZ, Zr=Zr, q=q)
+    A_low, U = _whitened_inputs(sigma=sigma, chol=chol, stats=stats, Zr=Zr, q=q)
+    logdet, vtv = group_terms_sum(A_low, U, q)
     return (
         -0.5 * LOG_2PI * n_obs
         - n_obs * pt.log(sigma)
-        - 0.5 * pt.sum(logdet)
-        - (rr - pt.sum(vtv)) / (2.0 * sigma**2)
+        - 0.5 * logdet
+        - (rr - vtv) / (2.0 * sigma**2)
     )
 
 
@@ -420,13 +380,13 @@ def collapsed_loglik_by_group(
     """
     q = _static_q(stats.ZtZ)
     beta, sigma, chol = (pt.as_tensor_variable(x) for x in (beta, sigma, chol))
-    ZtZ = pt.as_tensor_variable(stats.ZtZ)
     n_j = pt.as_tensor_variable(stats.n)
     off = None if offset is None else pt.as_tensor_variable(offset)
     r, Zr = _obs_terms(beta=beta, codes=codes, Z=Z, y=y, X=X, offset=off,
-                       n_levels=ZtZ.shape[0], q=q)
-    rr = _segment_sum(pt.as_tensor_variable(codes), r**2, ZtZ.shape[0])  # (L,)
-    logdet, vtv = _group_terms(sigma=sigma, chol=chol, ZtZ=ZtZ, Zr=Zr, q=q)
+                       n_levels=_n_levels(stats), q=q)
+    rr = _segment_sum(pt.as_tensor_variable(codes), r**2, _n_levels(stats))  # (L,)
+    A_low, U = _whitened_inputs(sigma=sigma, chol=chol, stats=stats, Zr=Zr, q=q)
+    logdet, vtv, _, _ = group_terms(A_low, U, q)
     return (
         -0.5 * LOG_2PI * n_j - n_j * pt.log(sigma) - 0.5 * logdet
         - (rr - vtv) / (2.0 * sigma**2)

@@ -1,0 +1,231 @@
+"""Command-line interface: ``hierlmm fit MODEL.toml --out DIR`` and ``hierlmm summary FILE``.
+
+``hierlmm fit`` reads a TOML model file (see ``docs/model-files.md``), loads its data,
+fits the model, writes ``DIR/summary.json`` and ``DIR/posterior.nc`` and prints a
+summary table. ``hierlmm summary`` reloads a saved ``posterior.nc`` and prints the same
+table. Any hierlmm error ends the command with exit status 1 and one line on stderr,
+``hierlmm: error: ...``; convergence warnings are printed as ``hierlmm: warning: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from hierlmm.errors import ConvergenceWarning, FitError, HierlmmError
+from hierlmm.options import Engine, Sampler, allowed
+
+SUMMARY_JSON = "summary.json"
+POSTERIOR_NC = "posterior.nc"
+EXIT_ERROR = 1
+_TIMING_LABELS = (("build_s", "build"), ("compile_s", "compile"), ("sample_s", "sample"),
+                  ("recover_s", "recover"), ("total_s", "total"))
+
+
+# ------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hierlmm`` argument parser with its ``fit`` and ``summary`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="hierlmm",
+        description="Bayesian linear mixed-effects models from TOML model files.",
+        epilog="Model file format: docs/model-files.md. Example: "
+        "hierlmm fit models/sleepstudy.toml --out out/sleepstudy",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_fit_parser(commands)
+    summary = commands.add_parser(
+        "summary",
+        help="print the summary of a saved fit (posterior.nc)",
+        description="Reload a fit saved by 'hierlmm fit' (DIR/posterior.nc) and print its "
+        "parameter summary.",
+    )
+    summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
+    return parser
+
+
+def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
+    fit = commands.add_parser(
+        "fit",
+        help="fit the model of a TOML model file",
+        description="Fit the model described by a TOML model file, write DIR/summary.json "
+        "and DIR/posterior.nc, and print a summary. Options given here override the "
+        "file's [fit] section.",
+        epilog="Outputs: DIR/summary.json (estimates, diagnostics, timings) and "
+        "DIR/posterior.nc (the whole fit; reprint it with 'hierlmm summary' or reload it in "
+        "Python with hierlmm.load). Exit status: 0 success, 1 error (one line on stderr), "
+        "2 usage error.",
+    )
+    fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
+    fit.add_argument("--out", required=True, type=Path, metavar="DIR",
+                     help="output folder (created if needed)")
+    fit.add_argument("--draws", type=int, metavar="N", help="posterior draws per chain")
+    fit.add_argument("--tune", type=int, metavar="N", help="warm-up (tuning) steps per chain")
+    fit.add_argument("--chains", type=int, metavar="N", help="number of chains")
+    fit.add_argument("--seed", type=int, metavar="S", help="random seed (non-negative integer)")
+    fit.add_argument("--sampler", metavar="NAME",
+                     help=f"NUTS backend: {', '.join(allowed(Sampler))}")
+    fit.add_argument("--engine", metavar="NAME",
+                     help=f"likelihood engine: {', '.join(allowed(Engine))} (auto integrates "
+                     "Gaussian random effects out analytically)")
+    fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+# ---------------------------------------------------------------------------- printing
+def _format_number(value: float, digits: int = 4) -> str:
+    """``value`` with ``digits`` significant digits; ``"nan"`` when missing."""
+    if value is None or not math.isfinite(value):
+        return "nan"
+    return f"{value:.{digits}g}"
+
+
+def format_header(fit) -> str:
+    """Two lines: formula, n and groups; then the timings in seconds."""
+    groups = ", ".join(f"{g.factor} ({g.n_levels} levels)" for g in fit.design.groups)
+    dropped = f", {fit.design.n_dropped} dropped" if fit.design.n_dropped else ""
+    first = f"{fit.spec.formula}   n = {fit.design.n}{dropped}; groups: {groups or 'none'}"
+    times = ", ".join(
+        f"{label} {fit.timings[key]:.2f}s" for key, label in _TIMING_LABELS if key in fit.timings
+    )
+    second = f"engine {fit.engine}, sampler {fit.sampler}, seed {fit.seed}; time: {times}"
+    return f"{first}\n{second}"
+
+
+def format_table(fit, prob: float = 0.9) -> str:
+    """Aligned table: parameter, mean, sd, central ``prob`` interval, rhat, ess_bulk."""
+    from hierlmm.report.summary import quantile_labels
+
+    table = fit.summary(prob=prob)
+    lo, hi = quantile_labels(prob)
+    rows = [("parameter", "mean", "sd", f"{prob:.0%} interval", "rhat", "ess_bulk")]
+    for name, row in table.iterrows():
+        ess = row["ess_bulk"]
+        rows.append((
+            str(name),
+            _format_number(row["mean"]),
+            _format_number(row["sd"]),
+            f"[{_format_number(row[lo])}, {_format_number(row[hi])}]",
+            f"{row['rhat']:.3f}" if math.isfinite(row["rhat"]) else "nan",
+            f"{ess:.0f}" if math.isfinite(ess) else "nan",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def print_summary(fit, stream: TextIO) -> None:
+    """Header lines, a blank line and the parameter table."""
+    print(format_header(fit), file=stream)
+    print(file=stream)
+    print(format_table(fit), file=stream)
+
+
+def report_warnings(caught: list[warnings.WarningMessage], stream: TextIO) -> None:
+    """Print convergence warnings as one readable line each; re-show any other warning."""
+    for item in caught:
+        if issubclass(item.category, ConvergenceWarning):
+            text = " ".join(str(item.message).split())
+            print(f"hierlmm: warning: {text}", file=stream)
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+
+
+# ---------------------------------------------------------------------------- commands
+def _fit_options(args: argparse.Namespace, defaults):
+    """The model file's FitOptions with the command-line overrides applied (re-checked)."""
+    overrides = {
+        name: getattr(args, name)
+        for name in ("draws", "tune", "chains", "seed", "sampler", "engine")
+        if getattr(args, name) is not None
+    }
+    if args.no_progress:
+        overrides["progress"] = False
+    return replace(defaults, **overrides)
+
+
+def _prepare_out_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FitError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """``hierlmm fit``: model file -> fit -> summary.json, posterior.nc, printed summary."""
+    import hierlmm
+    from hierlmm.datasets import read_source
+    from hierlmm.inference.io import save_fit
+    from hierlmm.report.json_summary import write_summary_json
+    from hierlmm.spec.load import load_model_file
+
+    model_file = load_model_file(args.model_file)
+    options = _fit_options(args, model_file.fit)
+    data = read_source(model_file.resolved_source(), model_file.base_dir)
+    out = _prepare_out_dir(args.out)  # before sampling, so a bad --out fails fast
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit = hierlmm.fit(
+            model_file.spec, data, draws=options.draws, tune=options.tune,
+            chains=options.chains, seed=options.seed, sampler=options.sampler,
+            engine=options.engine, progress=options.progress,
+            na_action=model_file.na_action, target_accept=options.target_accept,
+        )
+    try:
+        write_summary_json(fit, out / SUMMARY_JSON)
+    except OSError as exc:
+        raise FitError(f"cannot write {out / SUMMARY_JSON}: {exc.strerror or exc}") from exc
+    save_fit(fit, out / POSTERIOR_NC)
+    # TODO(report): the report stage will write out / "report.html" (and figures) here.
+    print_summary(fit, stdout)
+    report_warnings(caught, stderr)
+    print(f"\nwrote {out / SUMMARY_JSON} and {out / POSTERIOR_NC}", file=stdout)
+    return 0
+
+
+def run_summary(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """``hierlmm summary``: reload a saved fit and print its summary."""
+    from hierlmm.inference.io import load_fit
+
+    print_summary(load_fit(args.path), stdout)
+    return 0
+
+
+_COMMANDS = {"fit": run_fit, "summary": run_summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 success, 1 hierlmm error, 2 usage).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when omitted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args, sys.stdout, sys.stderr)
+    except HierlmmError as exc:
+        message = " ".join(str(exc).split())
+        print(f"hierlmm: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hierlmm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Stacked variance over a random-slope covariate, and the conditional ICC curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hierlmm.plots._common import (
+    ACCENT,
+    COMPONENT_COLORS,
+    interval_columns,
+    new_figure,
+    require_columns,
+)
+
+# drawn bottom-up; the covariance term goes last because it can be negative
+STACK_ORDER = ("residual", "other", "intercept", "slope", "covariance")
+
+
+def plot_variance_curve(table: pd.DataFrame) -> Figure:
+    """Stacked areas of the component means of Var(y | t), with the total's interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`hierlmm.report.variance_curve.variance_over_covariate`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel: one filled band per component whose mean is not identically 0 (a
+        negative covariance is drawn hatched, downwards from the stack), a grey band
+        for the total's interval and a line for its mean.
+    """
+    require_columns(table, ("t", "total_mean", *STACK_ORDER),
+                    "hierlmm.report.variance_curve.variance_over_covariate")
+    lo, hi = interval_columns(table, "total_")
+    t = table["t"].to_numpy(float)
+    fig, (ax,) = new_figure(1, panel_size=(6.0, 4.0))
+    ax.fill_between(t, table[lo], table[hi], color="black", alpha=0.08, linewidth=0,
+                    label="total, interval")
+    base = np.zeros_like(t)
+    for name in STACK_ORDER:
+        values = table[name].to_numpy(float)
+        if np.allclose(values, 0.0):
+            continue
+        negative = name == "covariance" and values.min() < 0
+        ax.fill_between(t, base, base + values, color=COMPONENT_COLORS[name],
+                        alpha=0.5 if negative else 0.85, hatch="//" if negative else None,
+                        linewidth=0, label=name)
+        base = base + values
+    ax.plot(t, table["total_mean"], color="black", linewidth=1.5, label="total (mean)")
+    term = table["term"].iloc[0] if "term" in table and len(table) else "t"
+    factor = table["factor"].iloc[0] if "factor" in table and len(table) else ""
+    ax.set_xlabel(str(term))
+    ax.set_ylabel("variance of the response")
+    ax.set_title(f"Variance of the response over {term} ({factor})")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_icc_curve(table: pd.DataFrame) -> Figure:
+    """Conditional ICC over the covariate: posterior mean line and interval band.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`hierlmm.report.variance_curve.icc_curve`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel with one line and one band.
+    """
+    require_columns(table, ("t", "mean"), "hierlmm.report.variance_curve.icc_curve")
+    lo, hi = interval_columns(table)
+    fig, (ax,) = new_figure(1, panel_size=(5.0, 3.5))
+    ax.fill_between(table["t"], table[lo], table[hi], color=ACCENT, alpha=0.2, linewidth=0)
+    ax.plot(table["t"], table["mean"], color=ACCENT, linewidth=1.8)
+    term = table["term"].iloc[0] if "term" in table and len(table) else "t"
+    ax.set_xlabel(str(term))
+    ax.set_ylabel("conditional ICC")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"ICC over {term}")
+    return fig

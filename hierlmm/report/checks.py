@@ -1,0 +1,305 @@
+"""Posterior and prior predictive checks, and LOO model comparison.
+
+- :func:`posterior_predictive`: replicated data ``y_rep`` from a random subset of draws
+  (Gelman, Meng & Stern 1996);
+- :func:`ppc_group_stats`: a per-group statistic (mean or SD) of ``y`` against its
+  posterior predictive distribution, with the posterior predictive p-value
+  ``Pr(T(y_rep) >= T(y))``;
+- :func:`compare`: PSIS-LOO comparison of fits to the same observations
+  (Vehtari, Gelman & Gabry 2017) through :func:`arviz_stats.compare`;
+- :func:`prior_predictive`: response draws implied by the (data-scaled) priors alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from hierlmm.design import build_design
+from hierlmm.design.design import Design
+from hierlmm.errors import FitError, SpecError
+from hierlmm.inference.result import Fit
+from hierlmm.model import names
+from hierlmm.model.builder import build_model
+from hierlmm.options import check_option
+from hierlmm.report.shrinkage import resolve_factor
+from hierlmm.spec.formula import check_spec_terms, parse_formula
+from hierlmm.spec.schema import ModelSpec
+
+GroupStat = Literal["mean", "sd"]
+CompareMethod = Literal["stacking", "BB-pseudo-BMA", "pseudo-BMA"]
+PARETO_K_WARNING = "Estimated shape parameter of Pareto distribution"
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """Merge the leading (chain, draw) axes: (C, D, ...) -> (C * D, ...)."""
+    return values.reshape((-1,) + values.shape[2:])
+
+
+def _draw_index(fit: Fit, n_draws: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n_draws`` distinct flattened draws (all when None)."""
+    total = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    if n_draws is None:
+        return np.arange(total)
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
+        raise SpecError(f"n_draws={n_draws!r} must be a positive integer or None")
+    if n_draws > total:
+        raise SpecError(
+            f"n_draws={n_draws} exceeds the {total} posterior draws of the fit; "
+            "ask for fewer or pass n_draws=None for all"
+        )
+    return np.sort(rng.choice(total, size=n_draws, replace=False))
+
+
+def conditional_mean(fit: Fit, index: np.ndarray) -> np.ndarray:
+    """``X beta + sum_k Z_k b_k`` at the chosen flattened draws.
+
+    Parameters
+    ----------
+    fit : Fit
+    index : ndarray of int, shape (S,)
+        Indices into the flattened (chain * draw) draws.
+
+    Returns
+    -------
+    ndarray, shape (S, n)
+    """
+    posterior, design = fit.posterior, fit.design
+    beta = _flat(posterior[names.BETA].values)[index]  # (S, p)
+    mu = beta @ design.X.T  # (S, p) @ (p, n) -> (S, n)
+    for g in design.groups:
+        b = _flat(posterior[names.effects(g.factor)].values)[index]  # (S, L, q)
+        mu += np.einsum("snq,nq->sn", b[:, g.codes, :], g.Z)
+    return mu
+
+
+def posterior_predictive(
+    fit: Fit, n_draws: int | None = 200, seed: int | np.random.Generator | None = None
+) -> np.ndarray:
+    """Replicated responses from ``n_draws`` randomly chosen posterior draws.
+
+    Parameters
+    ----------
+    fit : Fit
+    n_draws : int or None
+        Number of distinct draws used (all when None).
+    seed : int or numpy.random.Generator, optional
+        Chooses the draws and the noise; defaults to ``fit.seed``.
+
+    Returns
+    -------
+    ndarray, shape (n_draws, n)
+        ``y_rep ~ N(mu, sigma^2)`` on the model's response scale.
+    """
+    rng = np.random.default_rng(fit.seed if seed is None else seed)
+    index = _draw_index(fit, n_draws, rng)
+    mu = conditional_mean(fit, index)  # (S, n)
+    sigma = _flat(fit.posterior[names.SIGMA].values)[index][:, None]  # (S, 1)
+    return mu + sigma * rng.standard_normal(mu.shape)
+
+
+def group_statistic(values: np.ndarray, codes: np.ndarray, n_levels: int, stat: str) -> np.ndarray:
+    """Per-group mean or SD (ddof=1; NaN for single-row groups) of each row of ``values``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (S, n)
+    codes : ndarray of int, shape (n,)
+        Level of each column, every level in ``[0, n_levels)`` present.
+    n_levels : int
+    stat : {"mean", "sd"}
+
+    Returns
+    -------
+    ndarray, shape (S, n_levels)
+    """
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_levels)  # (L,)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_values = values[:, order]  # (S, n)
+    means = np.add.reduceat(sorted_values, starts, axis=1) / counts  # (S, L)
+    if stat == "mean":
+        return means
+    dev2 = (sorted_values - np.repeat(means, counts, axis=1)) ** 2  # (S, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.add.reduceat(dev2, starts, axis=1) / (counts - 1)
+    return np.sqrt(np.where(counts > 1, var, np.nan))
+
+
+def ppc_group_stats(
+    fit: Fit,
+    stat: GroupStat = "mean",
+    seed: int | np.random.Generator | None = None,
+    *,
+    factor: str | None = None,
+    n_draws: int | None = 200,
+    prob: float = 0.9,
+) -> pd.DataFrame:
+    """Observed per-group statistic against its posterior predictive distribution.
+
+    Parameters
+    ----------
+    fit : Fit
+    stat : {"mean", "sd"}
+    seed : int or numpy.random.Generator, optional
+        Defaults to ``fit.seed``.
+    factor : str, optional
+        Grouping factor; the first one when omitted.
+    n_draws : int or None
+        Replicated data sets (see :func:`posterior_predictive`).
+    prob : float
+        Mass of the central predictive interval.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (L, 9)
+        Columns ``factor, level, n, stat, observed, rep_mean, lower, upper, p_value`` with
+        ``p_value = Pr(T(y_rep) >= T(y))``; NaN statistics for single-row groups and
+        ``stat="sd"``.
+    """
+    check_option("stat", stat, GroupStat)
+    if not 0 < prob < 1:
+        raise SpecError(f"prob={prob!r} must lie strictly between 0 and 1")
+    group = resolve_factor(fit, factor)
+    y_rep = posterior_predictive(fit, n_draws=n_draws, seed=seed)  # (S, n)
+    observed = group_statistic(fit.design.y[None, :], group.codes, group.n_levels, stat)[0]
+    rep = group_statistic(y_rep, group.codes, group.n_levels, stat)  # (S, L)
+    valid = np.isfinite(observed)
+    with np.errstate(invalid="ignore"):
+        lower, upper = np.quantile(rep, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        p_value = np.where(valid, (rep >= observed[None, :]).mean(axis=0), np.nan)
+    return pd.DataFrame({
+        "factor": group.factor,
+        "level": np.asarray(group.levels, dtype=object),
+        "n": group.counts,
+        "stat": stat,
+        "observed": observed,
+        "rep_mean": rep.mean(axis=0),
+        "lower": lower,
+        "upper": upper,
+        "p_value": p_value,
+    })
+
+
+def _check_comparable(fits: dict[str, Fit]) -> None:
+    if not isinstance(fits, dict) or len(fits) < 2:
+        raise SpecError(
+            "compare() takes a dict of at least two fits, e.g. {'m1': fit1, 'm2': fit2}"
+        )
+    first_name, first = next(iter(fits.items()))
+    for name, fit in fits.items():
+        if not isinstance(fit, Fit):
+            raise SpecError(f"compare(): entry {name!r} is a {type(fit).__name__}, not a Fit")
+        if "log_likelihood" not in fit.idata.children:
+            raise FitError(
+                f"fit {name!r} has no log_likelihood group (chain * draw * n exceeded the "
+                "memory budget); refit with fewer draws to compare it"
+            )
+        same = fit.design.n == first.design.n and np.array_equal(fit.design.y, first.design.y)
+        if not same:
+            raise FitError(
+                f"fits {first_name!r} and {name!r} were fitted to different observations; "
+                "LOO comparison needs the same rows and response"
+            )
+
+
+def compare(fits: dict[str, Fit], method: CompareMethod = "stacking") -> pd.DataFrame:
+    """PSIS-LOO comparison of fits to the same data.
+
+    Parameters
+    ----------
+    fits : dict of str to Fit
+        Model name -> fit (at least two, same observations).
+    method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
+        How model weights are computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`arviz_stats.compare`'s table, unrounded, best model first: columns
+        ``rank, elpd, p, elpd_diff, weight, se, dse, ...`` indexed by model name.
+        ArviZ's warning about high Pareto k values is not re-emitted: the column
+        ``diag_elpd`` says how many observations exceed the threshold in each model.
+    """
+    from arviz_stats import compare as az_compare
+
+    _check_comparable(fits)
+    check_option("method", method, CompareMethod)
+    trees = {name: fit.idata for name, fit in fits.items()}
+    with warnings.catch_warnings():  # high Pareto k: reported per model in ``diag_elpd``
+        warnings.filterwarnings("ignore", message=PARETO_K_WARNING, category=UserWarning)
+        return az_compare(trees, method=method, var_name=names.RESPONSE, round_to="none")
+
+
+def _prior_inputs(
+    spec_or_fit: str | ModelSpec | Fit, data: pd.DataFrame | None, na_action: str
+) -> tuple[ModelSpec, Design]:
+    if isinstance(spec_or_fit, Fit):
+        return spec_or_fit.spec, spec_or_fit.design
+    if isinstance(spec_or_fit, str):
+        spec = parse_formula(spec_or_fit)
+    elif isinstance(spec_or_fit, ModelSpec):
+        spec = check_spec_terms(spec_or_fit)
+    else:
+        raise SpecError(
+            "prior_predictive() takes a formula, a ModelSpec or a Fit, got "
+            f"{type(spec_or_fit).__name__}"
+        )
+    if data is None:
+        raise SpecError(
+            "prior_predictive() needs data= with a formula or a spec (the priors scale with it)"
+        )
+    return spec, build_design(spec, data, na_action=na_action)
+
+
+def prior_predictive(
+    spec_or_fit: str | ModelSpec | Fit,
+    data: pd.DataFrame | None = None,
+    draws: int = 500,
+    seed: int | np.random.Generator | None = None,
+    *,
+    na_action: str = "raise",
+) -> np.ndarray:
+    """Response draws from the prior predictive distribution.
+
+    The default priors are scaled by the data (see :mod:`hierlmm.model.priors`), so the
+    design (``X``, ``Z``, group sizes) and the response's location and scale matter.
+
+    Parameters
+    ----------
+    spec_or_fit : str, ModelSpec or Fit
+        A formula or spec (then ``data`` is required), or a fit (its spec and design).
+    data : pandas.DataFrame, optional
+    draws : int
+    seed : int or numpy.random.Generator, optional
+        Required unless ``spec_or_fit`` is a Fit (then it defaults to ``fit.seed``).
+    na_action : {"raise", "drop"}
+
+    Returns
+    -------
+    ndarray, shape (draws, n)
+    """
+    if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
+        raise SpecError(f"draws={draws!r} must be a positive integer")
+    if seed is None:
+        if not isinstance(spec_or_fit, Fit):
+            raise SpecError("prior_predictive() draws at random: pass seed=<int> or a Generator")
+        seed = spec_or_fit.seed
+    spec, design = _prior_inputs(spec_or_fit, data, na_action)
+    built = build_model(design=design, spec=spec, engine="sampled")
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" notice
+    try:
+        out = pm.sample_prior_predictive(
+            draws=int(draws), model=built.model, var_names=[names.RESPONSE], random_seed=seed,
+            return_inferencedata=False,
+        )
+    finally:
+        pymc_log.setLevel(level)
+    return np.asarray(out[names.RESPONSE], dtype=np.float64).reshape(int(draws), design.n)

@@ -1,0 +1,147 @@
+"""``summary.json``: a machine-readable digest of a fit.
+
+Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)::
+
+    {"model": {"formula", "family", "n_obs", "groups": {factor: n_levels}, "engine",
+               "sampler", "seed", "n_dropped"},
+     "fixed": {term: S},
+     "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
+     "residual": {"sigma": S},
+     "diagnostics": {"divergences", "max_rhat", "min_ess_bulk"},
+     "timing": {"build_s", "compile_s", "sample_s", "recover_s", "total_s"}}
+
+Each top-level key is produced by one function in :data:`SECTIONS`; a new report adds its
+key by appending ``(name, builder)`` there (or by passing ``extra`` to
+:func:`summary_dict`). Missing numbers (NaN, inf) are written as ``null``, so the file is
+strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hierlmm.report.summary import STAT_COLUMNS
+
+SectionBuilder = Callable[[Any, pd.DataFrame], Any]
+TIMING_KEYS = ("build_s", "compile_s", "sample_s", "recover_s", "total_s")
+DIAGNOSTIC_KEYS = ("divergences", "max_rhat", "min_ess_bulk")
+
+
+def _stats(row: pd.Series) -> dict[str, float | None]:
+    """One summary row as ``S``: the seven statistics, NaN as ``None``."""
+    return {column: _number(row[column]) for column in STAT_COLUMNS}
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def model_section(fit, table: pd.DataFrame) -> dict[str, Any]:
+    """Formula, family, size, grouping factors with their level counts, engine, seed."""
+    design = fit.design
+    return {
+        "formula": fit.spec.formula,
+        "family": fit.spec.family,
+        "n_obs": design.n,
+        "groups": {g.factor: g.n_levels for g in design.groups},
+        "engine": fit.engine,
+        "sampler": fit.sampler,
+        "seed": int(fit.seed),
+        "n_dropped": int(design.n_dropped),
+    }
+
+
+def fixed_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Fixed effects by design-column name (``"Intercept"``, ``"Days"``, ``"C(g)[b]"``)."""
+    rows = table[table["kind"] == "fixed"]
+    return {str(row["term"]): _stats(row) for _, row in rows.iterrows()}
+
+
+def random_section(fit, table: pd.DataFrame) -> dict[str, dict[str, dict]]:
+    """Per grouping factor, SDs by term and correlations by ``"A,B"`` (empty if none)."""
+    out: dict[str, dict[str, dict]] = {}
+    for g in fit.design.groups:
+        rows = table[table["factor"] == g.factor]
+        out[g.factor] = {
+            kind: {str(r["term"]): _stats(r) for _, r in rows[rows["kind"] == kind].iterrows()}
+            for kind in ("sd", "corr")
+        }
+    return out
+
+
+def residual_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """The residual SD."""
+    rows = table[table["kind"] == "sigma"]
+    return {"sigma": _stats(rows.iloc[0])}
+
+
+def diagnostics_section(fit, table: pd.DataFrame) -> dict[str, float | int | None]:
+    """Divergent transitions, worst R-hat and smallest bulk ESS over the summary rows."""
+    diag = fit.diagnostics()
+    return {
+        "divergences": int(diag["divergences"]),
+        "max_rhat": _number(diag["max_rhat"]),
+        "min_ess_bulk": _number(diag["min_ess_bulk"]),
+    }
+
+
+def timing_section(fit, table: pd.DataFrame) -> dict[str, float | None]:
+    """Wall-clock seconds of each stage (``null`` for a stage that did not run)."""
+    return {key: _number(fit.timings.get(key, math.nan)) for key in TIMING_KEYS}
+
+
+SECTIONS: list[tuple[str, SectionBuilder]] = [
+    ("model", model_section),
+    ("fixed", fixed_section),
+    ("random", random_section),
+    ("residual", residual_section),
+    ("diagnostics", diagnostics_section),
+    ("timing", timing_section),
+]
+
+
+def summary_dict(fit, extra: Mapping[str, SectionBuilder] | None = None) -> dict[str, Any]:
+    """Build the ``summary.json`` content of ``fit``.
+
+    Parameters
+    ----------
+    fit : Fit
+    extra : mapping of str to callable, optional
+        Further top-level keys, each built by ``builder(fit, table)`` where ``table`` is
+        ``fit.summary()``; added after the :data:`SECTIONS`.
+
+    Returns
+    -------
+    dict
+        JSON-ready: only dicts, lists, str, int, float and ``None`` (no NaN).
+    """
+    table = fit.summary()
+    builders = list(SECTIONS) + list((extra or {}).items())
+    return {name: _finite(builder(fit, table)) for name, builder in builders}
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf floats with ``None`` anywhere in nested dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_summary_json(fit, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`summary_dict` to ``path`` as indented strict JSON; return the path."""
+    path = Path(path)
+    text = json.dumps(summary_dict(fit), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path

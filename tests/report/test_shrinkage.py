@@ -1,0 +1,157 @@
+"""Shrinkage table: no pooling, complete pooling, partial pooling and shrinkage weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from numpy.testing import assert_allclose
+
+import hierlmm
+from hierlmm.model import names
+from hierlmm.report.shrinkage import (
+    TABLE_COLUMNS,
+    analytic_shrinkage,
+    complete_pooling,
+    no_pooling,
+    population_distribution,
+    shrinkage,
+)
+
+# engine="sampled": the collapsed engine ("auto") is being rewired by the lead.
+FIT_KW = dict(seed=11, progress=False, draws=300, tune=300, chains=2, warn_convergence=False,
+              engine="sampled")
+
+
+@pytest.fixture(scope="module")
+def ri_fit() -> hierlmm.Fit:
+    """Random intercepts, unbalanced groups of 1..11 rows (30 groups)."""
+    sim = hierlmm.datasets.simulate_random_intercepts(
+        n_groups=30, n_per_group=6, tau=1.0, sigma=1.5, unbalanced=True, seed=3
+    )
+    return hierlmm.fit("y ~ 1 + (1 | g)", sim.data, **FIT_KW)
+
+
+@pytest.fixture(scope="module")
+def rs_data():
+    """Random slopes; subject s001 keeps 1 row, s002 two rows at the same time (rank 1)."""
+    data = hierlmm.datasets.simulate_random_slopes(
+        n_groups=15, n_per_group=5, sd=(20.0, 5.0), sigma=10.0, seed=4
+    ).data
+    keep = ~((data["subject"] == "s001") & (data["time"] > 0))
+    keep &= ~((data["subject"] == "s002") & (data["time"] > 0))
+    extra = data[(data["subject"] == "s002") & (data["time"] == 0)].assign(y=lambda d: d.y + 5)
+    return pd.concat([data[keep], extra], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def rs_fit(rs_data) -> hierlmm.Fit:
+    return hierlmm.fit("y ~ time + (time | subject)", rs_data, **FIT_KW)
+
+
+def test_analytic_shrinkage_known_values():
+    w = analytic_shrinkage(np.array([1.0, 4.0]), np.array([1.0, 1.0]), np.array([1, 3]))
+    assert_allclose(w, [[0.5, 0.75], [0.8, 12.0 / 13.0]], rtol=1e-15)
+
+
+def test_intercept_only_weight_is_analytic_at_posterior_draws(ri_fit):
+    table = shrinkage(ri_fit)
+    g = ri_fit.design.group("g")
+    tau2 = ri_fit.posterior[names.sd("g")].values[..., 0].reshape(-1) ** 2
+    sigma2 = ri_fit.posterior[names.SIGMA].values.reshape(-1) ** 2
+    expected = np.mean(tau2[:, None] / (tau2[:, None] + sigma2[:, None] / g.counts[None, :]), 0)
+    assert_allclose(table["weight_own_data"].to_numpy(), expected, rtol=1e-10, atol=0)
+    assert_allclose(table["shrinkage"], 1.0 - expected, rtol=1e-10, atol=1e-15)
+    assert set(table["weight_method"]) == {"analytic"}
+    # bigger groups keep more of their own data
+    order = np.argsort(g.counts)
+    assert np.all(np.diff(expected[order]) >= 0)
+
+
+def test_table_layout(ri_fit, rs_fit):
+    table = shrinkage(ri_fit)
+    assert tuple(table.columns) == TABLE_COLUMNS
+    g = ri_fit.design.group("g")
+    assert table.shape == (g.n_levels, len(TABLE_COLUMNS))
+    assert list(table["level"]) == list(g.levels)
+    assert int(table["n"].sum()) == ri_fit.design.n
+    rs = shrinkage(rs_fit, factor="subject")
+    assert rs.shape == (15 * 2, len(TABLE_COLUMNS))
+    assert list(rs["term"][:4]) == ["Intercept", "time", "Intercept", "time"]
+
+
+def test_partial_pooling_lies_between_no_pooling_and_population(ri_fit):
+    table = shrinkage(ri_fit)
+    weight = table["weight_own_data"].to_numpy()
+    assert np.all((weight > 0) & (weight < 1))
+    kept = (table["partial"] - table["population"]) / (table["no_pool"] - table["population"])
+    between = (kept >= 0) & (kept <= 1)
+    assert between.mean() > 0.9
+
+
+def test_partial_is_posterior_mean_of_fixed_plus_random(rs_fit):
+    table = shrinkage(rs_fit, prob=0.8)
+    beta = rs_fit.posterior[names.BETA].values  # (C, D, 2)
+    b = rs_fit.posterior[names.effects("subject")].values  # (C, D, L, 2)
+    coef = beta[:, :, None, :] + b
+    assert_allclose(table["partial"], coef.mean(axis=(0, 1)).reshape(-1), rtol=1e-12)
+    lo = np.quantile(coef.reshape(-1, 15, 2), 0.1, axis=0).reshape(-1)
+    assert_allclose(table["partial_lower"], lo, rtol=1e-12)
+    assert_allclose(table["population"][:2], beta.mean(axis=(0, 1)), rtol=1e-12)
+
+
+def test_no_pooling_is_per_group_lstsq_with_nan_when_not_estimable(rs_fit, rs_data):
+    table = shrinkage(rs_fit)
+    group = rs_fit.design.group("subject")
+    y = rs_fit.design.y
+    no_pool = table["no_pool"].to_numpy().reshape(group.n_levels, 2)
+    for j, level in enumerate(group.levels):
+        rows = group.codes == j
+        if level in ("s001", "s002"):
+            assert np.all(np.isnan(no_pool[j]))
+            continue
+        expected = np.linalg.lstsq(group.Z[rows], y[rows], rcond=None)[0]
+        assert_allclose(no_pool[j], expected, rtol=1e-12)
+    assert_allclose(no_pooling(y, group), no_pool, rtol=1e-12)
+
+
+def test_complete_pooling_matches_statsmodels_ols(rs_fit, ri_fit):
+    group = rs_fit.design.group("subject")
+    ols = sm.OLS(rs_fit.design.y, group.Z).fit().params
+    assert_allclose(complete_pooling(rs_fit.design.y, group.Z), ols, rtol=1e-10)
+    table = shrinkage(rs_fit)
+    assert_allclose(table["complete_pool"][:2], ols, rtol=1e-10)
+    ri = shrinkage(ri_fit)
+    assert_allclose(ri["complete_pool"], ri_fit.design.y.mean(), rtol=1e-12)
+
+
+def test_empirical_weight_for_slopes(rs_fit):
+    table = shrinkage(rs_fit)
+    assert set(table["weight_method"]) == {"empirical"}
+    expected = (table["partial"] - table["population"]) / (table["no_pool"] - table["population"])
+    finite = np.isfinite(table["no_pool"].to_numpy())
+    assert_allclose(table["weight_own_data"][finite], expected[finite], rtol=1e-12)
+    assert table["weight_own_data"][~finite].isna().all()
+    assert_allclose(table["shrinkage"][finite], 1 - expected[finite], rtol=1e-12)
+    # typical subject is pulled towards the population (with correlated effects a single
+    # coefficient may overshoot its own estimate, so weights > 1 occur)
+    intercept = table[(table["term"] == "Intercept") & finite]
+    assert 0 < intercept["weight_own_data"].median() < 1
+
+
+def test_population_distribution_is_posterior_mean_covariance(rs_fit):
+    pop = population_distribution(rs_fit, "subject")
+    sd = rs_fit.posterior[names.sd("subject")].values  # (C, D, 2)
+    corr = rs_fit.posterior[names.corr("subject")].values  # (C, D, 2, 2)
+    cov = sd[..., :, None] * corr * sd[..., None, :]
+    assert_allclose(pop.cov, cov.mean(axis=(0, 1)), rtol=1e-10)
+    assert_allclose(pop.mean, rs_fit.posterior[names.BETA].values.mean(axis=(0, 1)), rtol=1e-12)
+    assert pop.terms == ("Intercept", "time")
+
+
+def test_bad_arguments_raise(ri_fit):
+    with pytest.raises(hierlmm.SpecError, match="no grouping factor 'school'"):
+        shrinkage(ri_fit, factor="school")
+    with pytest.raises(hierlmm.SpecError, match="prob=1.5"):
+        shrinkage(ri_fit, prob=1.5)
