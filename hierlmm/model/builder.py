@@ -26,6 +26,7 @@ import pytensor.tensor as pt
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
 from hierlmm.model import names
+from hierlmm.model.likelihoods.gaussian_collapsed_term import add_collapsed_likelihood
 from hierlmm.model.priors import PriorScales, prior_scales
 from hierlmm.model.random_effects import (
     add_covariance,
@@ -139,7 +140,6 @@ def build_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Bui
     collapsed = collapsed_factor_of(design) if engine == "collapsed" else None
     with model:
         sigma = pm.Exponential(names.SIGMA, lam=scales.sigma_rate)
-        X_data = pm.Data(names.DATA_X, Xc)
         offset = pt.zeros(design.n)
         for g in design.groups:
             if collapsed is not None and g.factor == collapsed.factor:
@@ -149,14 +149,14 @@ def build_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Bui
             Z = pm.Data(names.data_z(g.factor), g.Z)
             offset = offset + group_contribution(effects=b, codes=codes, Z=Z)  # (n,)
         if collapsed is None:
-            mu = pt.dot(X_data, beta_c) + offset  # (n, p) @ (p,) + (n,)
-            pm.Normal(names.RESPONSE, mu=mu, sigma=sigma, observed=design.y)
+            mu = pt.dot(pm.Data(names.DATA_X, Xc), beta_c) + offset  # (n, p) @ (p,) + (n,)
+            y_data = pm.Data(names.DATA_Y, design.y)
+            pm.Normal(names.RESPONSE, mu=mu, sigma=sigma, observed=y_data)  # (n,)
         else:
-            from hierlmm.model.likelihoods.gaussian_collapsed_term import add_collapsed_likelihood
-
             add_collapsed_likelihood(
                 model=model, design=design, group=collapsed, Xc=Xc, beta=beta_c, sigma=sigma,
                 chol=chols[collapsed.factor], offset=offset if len(design.groups) > 1 else None,
+                intercept_index=scales.intercept_index,
             )
     return BuiltModel(model=model, engine=engine, collapsed_factor=collapsed and collapsed.factor,
                       scales=scales)

@@ -59,6 +59,7 @@ def term_dim_bis(factor: str) -> str:
 
 # data containers (pm.Data): shared inputs, so compiled graphs do not embed the data
 DATA_X = "X_centered"  # (n, p)
+DATA_Y = "y_observed"  # (n,)
 
 
 def data_codes(factor: str) -> str:

@@ -30,6 +30,7 @@ from hierlmm.report.variance import (
 from hierlmm.spec.schema import INTERCEPT
 
 _STAT_KEYS = ("mean", "median")
+_KDE_CELLS = 2_000_000  # kernel evaluations held in memory at once
 
 
 def prob_positive(values: np.ndarray) -> float:
@@ -63,9 +64,14 @@ def reflected_kde(values: np.ndarray, grid: np.ndarray, bandwidth: float | None 
         iqr = np.subtract(*np.quantile(x, [0.75, 0.25]))
         spread = min(x.std(ddof=1), iqr / 1.34) if iqr > 0 else x.std(ddof=1)
         bandwidth = 0.9 * max(spread, 1e-3 * (hi - lo)) * x.size ** (-0.2)
-    centres = np.concatenate([x, 2 * lo - x, 2 * hi - x])  # (3 n,)
-    z = (np.asarray(grid, dtype=float)[:, None] - centres[None, :]) / bandwidth  # (m, 3n)
-    return np.exp(-0.5 * z**2).sum(axis=1) / (x.size * bandwidth * np.sqrt(2 * np.pi))
+    centres = np.concatenate([x, 2 * lo - x, 2 * hi - x])  # (3n,)
+    points = np.asarray(grid, dtype=float)
+    out = np.empty(points.size)
+    step = max(1, _KDE_CELLS // centres.size)  # grid points per chunk, bounds memory
+    for start in range(0, points.size, step):
+        z = (points[start:start + step, None] - centres[None, :]) / bandwidth  # (chunk, 3n)
+        out[start:start + step] = np.exp(-0.5 * z**2).sum(axis=1)
+    return out / (x.size * bandwidth * np.sqrt(2 * np.pi))
 
 
 def _level_noun(factor: str) -> str:

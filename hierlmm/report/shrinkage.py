@@ -5,7 +5,8 @@ the table puts side by side
 
 - the **no-pooling** estimate: least squares of the group's own responses ``y_j`` on its
   own random-effect columns ``Z_j`` (intercept and slopes of this factor only; other
-  fixed covariates are ignored), NaN when ``rank(Z_j) < q``;
+  fixed covariates and factors are ignored unless ``adjust=True`` first removes their
+  posterior-mean contribution), NaN when ``rank(Z_j) < q``;
 - the **complete-pooling** estimate: least squares of all ``y`` on the same ``Z`` columns;
 - the **partial-pooling** estimate: posterior mean (and central interval) of the group's
   coefficient ``beta_term + b_j,term`` (``beta_term = 0`` when the term has no fixed
@@ -166,7 +167,30 @@ def _weights(fit: Fit, group: GroupDesign, partial, population, no_pool) -> np.n
     return np.divide(moved, distance, out=np.full_like(moved, np.nan), where=ok)
 
 
-def shrinkage(fit: Fit, factor: str | None = None, prob: float = 0.9) -> pd.DataFrame:
+def adjusted_response(fit: Fit, group: GroupDesign) -> np.ndarray:
+    """``y`` minus the posterior-mean contribution of everything but ``group``'s terms.
+
+    Subtracts ``X_k beta_k`` for fixed columns that are not among the factor's terms and
+    ``Z b`` of every other grouping factor, all at their posterior means.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    design, posterior = fit.design, fit.posterior
+    beta = posterior[names.BETA].values.mean(axis=(0, 1))  # (p,)
+    other = np.array([name not in group.terms for name in design.fixed_names], dtype=bool)
+    y = design.y - design.X[:, other] @ beta[other]  # (n, p_other) @ (p_other,)
+    for g in design.groups:
+        if g.factor != group.factor:
+            b = posterior[names.effects(g.factor)].values.mean(axis=(0, 1))  # (L_g, q_g)
+            y = y - np.sum(g.Z * b[g.codes], axis=1)  # (n, q_g) -> (n,)
+    return y
+
+
+def shrinkage(
+    fit: Fit, factor: str | None = None, prob: float = 0.9, *, adjust: bool = False
+) -> pd.DataFrame:
     """No-pooling, complete-pooling and partial-pooling estimates per group and term.
 
     Parameters
@@ -176,6 +200,11 @@ def shrinkage(fit: Fit, factor: str | None = None, prob: float = 0.9) -> pd.Data
         Grouping factor; the first one when omitted.
     prob : float
         Mass of the central interval of the partial-pooling estimate.
+    adjust : bool
+        Run the no-pooling and complete-pooling regressions on
+        :func:`adjusted_response` rather than ``y``, so that they are comparable with the
+        partial-pooling coefficients when the model has other fixed covariates or other
+        grouping factors. Without them (e.g. ``y ~ t + (t | g)``) it changes nothing.
 
     Returns
     -------
@@ -187,7 +216,7 @@ def shrinkage(fit: Fit, factor: str | None = None, prob: float = 0.9) -> pd.Data
     if not 0 < prob < 1:
         raise SpecError(f"prob={prob!r} must lie strictly between 0 and 1")
     group = resolve_factor(fit, factor)
-    y = fit.design.y
+    y = adjusted_response(fit, group) if adjust else fit.design.y
     coefs = coefficient_draws(fit.posterior, fit.design, group)  # (C, D, L, q)
     flat = coefs.reshape(-1, group.n_levels, group.q)  # (S, L, q)
     partial = flat.mean(axis=0)  # (L, q)

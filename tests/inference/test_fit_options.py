@@ -20,6 +20,7 @@ from hierlmm import ConvergenceWarning, DataError, GroupSpec, SpecError
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 TINY = {"draws": 20, "tune": 20, "chains": 2, "seed": 3, "progress": False}
 MISSING_ROWS = {"Reaction": [4, 57], "Days": [100, 179]}
+CHEAP = {"draws": 1, "tune": 0, "chains": 1, "progress": False}  # should validation regress
 
 
 @pytest.fixture(scope="module")
@@ -61,29 +62,29 @@ def test_bad_option_raises_spec_error_naming_it(
     sleepstudy: pd.DataFrame, option: str, value: object
 ) -> None:
     with pytest.raises(SpecError, match=rf"{option}={value!r}"):
-        hierlmm.fit(FORMULA, sleepstudy, progress=False, **{option: value})
+        hierlmm.fit(FORMULA, sleepstudy, **{**CHEAP, option: value})
 
 
 @pytest.mark.parametrize("value", ["abc", -1, 1.5])
 def test_bad_seed_raises_spec_error_naming_it(sleepstudy: pd.DataFrame, value: object) -> None:
     with pytest.raises(SpecError, match="seed"):
-        hierlmm.fit(FORMULA, sleepstudy, progress=False, seed=value)
+        hierlmm.fit(FORMULA, sleepstudy, **CHEAP, seed=value)
 
 
 @pytest.mark.parametrize("model", [42, None, GroupSpec("Subject"), ["Reaction ~ Days"]])
 def test_model_argument_must_be_formula_or_spec(sleepstudy: pd.DataFrame, model) -> None:
     with pytest.raises(SpecError, match="formula string or a ModelSpec"):
-        hierlmm.fit(model, sleepstudy, progress=False)
+        hierlmm.fit(model, sleepstudy, **CHEAP)
 
 
 def test_priors_must_be_a_prior_spec(sleepstudy: pd.DataFrame) -> None:
     with pytest.raises(SpecError, match="PriorSpec"):
-        hierlmm.fit(FORMULA, sleepstudy, progress=False, priors={"sd_scale": 1.0})
+        hierlmm.fit(FORMULA, sleepstudy, **CHEAP, priors={"sd_scale": 1.0})
 
 
 def test_missing_values_raise_by_default(with_missing: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="Reaction"):
-        hierlmm.fit(FORMULA, with_missing, progress=False)
+        hierlmm.fit(FORMULA, with_missing, **CHEAP)
 
 
 def test_short_run_raises_convergence_warning(first_fit) -> None:

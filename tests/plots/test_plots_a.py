@@ -87,9 +87,10 @@ def test_variance_forest(sleep_fit):
     assert not figure_is_blank(fig)
     assert len(fig.axes) == 2
     left, right = fig.axes
-    assert [t.get_text() for t in left.get_yticklabels()] == [
-        "sigma", "sd(Days|Subject)", "sd(Intercept|Subject)"]
-    assert len(_containers(left)) == 1 and len(left.lines) == 1
+    ticks = {t.get_text(): y for t, y in zip(left.get_yticklabels(), left.get_yticks(),
+                                             strict=True)}
+    assert ticks == {"sd(Intercept|Subject)": 2, "sd(Days|Subject)": 1, "sigma": 0}
+    assert len(_containers(left)) == 1 and len(left.lines) == 3  # markers + two cap lines
     assert [t.get_text() for t in right.get_yticklabels()] == ["icc(Subject)"]
     only = plot_variance_components(comps, quantity="share")
     assert len(only.axes) == 1 and len(only.axes[0].get_yticklabels()) == 2

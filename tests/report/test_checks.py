@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from numpy.testing import assert_allclose
 
 import hierlmm
@@ -96,11 +99,19 @@ def test_compare_ranks_the_correct_model_first(slopes_fit, intercept_fit):
     assert table.loc["slopes", "weight"] > 0.9
 
 
-def test_compare_errors(slopes_fit, intercept_fit, sleepstudy):
+def test_compare_errors(slopes_fit, intercept_fit):
     with pytest.raises(hierlmm.SpecError, match="at least two fits"):
         compare({"slopes": slopes_fit})
     with pytest.raises(hierlmm.SpecError, match="not a Fit"):
         compare({"slopes": slopes_fit, "x": 3})
+    shifted = replace(intercept_fit, design=replace(intercept_fit.design,
+                                                    y=intercept_fit.design.y + 1.0))
+    with pytest.raises(hierlmm.FitError, match="different observations"):
+        compare({"slopes": slopes_fit, "shifted": shifted})
+    tree = xr.DataTree.from_dict({"posterior": intercept_fit.posterior})
+    no_loglik = replace(intercept_fit, idata=tree)
+    with pytest.raises(hierlmm.FitError, match="'bare' has no log_likelihood"):
+        compare({"slopes": slopes_fit, "bare": no_loglik})
 
 
 def test_prior_predictive_shape_seed_and_data_scale(intercept_fit, sim):

@@ -38,8 +38,8 @@ def _three_term_fit(correlated: bool = True):
 def test_prob_positive_and_kde_normalisation():
     assert prob_positive(np.array([[-0.2, 0.1, 0.3, 0.0]])) == 0.5
     rng = np.random.default_rng(0)
-    values = np.clip(rng.normal(0.9, 0.1, size=4000), -1, 1)  # mass piled at the bound
-    grid = np.linspace(-1, 1, 4001)
+    values = np.clip(rng.normal(0.9, 0.1, size=2000), -1, 1)  # mass piled at the bound
+    grid = np.linspace(-1, 1, 2001)
     density = reflected_kde(values, grid)
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=2e-3)
     assert density[-1] > 0.5 * density.max()  # reflection keeps mass at the boundary

@@ -26,11 +26,12 @@ FIT_KW = dict(seed=11, progress=False, draws=300, tune=300, chains=2, warn_conve
 
 @pytest.fixture(scope="module")
 def ri_fit() -> hierlmm.Fit:
-    """Random intercepts, unbalanced groups of 1..11 rows (30 groups)."""
+    """Random intercepts and a fixed slope of x; unbalanced groups of 1..11 rows (30 groups)."""
     sim = hierlmm.datasets.simulate_random_intercepts(
-        n_groups=30, n_per_group=6, tau=1.0, sigma=1.5, unbalanced=True, seed=3
+        n_groups=30, n_per_group=6, beta=(1.0, 2.0), tau=1.0, sigma=1.5, unbalanced=True,
+        seed=3,
     )
-    return hierlmm.fit("y ~ 1 + (1 | g)", sim.data, **FIT_KW)
+    return hierlmm.fit("y ~ x + (1 | g)", sim.data, **FIT_KW)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_table_layout(ri_fit, rs_fit):
 
 
 def test_partial_pooling_lies_between_no_pooling_and_population(ri_fit):
-    table = shrinkage(ri_fit)
+    table = shrinkage(ri_fit, adjust=True)
     weight = table["weight_own_data"].to_numpy()
     assert np.all((weight > 0) & (weight < 1))
     kept = (table["partial"] - table["population"]) / (table["no_pool"] - table["population"])
@@ -148,6 +149,21 @@ def test_population_distribution_is_posterior_mean_covariance(rs_fit):
     assert_allclose(pop.cov, cov.mean(axis=(0, 1)), rtol=1e-10)
     assert_allclose(pop.mean, rs_fit.posterior[names.BETA].values.mean(axis=(0, 1)), rtol=1e-12)
     assert pop.terms == ("Intercept", "time")
+
+
+def test_adjust_removes_other_fixed_columns(ri_fit, rs_fit):
+    design = ri_fit.design
+    codes = design.group("g").codes
+    raw = shrinkage(ri_fit)["no_pool"].to_numpy()
+    assert_allclose(raw, np.bincount(codes, design.y) / np.bincount(codes), rtol=1e-12)
+    beta_x = ri_fit.posterior[names.BETA].sel({names.FIXED_DIM: "x"}).values.mean()
+    adjusted = design.y - beta_x * design.data["x"].to_numpy()
+    table = shrinkage(ri_fit, adjust=True)
+    assert_allclose(table["no_pool"], np.bincount(codes, adjusted) / np.bincount(codes),
+                    rtol=1e-12)
+    assert_allclose(table["complete_pool"], adjusted.mean(), rtol=1e-12)
+    # with X equal to Z (y ~ time + (time | subject)) there is nothing to adjust
+    pd.testing.assert_frame_equal(shrinkage(rs_fit, adjust=True), shrinkage(rs_fit))
 
 
 def test_bad_arguments_raise(ri_fit):

@@ -46,15 +46,30 @@ def lower_pairs(q: int) -> list[tuple[int, int]]:
     return [(a, b) for a in range(q) for b in range(a + 1)]
 
 
-def precision_offdiag(K: TensorVariable, ZtZ: TensorVariable, q: int) -> TensorVariable:
-    """Lower entries of ``K' S_j K`` as an (L, q(q+1)/2) matrix, in :func:`lower_pairs` order.
+def _scalars(K: TensorVariable, q: int) -> list:
+    """``k[c][a]`` is the scalar ``K[c, a]``."""
+    return [[K[c, a] for a in range(q)] for c in range(q)]
 
-    One BLAS product ``vec(S_j)' M`` with ``M[:, (a, b)] = vec(outer(K[:, a], K[:, b]))``,
-    so only q(q+1)/2 vectors reach the fused loop whatever q is.
+
+def _matvec_cols(k: list, cols: list, q: int, transpose: bool) -> list:
+    """Columns of ``K' X`` (transpose) or ``K X`` for X given as q (L,) vectors."""
+    if transpose:
+        return [_sum([k[c][a] * cols[c] for c in range(q)]) for a in range(q)]
+    return [_sum([k[a][c] * cols[c] for c in range(q)]) for a in range(q)]
+
+
+def precision_entries(k: list, zz: dict, q: int) -> dict:
+    """Lower entries of ``A_j = I + K' S_j K``: ``A[(a, b)]`` (L,), a >= b.
+
+    Factored as ``T = S_j K`` then ``K' T`` so that every product is scalar x vector:
+    products of two scalars would be hoisted out of the fused loop as extra inputs.
     """
-    M = pt.stack([pt.outer(K[:, a], K[:, b]).reshape((q * q,)) for a, b in lower_pairs(q)],
-                 axis=1)  # fmt: skip
-    return ZtZ.reshape((ZtZ.shape[0], q * q)) @ M  # (L, q*q) @ (q*q, q(q+1)/2)
+    T = [[_sum([_sym(zz, c, d) * k[d][b] for d in range(q)]) for b in range(q)]
+         for c in range(q)]  # fmt: skip
+    return {
+        (a, b): _sum([k[c][a] * T[c][b] for c in range(q)]) + (1.0 if a == b else 0.0)
+        for a, b in lower_pairs(q)
+    }
 
 
 def unrolled_cholesky(A: dict, q: int) -> tuple[dict, TensorVariable]:
@@ -107,68 +122,87 @@ def inverse_from_cholesky(C: dict, q: int) -> dict:
     }
 
 
-def group_terms(A_low: TensorVariable, U: TensorVariable, q: int) -> tuple:
+def group_terms(K: TensorVariable, zz: dict, zr: list, q: int) -> tuple:
     """Per-level ``log det A_j`` (L,), ``u_j'A_j^{-1}u_j`` (L,), and ``C``, ``v``.
 
     Parameters
     ----------
-    A_low : TensorVariable, shape (L, q(q+1)/2)
-        Lower entries of ``K' S_j K`` (without the identity), :func:`lower_pairs` order.
-    U : TensorVariable, shape (L, q)
-        ``u_j = K' Z_j' r_j`` per level.
+    K : TensorVariable, shape (q, q)
+        ``chol / sigma``.
+    zz : dict
+        ``zz[(c, d)]``, c <= d: (L,) entries of ``Z_j'Z_j``.
+    zr : list of TensorVariable
+        q vectors (L,): entries of ``Z_j'r_j``.
     q : int
         Number of effects.
     """
-    A = {
-        ab: A_low[:, m] + (1.0 if ab[0] == ab[1] else 0.0)
-        for m, ab in enumerate(lower_pairs(q))
-    }
-    C, logdet = unrolled_cholesky(A, q)
-    v = forward_substitution(C, [U[:, a] for a in range(q)], q)
+    k = _scalars(K, q)
+    C, logdet = unrolled_cholesky(precision_entries(k, zz, q), q)
+    v = forward_substitution(C, _matvec_cols(k, zr, q, transpose=True), q)
     return logdet, _sum([vi**2 for vi in v]), C, v
 
 
-def _pullback(q: int):
-    """Closed-form vector-Jacobian product of :func:`group_terms_sum`'s inner graph.
+def _pullback_graph(K, zz: dict, zr: list, g_logdet, g_quad, q: int) -> list:
+    """Closed-form vector-Jacobian product of :func:`group_terms_sum` (see module doc).
 
-    With ``w = A^{-1} u``: d log det A / dA = A^{-1}, d u'A^{-1}u / dA = -w w',
-    d u'A^{-1}u / du = 2 w; off-diagonal entries of the packed lower triangle count twice.
+    With ``w = A^{-1} u`` and ``B = g_logdet A^{-1} - g_quad w w'`` per level:
+    ``dK = 2 sum_j (S_j K B_j + g_quad Z_j'r_j w_j')`` and ``d(Z_j'r_j) = 2 g_quad K w_j``.
+    Returns ``[dK (q, q), d(Z'r)[0] (L,), ..., d(Z'r)[q-1] (L,)]``.
     """
+    k = _scalars(K, q)
+    _, _, C, v = group_terms(K, zz, zr, q)
+    w = back_substitution(C, v, q)
+    Ainv = inverse_from_cholesky(C, q)
+    B = {ab: g_logdet * Ainv[ab] - g_quad * (w[ab[0]] * w[ab[1]]) for ab in Ainv}
+    KB = [[_sum([k[d][e] * _sym(B, e, a) for e in range(q)]) for a in range(q)]
+          for d in range(q)]  # fmt: skip
+    gw = [g_quad * w_a for w_a in w]
+    gK = pt.stack([
+        pt.stack([
+            2.0 * pt.sum(_sum([_sym(zz, c, d) * KB[d][a] for d in range(q)]) + zr[c] * gw[a])
+            for a in range(q)
+        ])
+        for c in range(q)
+    ])  # fmt: skip
+    return [gK, *(2.0 * g for g in _matvec_cols(k, gw, q, transpose=False))]
+
+
+def _pullback(q: int, keys: list):
+    """Pullback callable for the ``OpFromGraph`` of :func:`group_terms_sum`."""
 
     def pullback(inputs, outputs, cotangents):
-        A_low, U = inputs
-        g_logdet, g_vtv = (
+        K, cols = inputs[0], inputs[1:]
+        g_logdet, g_quad = (
             pt.constant(0.0) if isinstance(g.type, DisconnectedType) else g for g in cotangents
         )
-        _, _, C, v = group_terms(A_low, U, q)
-        w = back_substitution(C, v, q)
-        Ainv = inverse_from_cholesky(C, q)
-        g_A = [
-            (1.0 if a == b else 2.0) * (g_logdet * Ainv[a, b] - g_vtv * w[a] * w[b])
-            for a, b in lower_pairs(q)
-        ]
-        g_U = [2.0 * g_vtv * w_a for w_a in w]
-        return [pt.stack(g_A, axis=1), pt.stack(g_U, axis=1)]
+        zz = dict(zip(keys, cols[: len(keys)], strict=True))
+        gK, *g_zr = _pullback_graph(K, zz, list(cols[len(keys) :]), g_logdet, g_quad, q)
+        return [gK, *(DisconnectedType()() for _ in keys), *g_zr]
 
     return pullback
 
 
 def group_terms_sum(
-    A_low: TensorVariable, U: TensorVariable, q: int
+    K: TensorVariable, zz: dict, zr: list, q: int
 ) -> tuple[TensorVariable, TensorVariable]:
     """``sum_j log det A_j`` and ``sum_j u_j'A_j^{-1}u_j`` (scalars), closed-form gradient.
 
-    Same arguments as :func:`group_terms`.
+    Same arguments as :func:`group_terms`. The ``zz`` entries are treated as data: no
+    gradient flows to them.
     """
-    inner = [A_low.type(), U.type()]
-    logdet, vtv, _, _ = group_terms(*inner, q)
+    keys = sorted(zz)
+    outer = [pt.as_tensor_variable(K), *(zz[key] for key in keys), *zr]
+    inner = [x.type() for x in outer]
+    inner_zz = dict(zip(keys, inner[1 : 1 + len(keys)], strict=True))
+    logdet, vtv, _, _ = group_terms(inner[0], inner_zz, inner[1 + len(keys) :], q)
     op = OpFromGraph(
         inner,
         [pt.sum(logdet), pt.sum(vtv)],
         inline=True,
-        pullback=_pullback(q),
+        pullback=_pullback(q, keys),
         name="collapsed_group_terms",
-        connection_pattern=[[True, True], [False, True]],  # U enters the quadratic form only
+        # K feeds both sums, Z'r only the quadratic form; Z'Z is data (no gradient)
+        connection_pattern=[[True, True]] + [[False, False]] * len(keys) + [[False, True]] * q,
     )
-    logdet_sum, vtv_sum = op(A_low, U)
+    logdet_sum, vtv_sum = op(*outer)
     return logdet_sum, vtv_sum

@@ -47,11 +47,7 @@ from pytensor.tensor.variable import TensorVariable
 
 from hierlmm.design.suffstats import GroupSuffStats, group_crossprod
 from hierlmm.errors import SpecError
-from hierlmm.model.likelihoods.collapsed_kernel import (
-    group_terms,
-    group_terms_sum,
-    precision_offdiag,
-)
+from hierlmm.model.likelihoods.collapsed_kernel import group_terms, group_terms_sum
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -267,11 +263,16 @@ def _n_levels(stats: GroupSuffStats) -> Any:
     return ZtZ.shape[0] if isinstance(ZtZ, pt.Variable) else int(np.shape(ZtZ)[0])
 
 
-def _whitened_inputs(*, sigma, chol, stats: GroupSuffStats, Zr, q: int):
-    """``A_low`` (L, q(q+1)/2) and ``U = Zr K`` (L, q) for the kernel, ``K = chol/sigma``."""
-    K = chol / sigma
-    A_low = precision_offdiag(K, pt.as_tensor_variable(stats.ZtZ), q)
-    return A_low, Zr @ K
+def _column(x: Any, *index: int) -> TensorVariable:
+    """``x[:, *index]``; a contiguous constant when ``x`` is a numpy array."""
+    if isinstance(x, pt.Variable):
+        return x[(slice(None), *index)]
+    return pt.constant(np.ascontiguousarray(x[(slice(None), *index)], dtype=np.float64))
+
+
+def _zz_columns(ZtZ: Any, q: int) -> dict:
+    """``{(c, d): ZtZ[:, c, d]}`` for c <= d, each (L,)."""
+    return {(c, d): _column(ZtZ, c, d) for c in range(q) for d in range(c, q)}
 
 
 def _segment_sum(codes: TensorVariable, values: TensorVariable, n_levels: Any) -> TensorVariable:
@@ -281,20 +282,17 @@ def _segment_sum(codes: TensorVariable, values: TensorVariable, n_levels: Any) -
 
 
 def _obs_terms(*, beta, codes, Z, y, X, offset, n_levels, q):
-    """Observation-level residual ``r`` (n,) and ``Z_j'r_j`` (L, q) by segment sums."""
+    """Observation-level residual ``r`` (n,) and the q columns (L,) of ``Z_j'r_j``."""
     r = pt.as_tensor_variable(y) - pt.as_tensor_variable(X) @ beta
     if offset is not None:
         r = r - offset
     codes, Z = pt.as_tensor_variable(codes), pt.as_tensor_variable(Z)
-    cols = [_segment_sum(codes, Z[:, c] * r, n_levels) for c in range(q)]  # q x (L,)
-    return r, pt.stack(cols, axis=1)
+    return r, [_segment_sum(codes, Z[:, c] * r, n_levels) for c in range(q)]
 
 
-def _stats_zr(*, beta, stats: GroupSuffStats) -> TensorVariable:
-    """``Z_j'y_j - Z_j'X_j beta`` (L, q) from the statistics, as one matrix-vector product."""
-    Zty, ZtX = pt.as_tensor_variable(stats.Zty), pt.as_tensor_variable(stats.ZtX)
-    L, q, p = ZtX.shape
-    return Zty - (ZtX.reshape((L * q, p)) @ beta).reshape((L, q))
+def _stats_zr(*, beta, stats: GroupSuffStats, q: int) -> list:
+    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics."""
+    return [_column(stats.Zty, c) - _column(stats.ZtX, c) @ beta for c in range(q)]
 
 
 def collapsed_loglik(
@@ -344,14 +342,13 @@ def collapsed_loglik(
     if offset is None:
         XtX, Xty = pt.as_tensor_variable(stats.XtX), pt.as_tensor_variable(stats.Xty)
         rr = stats.yty - 2.0 * (Xty @ beta) + beta @ XtX @ beta
-        Zr = _stats_zr(beta=beta, stats=stats)
+        Zr = _stats_zr(beta=beta, stats=stats, q=q)
     else:
         _require_obs("an offset", codes=codes, Z=Z, y=y, X=X)
         r, Zr = _obs_terms(beta=beta, codes=codes, Z=Z, y=y, X=X,
                            offset=pt.as_tensor_variable(offset), n_levels=_n_levels(stats), q=q)
         rr = pt.sum(r**2)
-    A_low, U = _whitened_inputs(sigma=sigma, chol=chol, stats=stats, Zr=Zr, q=q)
-    logdet, vtv = group_terms_sum(A_low, U, q)
+    logdet, vtv = group_terms_sum(chol / sigma, _zz_columns(stats.ZtZ, q), Zr, q)
     return (
         -0.5 * LOG_2PI * n_obs
         - n_obs * pt.log(sigma)
@@ -385,8 +382,7 @@ def collapsed_loglik_by_group(
     r, Zr = _obs_terms(beta=beta, codes=codes, Z=Z, y=y, X=X, offset=off,
                        n_levels=_n_levels(stats), q=q)
     rr = _segment_sum(pt.as_tensor_variable(codes), r**2, _n_levels(stats))  # (L,)
-    A_low, U = _whitened_inputs(sigma=sigma, chol=chol, stats=stats, Zr=Zr, q=q)
-    logdet, vtv, _, _ = group_terms(A_low, U, q)
+    logdet, vtv, _, _ = group_terms(chol / sigma, _zz_columns(stats.ZtZ, q), Zr, q)
     return (
         -0.5 * LOG_2PI * n_j - n_j * pt.log(sigma) - 0.5 * logdet
         - (rr - vtv) / (2.0 * sigma**2)
