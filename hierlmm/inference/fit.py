@@ -12,6 +12,7 @@ import xarray as xr
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.errors import ConvergenceWarning, SpecError
+from hierlmm.inference.collapsed import add_collapsed_effects
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.result import Fit
 from hierlmm.inference.samplers import SamplerSettings, run_sampler
@@ -58,11 +59,16 @@ def _kept_variables(built: BuiltModel, design: Design) -> list[str]:
     return keep
 
 
-def _assemble(tree: xr.DataTree, posterior: xr.Dataset, design: Design) -> xr.DataTree:
-    """DataTree with posterior, sample_stats and (within budget) log_likelihood."""
+def _assemble(
+    tree: xr.DataTree, posterior: xr.Dataset, design: Design, effects_summary: xr.Dataset | None
+) -> xr.DataTree:
+    """DataTree with posterior, sample_stats, observed_data and, within budget,
+    log_likelihood (or, for very many levels, a ``group_effects`` summary)."""
     groups = {"posterior": posterior, "sample_stats": tree["sample_stats"].to_dataset()}
     cells = posterior.sizes["chain"] * posterior.sizes["draw"] * design.n
-    if cells <= LOGLIK_BUDGET:
+    if effects_summary is not None:
+        groups["group_effects"] = effects_summary
+    elif cells <= LOGLIK_BUDGET:
         groups["log_likelihood"] = loglik_dataset(posterior, design)
     groups["observed_data"] = xr.Dataset(
         {names.RESPONSE: ((names.OBS_DIM,), design.y)}, coords={names.OBS_DIM: np.arange(design.n)}
@@ -131,17 +137,19 @@ def fit(
     built = build_model(design=design, spec=spec, engine=engine)
     built_at = time.perf_counter()
     settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
+    keep = _kept_variables(built, design)
     tree, timings = run_sampler(
-        built.model, sampler=sampler, settings=settings, var_names=_kept_variables(built, design)
+        built.model, sampler=sampler, settings=settings, var_names=keep,
+        python_callback=built.engine == "collapsed",
     )
     recover_start = time.perf_counter()
-    keep = _kept_variables(built, design)
     posterior = tree["posterior"].to_dataset()[keep]
+    effects_summary = None
     if built.collapsed_factor is not None:
-        from hierlmm.inference.collapsed import add_collapsed_effects
-
-        posterior = add_collapsed_effects(posterior, design=design, built=built, seed=seed)
-    idata = _assemble(tree, posterior, design)
+        posterior, effects_summary = add_collapsed_effects(
+            posterior, design=design, factor=built.collapsed_factor, seed=seed
+        )
+    idata = _assemble(tree, posterior, design, effects_summary)
     timings = {
         "build_s": built_at - start,
         **timings,

@@ -16,6 +16,7 @@ import pymc as pm
 import xarray as xr
 
 from hierlmm.errors import FitError, SpecError
+from hierlmm.inference.pyfunc_backend import compile_pyfunc_model
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,15 @@ def _check_backend(sampler: str) -> None:
 
 
 def _sample_nutpie(
-    model: pm.Model, settings: SamplerSettings, var_names: list[str]
+    model: pm.Model, settings: SamplerSettings, var_names: list[str], python_callback: bool
 ) -> tuple[xr.DataTree, dict[str, float]]:
     import nutpie
 
     start = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, var_names=var_names)
+    if python_callback:
+        compiled = compile_pyfunc_model(model, var_names=var_names, mode="NUMBA")
+    else:
+        compiled = nutpie.compile_pymc_model(model, var_names=var_names)
     compiled_at = time.perf_counter()
     tree = nutpie.sample(
         compiled,
@@ -57,6 +61,8 @@ def _sample_nutpie(
         progress_bar=settings.progress,
         target_accept=settings.target_accept,
         save_warmup=False,
+        # Python callbacks hold the GIL: parallel chains would only contend for it.
+        cores=1 if python_callback else None,
     )
     done = time.perf_counter()
     return tree, {"compile_s": compiled_at - start, "sample_s": done - compiled_at}
@@ -85,7 +91,12 @@ def _sample_pymc_api(
 
 
 def run_sampler(
-    model: pm.Model, *, sampler: str, settings: SamplerSettings, var_names: list[str]
+    model: pm.Model,
+    *,
+    sampler: str,
+    settings: SamplerSettings,
+    var_names: list[str],
+    python_callback: bool = False,
 ) -> tuple[xr.DataTree, dict[str, float]]:
     """Sample ``model``; return the DataTree (posterior, sample_stats) and timings.
 
@@ -96,11 +107,15 @@ def run_sampler(
     settings : SamplerSettings
     var_names : list of str
         Variables to keep in the posterior.
+    python_callback : bool
+        nutpie only: compile the log-density with PyTensor's cached linker and call it
+        from Python (see :mod:`hierlmm.inference.pyfunc_backend`) instead of numba's
+        per-process C callback; right for models with few parameters.
     """
     _check_backend(sampler)
     try:
         if sampler == "nutpie":
-            return _sample_nutpie(model, settings, var_names)
+            return _sample_nutpie(model, settings, var_names, python_callback)
         return _sample_pymc_api(model, settings, var_names, sampler)
     except (RuntimeError, ValueError) as exc:
         raise FitError(f"sampler {sampler!r} failed: {exc}".splitlines()[0]) from exc

@@ -291,8 +291,17 @@ def _obs_terms(*, beta, codes, Z, y, X, offset, n_levels, q):
 
 
 def _stats_zr(*, beta, stats: GroupSuffStats, q: int) -> list:
-    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics."""
-    return [_column(stats.Zty, c) - _column(stats.ZtX, c) @ beta for c in range(q)]
+    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics.
+
+    Numpy statistics become one contiguous (L, p) constant per column; symbolic ones
+    (``pm.Data``) are multiplied as one contiguous (L q, p) matrix-vector product.
+    """
+    if not isinstance(stats.ZtX, pt.Variable):
+        return [_column(stats.Zty, c) - _column(stats.ZtX, c) @ beta for c in range(q)]
+    ZtX = stats.ZtX
+    ZtXb = (ZtX.reshape((ZtX.shape[0] * q, ZtX.shape[2])) @ beta).reshape((ZtX.shape[0], q))
+    Zr = pt.as_tensor_variable(stats.Zty) - ZtXb
+    return [Zr[:, c] for c in range(q)]
 
 
 def collapsed_loglik(
