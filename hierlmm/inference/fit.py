@@ -26,6 +26,11 @@ LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_lik
 
 
 def _as_spec(formula_or_spec: str | ModelSpec, priors: PriorSpec | None) -> ModelSpec:
+    if priors is not None and not isinstance(priors, PriorSpec):
+        raise SpecError(
+            f"priors must be a hierlmm.PriorSpec, got {type(priors).__name__}; "
+            "e.g. PriorSpec(sd_scale=1.0)"
+        )
     if isinstance(formula_or_spec, str):
         return parse_formula(formula_or_spec, priors=priors)
     if isinstance(formula_or_spec, ModelSpec):
@@ -38,6 +43,15 @@ def _as_spec(formula_or_spec: str | ModelSpec, priors: PriorSpec | None) -> Mode
     raise SpecError(
         f"fit() takes a formula string or a ModelSpec, got {type(formula_or_spec).__name__}"
     )
+
+
+def _check_seed(seed: object) -> int:
+    """Return a usable seed, drawing one from the OS when ``seed`` is None."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**31))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise SpecError(f"seed={seed!r} must be a non-negative integer (or None)")
+    return int(seed)
 
 
 def _check_counts(draws: int, tune: int, chains: int, target_accept: float) -> None:
@@ -130,7 +144,7 @@ def fit(
     check_option("engine", engine, Engine)
     check_option("na_action", na_action, NaAction)
     _check_counts(draws, tune, chains, target_accept)
-    seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else int(seed)
+    seed = _check_seed(seed)
     design = build_design(spec, data, na_action=na_action)
     if design.n_dropped:
         print(f"hierlmm: dropped {design.n_dropped} row(s) with missing values (na_action='drop')")

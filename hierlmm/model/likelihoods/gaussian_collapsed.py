@@ -23,10 +23,12 @@ Two evaluation paths:
 
 The PyTensor graph uses no ``Scan`` and no batched LAPACK call: the L Cholesky
 factorisations and triangular solves of the q x q matrices ``A_j`` are unrolled at
-graph-build time into elementwise operations on length-L vectors, which PyTensor fuses.
-The numpy functions (``*_numpy``) implement the same algebra with ``np.linalg`` and
-broadcast over leading draw dimensions; tests and :mod:`hierlmm.inference.recover` use
-them.
+graph-build time into elementwise operations on length-L vectors, which PyTensor fuses,
+with a closed-form gradient (:mod:`hierlmm.model.likelihoods.collapsed_kernel`).
+Statistics may be numpy (embedded as constants) or data containers made by
+:func:`symbolic_stats`. The numpy functions (``*_numpy``) implement the same algebra with
+``np.linalg`` and broadcast over leading draw dimensions; tests and
+:mod:`hierlmm.inference.recover` use them.
 
 Caveat: path (a) forms ``r'r`` from ``y'y`` by subtraction, so with a response whose mean
 is huge compared with its spread, centre or scale ``y`` before computing the statistics.
@@ -39,6 +41,7 @@ models using lme4. Journal of Statistical Software 67(1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -251,8 +254,8 @@ def _static_q(ZtZ: Any) -> int:
     q = ZtZ.type.shape[-1] if isinstance(ZtZ, pt.Variable) else np.shape(ZtZ)[-1]
     if q is None:
         raise SpecError(
-            "the collapsed likelihood needs a static number of effects q; give "
-            "stats.ZtZ a static last dimension (e.g. pm.Data(..., shape=(None, q, q)))"
+            "the collapsed likelihood needs a static number of effects q; build symbolic "
+            "statistics with symbolic_stats(), which gives stats.ZtZ a static shape"
         )
     return int(q)
 
@@ -291,17 +294,49 @@ def _obs_terms(*, beta, codes, Z, y, X, offset, n_levels, q):
 
 
 def _stats_zr(*, beta, stats: GroupSuffStats, q: int) -> list:
-    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics.
+    """The q columns (L,) of ``Z_j'y_j - Z_j'X_j beta`` from the statistics."""
+    return [_column(stats.Zty, c) - _column(stats.ZtX, c) @ beta for c in range(q)]
 
-    Numpy statistics become one contiguous (L, p) constant per column; symbolic ones
-    (``pm.Data``) are multiplied as one contiguous (L q, p) matrix-vector product.
+
+def symbolic_stats(
+    stats: GroupSuffStats, make_data: Callable[[str, np.ndarray], TensorVariable]
+) -> GroupSuffStats:
+    """Wrap numpy statistics in data containers (e.g. ``pm.Data``) laid out for speed.
+
+    The per-level arrays are stored levels-last and C-contiguous (``ZtZ`` as (q, q, L),
+    ``ZtX`` as (q, L, p), ``Zty`` as (q, L)) and returned as transposed views with the
+    documented (L, ...) shapes and static q and p. The per-level columns the likelihood
+    reads are then contiguous rows; a strided column of an (L, q, q) container makes the
+    compiled loops several times slower.
+
+    Parameters
+    ----------
+    stats : GroupSuffStats
+        Numpy statistics.
+    make_data : callable
+        ``make_data(name, array) -> TensorVariable``, called once per field with names
+        ``"ZtZ"``, ``"ZtX"``, ``"Zty"``, ``"n"``, ``"XtX"``, ``"Xty"``, ``"yty"``; e.g.
+        ``lambda name, value: pm.Data(f"{name}_{factor}", value)``.
+
+    Returns
+    -------
+    GroupSuffStats
+        Fields are PyTensor variables, for :func:`collapsed_loglik`.
     """
-    if not isinstance(stats.ZtX, pt.Variable):
-        return [_column(stats.Zty, c) - _column(stats.ZtX, c) @ beta for c in range(q)]
-    ZtX = stats.ZtX
-    ZtXb = (ZtX.reshape((ZtX.shape[0] * q, ZtX.shape[2])) @ beta).reshape((ZtX.shape[0], q))
-    Zr = pt.as_tensor_variable(stats.Zty) - ZtXb
-    return [Zr[:, c] for c in range(q)]
+
+    def data(name: str, value: np.ndarray) -> TensorVariable:
+        value = np.array(value, dtype=np.float64, order="C")
+        return pt.specify_shape(make_data(name, value), value.shape)
+
+    return GroupSuffStats(
+        ZtZ=data("ZtZ", stats.ZtZ.transpose(1, 2, 0)).transpose(2, 0, 1),
+        ZtX=data("ZtX", stats.ZtX.transpose(1, 0, 2)).transpose(1, 0, 2),
+        Zty=data("Zty", stats.Zty.T).T,
+        n=data("n", stats.n),
+        XtX=data("XtX", stats.XtX),
+        Xty=data("Xty", stats.Xty),
+        yty=data("yty", np.asarray(stats.yty)),
+    )
 
 
 def collapsed_loglik(
@@ -325,12 +360,12 @@ def collapsed_loglik(
     sigma : TensorVariable, scalar
         Residual SD (> 0).
     chol : TensorVariable, shape (q, q)
-        Lower Cholesky factor of the collapsed factor's effects covariance (e.g. the
-        matrix from ``pm.LKJCholeskyCov``, or ``pt.diag(sd)`` for independent effects);
-        zero SDs are allowed.
+        Cholesky factor ``L`` of the collapsed factor's effects covariance ``L L'`` (e.g.
+        the matrix from ``pm.LKJCholeskyCov``, or ``pt.diag(sd)`` for independent
+        effects); any square root works, and zero SDs (singular ``L L'``) are allowed.
     stats : GroupSuffStats
-        Statistics of the collapsed factor; numpy fields become constants, PyTensor
-        variables of the same shapes are used as they are. ``q`` must be static.
+        Statistics of the collapsed factor: numpy fields (embedded as constants), or the
+        data containers returned by :func:`symbolic_stats` (static q; fast layout).
     offset : TensorVariable, shape (n,), optional
         Sampled effects of the other grouping factors per observation. When given,
         path (b) is used and ``codes``, ``Z``, ``y``, ``X`` are required.

@@ -1,0 +1,317 @@
+"""``report.html``: a self-contained HTML report of a fit, with its figures as PNG files.
+
+:func:`write_report` runs every section of :data:`hierlmm.report.figures.SECTIONS`,
+renders its tables with pandas and its figures as PNG (Agg canvas, no pyplot), and writes
+
+- ``out_dir/report.html``: one file with inline CSS and every figure embedded as a
+  base64 ``data:`` URI, so it opens in a browser without a server or the PNG files;
+- ``out_dir/figures/<name>.png``: the same figures as files, for papers and slides.
+
+A section that does not apply to the model (no correlated effects, no random slope)
+shows a short grey note; a section that fails shows a red note with the error instead of
+aborting the report, and the error (with its traceback) is logged on this module's logger.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from hierlmm.errors import FitError, HierlmmError
+from hierlmm.report.figures import (
+    SECTIONS,
+    Block,
+    KeyValue,
+    NotApplicable,
+    Plot,
+    SectionSpec,
+    Table,
+    Text,
+)
+from hierlmm.report.variance import check_prob
+
+REPORT_HTML = "report.html"
+FIGURES_DIR = "figures"
+DPI = 110
+STATUSES = ("ok", "skipped", "failed")
+
+logger = logging.getLogger(__name__)
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
+       sans-serif; margin: 0; color: #1d2329; background: #f4f6f8; line-height: 1.45; }
+header, nav, main, footer { max-width: 1120px; margin: 0 auto; padding: 0 24px; }
+header { padding-top: 20px; }
+h1 { font-size: 1.6em; margin: 0 0 4px; }
+header code { font-size: 1.05em; background: #e8ecf0; padding: 2px 6px; border-radius: 4px; }
+.meta, footer { color: #5f6b76; font-size: 0.85em; }
+nav ol { columns: 3; margin: 8px 0 0; padding-left: 20px; font-size: 0.92em; }
+nav a { color: #1f4e79; text-decoration: none; }
+nav .skipped a { color: #8a939c; }
+nav .failed a { color: #c0392b; }
+section { background: #fff; border: 1px solid #dde2e7; border-radius: 6px;
+          padding: 14px 24px 8px; margin: 16px 0; }
+h2 { font-size: 1.25em; margin: 0 0 6px; color: #1f4e79; }
+h3 { font-size: 0.95em; margin: 14px 0 4px; }
+p.intro { color: #3c4650; max-width: 85ch; margin-top: 0; }
+.table-wrap { overflow-x: auto; margin: 0 0 12px; }
+table.data, table.kv { border-collapse: collapse; font-size: 0.84em;
+                       font-variant-numeric: tabular-nums; }
+table.data th, table.data td { padding: 3px 9px; border-bottom: 1px solid #e3e7eb;
+                               text-align: right; white-space: nowrap; }
+table.data th:first-child, table.data td:first-child { text-align: left; }
+table.data thead th { border-bottom: 2px solid #9aa4ad; background: #eef2f5; }
+table.data tbody tr:nth-child(even) { background: #f8fafb; }
+table.kv th { text-align: left; padding: 2px 16px 2px 0; color: #5f6b76; font-weight: 600;
+              vertical-align: top; white-space: nowrap; }
+table.kv td { padding: 2px 0; }
+figure { margin: 6px 0 16px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #edf0f2; }
+figcaption { font-size: 0.85em; color: #5f6b76; max-width: 85ch; }
+.badge { display: inline-block; padding: 5px 12px; border-radius: 4px; font-weight: 600;
+         margin: 8px 0; }
+.badge.ok { background: #e4f5e9; color: #1d6b34; border: 1px solid #9fd3ae; }
+.badge.warning { background: #fff4df; color: #7f4e00; border: 1px solid #f0c36d; }
+p.note { padding: 8px 12px; border-radius: 4px; border-left: 4px solid; }
+p.note.skipped { background: #f3f4f6; border-color: #9aa0a6; color: #4f5861; }
+p.note.failed { background: #fdecea; border-color: #c0392b; color: #7b1f15; }
+"""
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    """One section of the page.
+
+    Attributes
+    ----------
+    key, title : str
+        Anchor id and heading.
+    status : {"ok", "skipped", "failed"}
+    body : str
+        HTML inside the ``<section>`` after the heading and introduction.
+    figures : tuple of Path
+        PNG files written for this section.
+    """
+
+    key: str
+    title: str
+    status: str
+    body: str
+    figures: tuple[Path, ...] = ()
+
+
+# ------------------------------------------------------------------------- formatting
+def format_number(value: float) -> str:
+    """Four significant digits (``1.000``, ``0.07748``); thousands as ``1,310``; NaN empty."""
+    value = float(value)
+    if not math.isfinite(value):
+        return ""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    text = f"{value:#.4g}"
+    return text[:-1] if text.endswith(".") else text
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table (no index, formatted floats, empty cells for missing)."""
+    body = frame.to_html(index=False, classes="data", border=0, na_rep="",
+                         float_format=format_number, escape=True)
+    return f'<div class="table-wrap">{body}</div>'
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """Render ``fig`` to PNG bytes on an Agg canvas (no pyplot)."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    return buffer.getvalue()
+
+
+def slug(name: str) -> str:
+    """A file-name-safe stem: ``"shrinkage_school:class"`` -> ``"shrinkage_school-class"``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "figure"
+
+
+# ------------------------------------------------------------------------------ blocks
+def _text_html(block: Text) -> str:
+    css = f' class="badge {block.kind}"' if block.kind in ("ok", "warning") else ""
+    tag = "div" if css else "p"
+    return f"<{tag}{css}>{html.escape(block.text)}</{tag}>"
+
+
+def _key_value_html(block: KeyValue) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in block.items)
+    return f'<table class="kv">{rows}</table>'
+
+
+def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Path]:
+    stem, k = slug(block.name), 2
+    while stem in used:
+        stem, k = f"{slug(block.name)}-{k}", k + 1
+    used.add(stem)
+    try:
+        png = figure_png(block.figure)
+    finally:
+        block.figure.clear()  # free the artists; the figure is in no pyplot registry
+    path = figures_dir / f"{stem}.png"
+    path.write_bytes(png)
+    data = base64.b64encode(png).decode("ascii")
+    caption = html.escape(block.caption)
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption></figure>"), path
+
+
+def render_blocks(blocks: list[Block], figures_dir: Path, used: set[str]) -> tuple[str, list]:
+    """HTML of a section's blocks and the PNG files written for its figures."""
+    parts, files = [], []
+    for block in blocks:
+        if isinstance(block, Table):
+            parts.append(f"<h3>{html.escape(block.caption)}</h3>{table_html(block.frame)}")
+        elif isinstance(block, Plot):
+            part, path = _plot_html(block, figures_dir, used)
+            parts.append(part)
+            files.append(path)
+        elif isinstance(block, KeyValue):
+            parts.append(_key_value_html(block))
+        else:
+            parts.append(_text_html(block))
+    return "\n".join(parts), files
+
+
+def _free_figures(blocks: list[Block]) -> None:
+    for block in blocks:
+        if isinstance(block, Plot):
+            block.figure.clear()
+
+
+def run_section(spec: SectionSpec, fit, prob: float, figures_dir: Path,
+                used: set[str]) -> RenderedSection:
+    """Build and render one section; a skip or an error becomes a note, never a raise."""
+    blocks: list[Block] = []
+    try:
+        blocks = spec.builder(fit, prob)
+        body, files = render_blocks(blocks, figures_dir, used)
+        return RenderedSection(spec.key, spec.title, "ok", body, tuple(files))
+    except NotApplicable as exc:
+        note = f'<p class="note skipped">Not shown: {html.escape(str(exc))}</p>'
+        return RenderedSection(spec.key, spec.title, "skipped", note)
+    except Exception as exc:  # one failing section must not sink the whole report
+        logger.warning("report section %r failed", spec.key, exc_info=True)
+        reason = str(exc) if isinstance(exc, HierlmmError) else \
+            f"unexpected {type(exc).__name__}: {exc}"
+        note = (f'<p class="note failed">This section could not be produced: '
+                f"{html.escape(reason)}</p>")
+        return RenderedSection(spec.key, spec.title, "failed", note)
+    finally:
+        _free_figures(blocks)
+
+
+# -------------------------------------------------------------------------------- page
+def render_page(fit, sections: list[RenderedSection]) -> str:
+    """The whole HTML document of the rendered sections."""
+    formula = html.escape(fit.spec.formula)
+    nav = "".join(f'<li class="{s.status}"><a href="#{s.key}">{html.escape(s.title)}</a></li>'
+                  for s in sections)
+    intros = {spec.key: spec.intro for spec in SECTIONS}
+    body = "\n".join(
+        f'<section id="{s.key}" class="status-{s.status}">\n'
+        f"<h2>{html.escape(s.title)}</h2>\n"
+        f'<p class="intro">{html.escape(intros.get(s.key, ""))}</p>\n{s.body}\n</section>'
+        for s in sections
+    )
+    stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>hierlmm report: {formula}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>hierlmm report</h1><p><code>{formula}</code></p>"
+        f'<p class="meta">{fit.design.n} observations; {fit.engine} engine, '
+        f"{html.escape(fit.sampler)} sampler, seed {fit.seed}; written {stamp}</p></header>\n"
+        f"<nav><ol>{nav}</ol></nav>\n<main>\n{body}\n</main>\n"
+        "<footer><p>Generated by hierlmm. Intervals are central posterior intervals; "
+        "figures are also saved as PNG files in the figures/ folder.</p></footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def _prepare(out_dir: Path) -> Path:
+    figures_dir = out_dir / FIGURES_DIR
+    try:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FitError(f"cannot create the report folder {figures_dir}: "
+                       f"{exc.strerror or exc}; choose another out_dir") from exc
+    return figures_dir
+
+
+def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
+                 ) -> tuple[str, list[RenderedSection]]:
+    """Run every section, writing figures to ``out_dir/figures``; return the page and sections.
+
+    Parameters
+    ----------
+    fit : Fit
+    out_dir : path
+        Folder for the ``figures/`` subfolder (created if needed).
+    prob : float
+        Mass of every central interval, in (0, 1).
+
+    Returns
+    -------
+    page : str
+        The complete HTML document.
+    sections : list of RenderedSection
+        In :data:`hierlmm.report.figures.SECTIONS` order, each with its status.
+    """
+    prob = check_prob(prob)
+    figures_dir = _prepare(Path(out_dir))
+    used: set[str] = set()
+    sections = [run_section(spec, fit, prob, figures_dir, used) for spec in SECTIONS]
+    return render_page(fit, sections), sections
+
+
+def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
+
+    Parameters
+    ----------
+    fit : Fit
+        The result of :func:`hierlmm.fit` (or :func:`hierlmm.load`).
+    out_dir : path
+        Output folder, created if needed.
+    prob : float
+        Mass of every central interval in tables and figures, in (0, 1).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir/report.html``: self-contained (inline CSS, base64 PNG figures).
+
+    Raises
+    ------
+    SpecError
+        ``prob`` outside (0, 1).
+    FitError
+        The folder or a file cannot be written.
+    """
+    page, _ = build_report(fit, out_dir, prob=prob)
+    path = Path(out_dir) / REPORT_HTML
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise FitError(f"cannot write {path}: {exc.strerror or exc}; choose another "
+                       "out_dir") from exc
+    return path
