@@ -10,7 +10,7 @@ from hierlmm._pytensor_setup import configure as _configure
 
 _configure()
 
-from hierlmm import datasets  # noqa: E402
+from hierlmm import datasets, report  # noqa: E402
 from hierlmm.errors import (  # noqa: E402
     ConvergenceWarning,
     DataError,
@@ -20,7 +20,9 @@ from hierlmm.errors import (  # noqa: E402
 )
 from hierlmm.inference.fit import fit  # noqa: E402
 from hierlmm.inference.io import load_fit as load  # noqa: E402
+from hierlmm.inference.predict import predict  # noqa: E402
 from hierlmm.inference.result import Fit  # noqa: E402
+from hierlmm.report.checks import compare  # noqa: E402
 from hierlmm.spec import (  # noqa: E402
     GroupSpec,
     ModelSpec,
@@ -43,9 +45,12 @@ __all__ = [
     "PriorSpec",
     "ResidualSpec",
     "SpecError",
+    "compare",
     "datasets",
     "fit",
     "load",
     "load_model_file",
     "parse_formula",
+    "predict",
+    "report",
 ]

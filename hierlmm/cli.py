@@ -1,8 +1,9 @@
 """Command-line interface: ``hierlmm fit MODEL.toml --out DIR`` and ``hierlmm summary FILE``.
 
 ``hierlmm fit`` reads a TOML model file (see ``docs/model-files.md``), loads its data,
-fits the model, writes ``DIR/summary.json`` and ``DIR/posterior.nc`` and prints a
-summary table. ``hierlmm summary`` reloads a saved ``posterior.nc`` and prints the same
+fits the model, writes ``DIR/summary.json``, ``DIR/posterior.nc`` and the HTML report
+``DIR/report.html`` (figures in ``DIR/figures/``; skipped with ``--no-report``) and prints
+a summary table. ``hierlmm summary`` reloads a saved ``posterior.nc`` and prints the same
 table. Any hierlmm error ends the command with exit status 1 and one line on stderr,
 ``hierlmm: error: ...``; convergence warnings are printed as ``hierlmm: warning: ...``.
 """
@@ -52,13 +53,14 @@ def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
     fit = commands.add_parser(
         "fit",
         help="fit the model of a TOML model file",
-        description="Fit the model described by a TOML model file, write DIR/summary.json "
-        "and DIR/posterior.nc, and print a summary. Options given here override the "
-        "file's [fit] section.",
-        epilog="Outputs: DIR/summary.json (estimates, diagnostics, timings) and "
+        description="Fit the model described by a TOML model file, write DIR/summary.json, "
+        "DIR/posterior.nc and DIR/report.html, and print a summary. Options given here "
+        "override the file's [fit] section.",
+        epilog="Outputs: DIR/summary.json (estimates, diagnostics, timings), "
         "DIR/posterior.nc (the whole fit; reprint it with 'hierlmm summary' or reload it in "
-        "Python with hierlmm.load). Exit status: 0 success, 1 error (one line on stderr), "
-        "2 usage error.",
+        "Python with hierlmm.load) and DIR/report.html (a self-contained HTML report; its "
+        "figures also as DIR/figures/*.png). Exit status: 0 success, 1 error (one line on "
+        "stderr), 2 usage error.",
     )
     fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
@@ -73,6 +75,8 @@ def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
                      help=f"likelihood engine: {', '.join(allowed(Engine))} (auto integrates "
                      "Gaussian random effects out analytically)")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    fit.add_argument("--no-report", action="store_true",
+                     help="do not write DIR/report.html and DIR/figures/")
 
 
 # ---------------------------------------------------------------------------- printing
@@ -185,10 +189,14 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except OSError as exc:
         raise FitError(f"cannot write {out / SUMMARY_JSON}: {exc.strerror or exc}") from exc
     save_fit(fit, out / POSTERIOR_NC)
-    # TODO(report): the report stage will write out / "report.html" (and figures) here.
+    written = [out / SUMMARY_JSON, out / POSTERIOR_NC]
+    if not args.no_report:
+        from hierlmm.report.html import write_report
+
+        written.append(write_report(fit, out))
     print_summary(fit, stdout)
     report_warnings(caught, stderr)
-    print(f"\nwrote {out / SUMMARY_JSON} and {out / POSTERIOR_NC}", file=stdout)
+    print(f"\nwrote {', '.join(map(str, written[:-1]))} and {written[-1]}", file=stdout)
     return 0
 
 

@@ -60,9 +60,11 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, st
 def test_fit_writes_summary_json_and_posterior(fitted) -> None:
     out, code, _, _ = fitted
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "figures", "posterior.nc", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary) == ["model", "fixed", "random", "residual", "diagnostics", "timing"]
+    assert list(summary) == ["model", "fixed", "random", "residual", "diagnostics", "timing",
+                             "icc", "variance_components"]
     assert summary["model"]["n_obs"] == 180 and summary["model"]["groups"] == {"Subject": 18}
     assert (summary["model"]["engine"], summary["model"]["seed"]) == ("sampled", 3)
     assert list(summary["random"]["Subject"]["corr"]) == ["Intercept,Days"]
@@ -83,7 +85,8 @@ def test_fit_prints_header_table_and_readable_warnings(fitted) -> None:
     assert "total " in lines[1]
     assert lines[3].split() == ["parameter", "mean", "sd", "90%", "interval", "rhat", "ess_bulk"]
     assert [line.split()[0] for line in lines[5:11]] == PARAMETERS
-    assert lines[-1] == f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}"
+    assert lines[-1] == (f"wrote {out / 'summary.json'}, {out / 'posterior.nc'} and "
+                         f"{out / 'report.html'}")
     for line in stderr.splitlines():  # 600 draws may warn; if so, one plain line each
         assert line.startswith("hierlmm: warning: convergence diagnostics failed")
     assert "Traceback" not in stderr
@@ -151,7 +154,7 @@ def test_help_documents_commands_and_options(capsys: pytest.CaptureFixture[str])
     assert main(["fit", "--help"]) == 0
     text = capsys.readouterr().out
     for option in ("--out", "--draws", "--tune", "--chains", "--seed", "--sampler",
-                   "--engine", "--no-progress", "nutpie", "collapsed"):
+                   "--engine", "--no-progress", "--no-report", "nutpie", "collapsed"):
         assert option in text
 
 

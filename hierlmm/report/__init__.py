@@ -1,0 +1,60 @@
+"""Report tables computed from a :class:`~hierlmm.inference.result.Fit` (re-exports only).
+
+Names are imported on first use (PEP 562), so ``import hierlmm.report`` stays cheap:
+statsmodels, scipy.stats and matplotlib load only when a table that needs them is
+requested. :func:`diagnostics`, :func:`shrinkage` and :func:`trajectories` share their
+names with their modules and are therefore bound eagerly (the modules are light), so the
+package attribute is always the function, whatever was imported first.
+
+>>> from hierlmm import report
+>>> report.variance_components(fit)  # doctest: +SKIP
+>>> report.write_report(fit, "out/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from hierlmm.report.diagnostics import diagnostics
+from hierlmm.report.shrinkage import shrinkage
+from hierlmm.report.trajectories import trajectories
+
+_LAZY = {
+    "compare": "checks",
+    "posterior_predictive": "checks",
+    "ppc_group_stats": "checks",
+    "prior_predictive": "checks",
+    "correlation_densities": "correlation",
+    "random_correlations": "correlation",
+    "convergence_problems": "diagnostics",
+    "frequentist_comparison": "frequentist",
+    "ols_fit": "frequentist",
+    "reml_fit": "frequentist",
+    "build_report": "html",
+    "write_report": "html",
+    "summary_dict": "json_summary",
+    "write_summary_json": "json_summary",
+    "population_distribution": "shrinkage",
+    "summary_table": "summary",
+    "observed_points": "trajectories",
+    "icc": "variance",
+    "rater_icc": "variance",
+    "variance_components": "variance",
+    "icc_curve": "variance_curve",
+    "variance_over_covariate": "variance_curve",
+}
+
+__all__ = sorted([*_LAZY, "diagnostics", "shrinkage", "trajectories"])
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,15 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
      "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
      "residual": {"sigma": S},
      "diagnostics": {"divergences", "max_rhat", "min_ess_bulk"},
-     "timing": {"build_s", "compile_s", "sample_s", "recover_s", "total_s"}}
+     "timing": {"build_s", "compile_s", "sample_s", "recover_s", "total_s"},
+     "icc": {factor: {"cluster_size", "note", "icc": S, "corr_same": S,
+                      "design_effect": S}},
+     "variance_components": {"factors": {factor: {term: {"variance": S, "sd": S,
+                                                         "share": S}}},
+                             "residual": {"variance": S, "sd": S, "share": S}}}
+
+``icc`` has one entry per factor with a random intercept (empty without one); a slope
+term has no ``"share"`` (see :func:`hierlmm.report.variance.variance_components`).
 
 Each top-level key is produced by one function in :data:`SECTIONS`; a new report adds its
 key by appending ``(name, builder)`` there (or by passing ``extra`` to
@@ -28,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from hierlmm.report.summary import STAT_COLUMNS
+from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]
 TIMING_KEYS = ("build_s", "compile_s", "sample_s", "recover_s", "total_s")
@@ -98,6 +107,31 @@ def timing_section(fit, table: pd.DataFrame) -> dict[str, float | None]:
     return {key: _number(fit.timings.get(key, math.nan)) for key in TIMING_KEYS}
 
 
+def icc_section(fit, table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """ICC, shared-level correlation and design effect of each random-intercept factor."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, row in icc(fit).iterrows():
+        entry = out.setdefault(str(row["factor"]), {
+            "cluster_size": _number(row["cluster_size"]),
+            "note": None if pd.isna(row["note"]) else str(row["note"]),
+        })
+        entry[str(row["quantity"])] = _stats(row)
+    return out
+
+
+def variance_components_section(fit, table: pd.DataFrame) -> dict[str, dict]:
+    """Variance, SD and share of each factor's terms and of the residual."""
+    factors: dict[str, dict[str, dict]] = {g.factor: {} for g in fit.design.groups}
+    residual: dict[str, dict] = {}
+    for _, row in variance_components(fit).iterrows():
+        if row["factor"] is None:
+            residual[str(row["quantity"])] = _stats(row)
+        else:
+            terms = factors[str(row["factor"])]
+            terms.setdefault(str(row["term"]), {})[str(row["quantity"])] = _stats(row)
+    return {"factors": factors, "residual": residual}
+
+
 SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("model", model_section),
     ("fixed", fixed_section),
@@ -105,6 +139,8 @@ SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("residual", residual_section),
     ("diagnostics", diagnostics_section),
     ("timing", timing_section),
+    ("icc", icc_section),
+    ("variance_components", variance_components_section),
 ]
 
 
