@@ -47,10 +47,9 @@ class GroupSuffStats:
 
     Notes
     -----
-    The model builder may replace the arrays by PyTensor variables of the same shapes
-    (e.g. ``pm.Data``) before handing the record to
-    :func:`hierlmm.model.likelihoods.gaussian_collapsed.collapsed_loglik`; the static
-    ``q`` must then be known from the variable's type.
+    For a model whose compiled graph should not embed the data, wrap the record with
+    :func:`hierlmm.model.likelihoods.gaussian_collapsed.symbolic_stats`, which returns the
+    same record with ``pm.Data``-style variables in a layout the compiled loops read fast.
     """
 
     ZtZ: np.ndarray

@@ -55,7 +55,7 @@ def _check_seed(seed: object) -> int:
 
 
 def _check_counts(draws: int, tune: int, chains: int, target_accept: float) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise SpecError(f"{name}={value!r} must be an integer >= {low}")
     if not 0 < target_accept < 1:

@@ -44,7 +44,33 @@ _LAZY = {
     "variance_over_covariate": "variance_curve",
 }
 
-__all__ = sorted([*_LAZY, "diagnostics", "shrinkage", "trajectories"])
+__all__ = [
+    "build_report",
+    "compare",
+    "convergence_problems",
+    "correlation_densities",
+    "diagnostics",
+    "frequentist_comparison",
+    "icc",
+    "icc_curve",
+    "observed_points",
+    "ols_fit",
+    "population_distribution",
+    "posterior_predictive",
+    "ppc_group_stats",
+    "prior_predictive",
+    "random_correlations",
+    "rater_icc",
+    "reml_fit",
+    "shrinkage",
+    "summary_dict",
+    "summary_table",
+    "trajectories",
+    "variance_components",
+    "variance_over_covariate",
+    "write_report",
+    "write_summary_json",
+]
 
 
 def __getattr__(name: str):

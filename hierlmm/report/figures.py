@@ -66,7 +66,8 @@ class Plot:
 
 @dataclass(frozen=True)
 class Text:
-    """A paragraph; ``kind`` is ``"plain"``, ``"ok"`` or ``"warning"`` (a badge)."""
+    """A paragraph; ``kind`` is ``"plain"``, ``"caution"`` (a boxed remark), or ``"ok"`` or
+    ``"warning"`` (a status badge)."""
 
     text: str
     kind: str = "plain"
@@ -196,7 +197,8 @@ def variance_curve_blocks(fit, prob: float) -> list[Block]:
     blocks: list[Block] = []
     for factor, term in slopes:
         table = variance_over_covariate(fit, factor, term, prob=prob)
-        rows = table.iloc[_spread(len(table), CURVE_ROWS)]
+        rows = table.iloc[_spread(len(table), CURVE_ROWS)].drop(columns=["factor", "term"])
+        rows = rows.rename(columns={"t": term})
         blocks.append(Table(f"Variance of the response over {term} ({factor}); "
                             f"{len(rows)} of {len(table)} grid points", rows))
         blocks.append(Plot(f"variance_curve_{factor}_{term}",
@@ -273,7 +275,7 @@ def frequentist_blocks(fit, prob: float) -> list[Block]:
                                  "Wald for REML)", table[columns])]
     notes = sorted({str(n) for n in table["note"] if n})
     if notes:
-        blocks.extend(Text(f"statsmodels: {note}", "warning") for note in notes)
+        blocks.extend(Text(f"statsmodels: {note}", "caution") for note in notes)
     blocks.append(Plot("frequentist", "Each parameter by method: point estimate and "
                        "interval where available.", plot_frequentist(table)))
     return blocks
@@ -289,11 +291,11 @@ def ppc_blocks(fit, prob: float) -> list[Block]:
         g = max(fit.design.groups, key=lambda group: group.n_levels)
         table = ppc_group_stats(fit, "mean", seed=fit.seed, factor=g.factor, prob=prob)
         extreme = int(((table["p_value"] < 0.05) | (table["p_value"] > 0.95)).sum())
-        blocks.append(Text(f"{extreme} of {len(table)} {g.factor} means have a posterior "
-                           "predictive p-value outside [0.05, 0.95]."))
         blocks.append(Plot(f"ppc_group_means_{g.factor}", f"Observed mean of each "
                            f"{g.factor} against its {prob:.0%} posterior predictive "
                            "interval.", plot_ppc_groups(table)))
+        blocks.append(Text(f"{extreme} of {len(table)} {g.factor} means have a posterior "
+                           "predictive p-value outside [0.05, 0.95]."))
     return blocks
 
 

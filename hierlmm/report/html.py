@@ -77,9 +77,12 @@ table.data tbody tr:nth-child(even) { background: #f8fafb; }
 table.kv th { text-align: left; padding: 2px 16px 2px 0; color: #5f6b76; font-weight: 600;
               vertical-align: top; white-space: nowrap; }
 table.kv td { padding: 2px 0; }
-figure { margin: 6px 0 16px; }
-figure img { max-width: 100%; height: auto; border: 1px solid #edf0f2; }
-figcaption { font-size: 0.85em; color: #5f6b76; max-width: 85ch; }
+.figures { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start;
+           margin: 6px 0 16px; }
+.figures figure { margin: 0; flex: 0 1 auto; max-width: 100%; }
+.figures.several figure { max-width: calc(50% - 8px); }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid #edf0f2; }
+figcaption { font-size: 0.85em; color: #5f6b76; width: 0; min-width: 100%; }
 .badge { display: inline-block; padding: 5px 12px; border-radius: 4px; font-weight: 600;
          margin: 8px 0; }
 .badge.ok { background: #e4f5e9; color: #1d6b34; border: 1px solid #9fd3ae; }
@@ -87,6 +90,8 @@ figcaption { font-size: 0.85em; color: #5f6b76; max-width: 85ch; }
 p.note { padding: 8px 12px; border-radius: 4px; border-left: 4px solid; }
 p.note.skipped { background: #f3f4f6; border-color: #9aa0a6; color: #4f5861; }
 p.note.failed { background: #fdecea; border-color: #c0392b; color: #7b1f15; }
+p.note.caution { background: #fff8ec; border-color: #e0a030; color: #5c4100;
+                 font-size: 0.88em; }
 """
 
 
@@ -146,9 +151,12 @@ def slug(name: str) -> str:
 
 # ------------------------------------------------------------------------------ blocks
 def _text_html(block: Text) -> str:
-    css = f' class="badge {block.kind}"' if block.kind in ("ok", "warning") else ""
-    tag = "div" if css else "p"
-    return f"<{tag}{css}>{html.escape(block.text)}</{tag}>"
+    text = html.escape(block.text)
+    if block.kind in ("ok", "warning"):
+        return f'<div class="badge {block.kind}">{text}</div>'
+    if block.kind == "caution":
+        return f'<p class="note caution">{text}</p>'
+    return f"<p>{text}</p>"
 
 
 def _key_value_html(block: KeyValue) -> str:
@@ -174,20 +182,32 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
             f"<figcaption>{caption}</figcaption></figure>"), path
 
 
+def _figure_row(figures: list[str]) -> str:
+    """Consecutive figures side by side (two per row when there are several)."""
+    css = "figures several" if len(figures) > 1 else "figures"
+    return f'<div class="{css}">' + "".join(figures) + "</div>"
+
+
 def render_blocks(blocks: list[Block], figures_dir: Path, used: set[str]) -> tuple[str, list]:
     """HTML of a section's blocks and the PNG files written for its figures."""
-    parts, files = [], []
+    parts, files, row = [], [], []
     for block in blocks:
+        if isinstance(block, Plot):
+            part, path = _plot_html(block, figures_dir, used)
+            row.append(part)
+            files.append(path)
+            continue
+        if row:
+            parts.append(_figure_row(row))
+            row = []
         if isinstance(block, Table):
             parts.append(f"<h3>{html.escape(block.caption)}</h3>{table_html(block.frame)}")
-        elif isinstance(block, Plot):
-            part, path = _plot_html(block, figures_dir, used)
-            parts.append(part)
-            files.append(path)
         elif isinstance(block, KeyValue):
             parts.append(_key_value_html(block))
         else:
             parts.append(_text_html(block))
+    if row:
+        parts.append(_figure_row(row))
     return "\n".join(parts), files
 
 

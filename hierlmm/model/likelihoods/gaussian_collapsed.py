@@ -324,9 +324,13 @@ def symbolic_stats(
         Fields are PyTensor variables, for :func:`collapsed_loglik`.
     """
 
+    n_levels = stats.n_levels
+
     def data(name: str, value: np.ndarray) -> TensorVariable:
+        # static shape except the number of levels, so one compiled graph serves any L
         value = np.array(value, dtype=np.float64, order="C")
-        return pt.specify_shape(make_data(name, value), value.shape)
+        shape = tuple(None if size == n_levels else size for size in value.shape)
+        return pt.specify_shape(make_data(name, value), shape)
 
     return GroupSuffStats(
         ZtZ=data("ZtZ", stats.ZtZ.transpose(1, 2, 0)).transpose(2, 0, 1),

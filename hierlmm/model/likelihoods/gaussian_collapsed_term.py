@@ -11,9 +11,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hierlmm.design.design import Design, GroupDesign
-from hierlmm.design.suffstats import GroupSuffStats, group_suffstats
+from hierlmm.design.suffstats import group_suffstats
 from hierlmm.model import names
-from hierlmm.model.likelihoods.gaussian_collapsed import collapsed_loglik
+from hierlmm.model.likelihoods.gaussian_collapsed import collapsed_loglik, symbolic_stats
 
 
 def centred_response(design: Design, intercept_index: int | None) -> tuple[np.ndarray, float]:
@@ -34,19 +34,6 @@ def centred_response(design: Design, intercept_index: int | None) -> tuple[np.nd
 def _data(name: str, values: np.ndarray, shape: tuple[int | None, ...]) -> pt.TensorVariable:
     """``pm.Data`` with a partly static shape (static trailing dims let the kernel unroll)."""
     return pt.specify_shape(pm.Data(name, values), shape)
-
-
-def _shared_stats(stats: GroupSuffStats, factor: str) -> GroupSuffStats:
-    q, p = stats.q, stats.p
-    return GroupSuffStats(
-        ZtZ=_data(f"ZtZ_{factor}", stats.ZtZ, (None, q, q)),
-        ZtX=_data(f"ZtX_{factor}", stats.ZtX, (None, q, p)),
-        Zty=_data(f"Zty_{factor}", stats.Zty, (None, q)),
-        n=pm.Data(f"n_{factor}", stats.n.astype(np.float64)),
-        XtX=pm.Data(f"XtX_{factor}", stats.XtX),
-        Xty=pm.Data(f"Xty_{factor}", stats.Xty),
-        yty=pm.Data(f"yty_{factor}", np.asarray(stats.yty)),
-    )
 
 
 def add_collapsed_likelihood(
@@ -90,7 +77,7 @@ def add_collapsed_likelihood(
         beta_used = pt.set_subtensor(beta[intercept_index], beta[intercept_index] - shift)
     stats = group_suffstats(group.codes, group.Z, Xc, y_c, group.n_levels)
     with model:
-        shared = _shared_stats(stats, group.factor)
+        shared = symbolic_stats(stats, lambda name, value: pm.Data(f"{name}_{group.factor}", value))
         obs = {}
         if offset is not None:
             obs = dict(
