@@ -45,6 +45,7 @@ from hierlmm.report.variance import check_prob
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
 DPI = 110
+HALF_WIDTH_PX = 720  # figures up to this wide may be shown two per row
 STATUSES = ("ok", "skipped", "failed")
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ table.kv td { padding: 2px 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px 16px; align-items: flex-start;
            margin: 6px 0 16px; }
 .figures figure { margin: 0; flex: 0 1 auto; max-width: 100%; }
-.figures.several figure { max-width: calc(50% - 8px); }
+.figures figure.half { max-width: calc(50% - 8px); }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #edf0f2; }
 figcaption { font-size: 0.85em; color: #5f6b76; width: 0; min-width: 100%; }
 .badge { display: inline-block; padding: 5px 12px; border-radius: 4px; font-weight: 600;
@@ -165,11 +166,13 @@ def _key_value_html(block: KeyValue) -> str:
     return f'<table class="kv">{rows}</table>'
 
 
-def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Path]:
+def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Path, bool]:
+    """``<img>`` and caption of a figure, its PNG path, and whether it is narrow."""
     stem, k = slug(block.name), 2
     while stem in used:
         stem, k = f"{slug(block.name)}-{k}", k + 1
     used.add(stem)
+    narrow = block.figure.get_figwidth() * DPI <= HALF_WIDTH_PX
     try:
         png = figure_png(block.figure)
     finally:
@@ -178,14 +181,23 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
     path.write_bytes(png)
     data = base64.b64encode(png).decode("ascii")
     caption = html.escape(block.caption)
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
-            f"<figcaption>{caption}</figcaption></figure>"), path
+    return (f'<img src="data:image/png;base64,{data}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption>"), path, narrow
 
 
-def _figure_row(figures: list[str]) -> str:
-    """Consecutive figures side by side (two per row when there are several)."""
-    css = "figures several" if len(figures) > 1 else "figures"
-    return f'<div class="{css}">' + "".join(figures) + "</div>"
+def _figure_row(figures: list[tuple[str, bool]]) -> str:
+    """Consecutive figures in one wrapping row; two narrow neighbours share a line."""
+    classes = ["wide"] * len(figures)
+    i = 0
+    while i < len(figures) - 1:
+        if figures[i][1] and figures[i + 1][1]:
+            classes[i] = classes[i + 1] = "half"
+            i += 2
+        else:
+            i += 1
+    items = "".join(f'<figure class="{c}">{inner}</figure>'
+                    for (inner, _), c in zip(figures, classes, strict=True))
+    return f'<div class="figures">{items}</div>'
 
 
 def render_blocks(blocks: list[Block], figures_dir: Path, used: set[str]) -> tuple[str, list]:
@@ -193,8 +205,8 @@ def render_blocks(blocks: list[Block], figures_dir: Path, used: set[str]) -> tup
     parts, files, row = [], [], []
     for block in blocks:
         if isinstance(block, Plot):
-            part, path = _plot_html(block, figures_dir, used)
-            row.append(part)
+            part, path, narrow = _plot_html(block, figures_dir, used)
+            row.append((part, narrow))
             files.append(path)
             continue
         if row:

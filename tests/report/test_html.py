@@ -199,19 +199,23 @@ def test_failing_sections_become_notes_and_are_logged(sleep_fit, tmp_path, monke
     assert [r.exc_info[0] for r in caplog.records] == [DataError, RuntimeError]
 
 
-def test_figures_are_freed_and_names_made_unique(tmp_path: Path) -> None:
+def test_figures_are_freed_named_uniquely_and_paired(tmp_path: Path) -> None:
     figures = []
-    for _ in range(2):
-        fig, (ax,) = new_figure(1)
-        ax.plot([0, 1], [0, 1])
+    for panels in (1, 1, 1, 3):  # 462 px wide each panel at DPI 110
+        fig, axes = new_figure(panels)
+        for ax in axes:
+            ax.plot([0, 1], [0, 1])
         figures.append(fig)
-    blocks = [Plot("a:b", "first", figures[0]), Text("between"), Plot("a:b", "second",
-                                                                      figures[1])]
+    blocks = [Plot("a:b", "first", figures[0]), Plot("a:b", "second", figures[1]),
+              Text("between"), Plot("c", "third", figures[2]), Plot("d", "fourth", figures[3])]
     body, files = render_blocks(blocks, tmp_path, set())
-    assert [f.name for f in files] == ["a-b.png", "a-b-2.png"]
+    assert [f.name for f in files] == ["a-b.png", "a-b-2.png", "c.png", "d.png"]
     assert all(f.stat().st_size > 1000 for f in files)
+    assert imread(files[3]).shape[1] == 3 * 462
     assert all(fig.axes == [] for fig in figures)  # cleared after saving
     assert body.count('<div class="figures">') == 2 and "<p>between</p>" in body
+    # two narrow neighbours share a line; a narrow figure next to a wide one does not
+    assert re.findall(r'<figure class="(\w+)">', body) == ["half", "half", "wide", "wide"]
 
 
 def test_format_number_and_slug() -> None:
