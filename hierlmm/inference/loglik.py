@@ -48,5 +48,9 @@ def loglik_dataset(posterior: xr.Dataset, design: Design) -> xr.Dataset:
     values = pointwise_loglik(posterior, design)
     return xr.Dataset(
         {names.RESPONSE: (("chain", "draw", names.OBS_DIM), values)},
-        coords={"chain": posterior.chain, "draw": posterior.draw, names.OBS_DIM: np.arange(design.n)},
+        coords={
+            "chain": posterior.chain,
+            "draw": posterior.draw,
+            names.OBS_DIM: np.arange(design.n),
+        },
     )

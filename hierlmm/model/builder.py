@@ -98,7 +98,8 @@ def _add_fixed(*, model: pm.Model, design: Design, scales: PriorScales) -> pt.Te
         beta = beta_c
         if scales.intercept_index is not None:
             shift = pt.dot(beta_c, scales.x_means)
-            beta = pt.set_subtensor(beta_c[scales.intercept_index], beta_c[scales.intercept_index] - shift)
+            index = scales.intercept_index
+            beta = pt.set_subtensor(beta_c[index], beta_c[index] - shift)
         pm.Deterministic(names.BETA, beta, dims=names.FIXED_DIM)
     return beta_c
 

@@ -49,7 +49,9 @@ def add_covariance(
         return pt.diag(sds)
 
 
-def add_effects(*, model: pm.Model, group: GroupDesign, chol: pt.TensorVariable) -> pt.TensorVariable:
+def add_effects(
+    *, model: pm.Model, group: GroupDesign, chol: pt.TensorVariable
+) -> pt.TensorVariable:
     """Add non-centred effects of ``group``; return b with shape (n_levels, q)."""
     f = group.factor
     dims = (names.level_dim(f), names.term_dim(f))

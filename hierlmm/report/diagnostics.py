@@ -22,10 +22,16 @@ def diagnostics(fit) -> dict[str, float]:
     posterior = fit.posterior
     return {
         "divergences": divergences,
-        "max_rhat": float(np.nanmax(table["rhat"].values)),
-        "min_ess_bulk": float(np.nanmin(table["ess_bulk"].values)),
+        "max_rhat": _finite_extreme(table["rhat"].values, np.max),
+        "min_ess_bulk": _finite_extreme(table["ess_bulk"].values, np.min),
         "draws": int(posterior.sizes["chain"] * posterior.sizes["draw"]),
     }
+
+
+def _finite_extreme(values: np.ndarray, reduce) -> float:
+    """``reduce`` over the finite entries; NaN when there are none (e.g. R-hat, 1 chain)."""
+    finite = values[np.isfinite(values)]
+    return float(reduce(finite)) if finite.size else float("nan")
 
 
 def convergence_problems(diag: dict[str, float]) -> list[str]:

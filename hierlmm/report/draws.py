@@ -40,8 +40,9 @@ class ScalarDraws:
 
 def scalar_draws(posterior: xr.Dataset, design: Design) -> list[ScalarDraws]:
     """Fixed effects, per-factor SDs and correlations, then the residual SD."""
+    beta = posterior[names.BETA]
     out = [
-        ScalarDraws(term, "fixed", None, term, posterior[names.BETA].sel({names.FIXED_DIM: term}).values)
+        ScalarDraws(term, "fixed", None, term, beta.sel({names.FIXED_DIM: term}).values)
         for term in design.fixed_names
     ]
     for g in design.groups:

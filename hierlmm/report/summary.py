@@ -30,16 +30,17 @@ def draw_stats(values: np.ndarray, prob: float = 0.9) -> dict[str, float]:
     lo_name, hi_name = quantile_labels(prob)
     lo, hi = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2])
     finite = np.all(np.isfinite(values)) and np.ptp(flat) > 0
+    nan = float("nan")
     return {
         "mean": float(flat.mean()),
         "median": float(np.median(flat)),
         "sd": float(flat.std(ddof=1)) if flat.size > 1 else float("nan"),
         lo_name: float(lo),
         hi_name: float(hi),
-        "rhat": float(array_stats.rhat(values, chain_axis=0, draw_axis=1)) if finite else float("nan"),
+        "rhat": float(array_stats.rhat(values, chain_axis=0, draw_axis=1)) if finite else nan,
         "ess_bulk": float(array_stats.ess(values, chain_axis=0, draw_axis=1, method="bulk"))
         if finite
-        else float("nan"),
+        else nan,
     }
 
 
