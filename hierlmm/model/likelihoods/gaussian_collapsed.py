@@ -305,7 +305,7 @@ def symbolic_stats(
 
     The per-level arrays are stored levels-last and C-contiguous (``ZtZ`` as (q, q, L),
     ``ZtX`` as (q, L, p), ``Zty`` as (q, L)) and returned as transposed views with the
-    documented (L, ...) shapes and static q and p. The per-level columns the likelihood
+    documented (L, ...) shapes, static q and p and a dynamic L. The per-level columns the likelihood
     reads are then contiguous rows; a strided column of an (L, q, q) container makes the
     compiled loops several times slower.
 
@@ -324,22 +324,21 @@ def symbolic_stats(
         Fields are PyTensor variables, for :func:`collapsed_loglik`.
     """
 
-    n_levels = stats.n_levels
+    q, p = stats.q, stats.p
 
-    def data(name: str, value: np.ndarray) -> TensorVariable:
-        # static shape except the number of levels, so one compiled graph serves any L
+    def data(name: str, value: np.ndarray, shape: tuple[int | None, ...]) -> TensorVariable:
+        # static q and p, dynamic number of levels: one compiled graph serves any L
         value = np.array(value, dtype=np.float64, order="C")
-        shape = tuple(None if size == n_levels else size for size in value.shape)
         return pt.specify_shape(make_data(name, value), shape)
 
     return GroupSuffStats(
-        ZtZ=data("ZtZ", stats.ZtZ.transpose(1, 2, 0)).transpose(2, 0, 1),
-        ZtX=data("ZtX", stats.ZtX.transpose(1, 0, 2)).transpose(1, 0, 2),
-        Zty=data("Zty", stats.Zty.T).T,
-        n=data("n", stats.n),
-        XtX=data("XtX", stats.XtX),
-        Xty=data("Xty", stats.Xty),
-        yty=data("yty", np.asarray(stats.yty)),
+        ZtZ=data("ZtZ", stats.ZtZ.transpose(1, 2, 0), (q, q, None)).transpose(2, 0, 1),
+        ZtX=data("ZtX", stats.ZtX.transpose(1, 0, 2), (q, None, p)).transpose(1, 0, 2),
+        Zty=data("Zty", stats.Zty.T, (q, None)).T,
+        n=data("n", stats.n, (None,)),
+        XtX=data("XtX", stats.XtX, (p, p)),
+        Xty=data("Xty", stats.Xty, (p,)),
+        yty=data("yty", np.asarray(stats.yty), ()),
     )
 
 
