@@ -26,7 +26,10 @@ def linear_predictor(posterior: xr.Dataset, design: Design) -> np.ndarray:
     mu = beta @ design.X.T  # (C, D, p) @ (p, n) -> (C, D, n)
     for g in design.groups:
         b = posterior[names.effects(g.factor)].values  # (C, D, L, q)
-        mu += np.einsum("cdnq,nq->cdn", b[:, :, g.codes, :], g.Z)
+        for k in range(g.q):  # (C, D, n) at a time, never (C, D, n, q)
+            term = np.take(np.ascontiguousarray(b[..., k]), g.codes, axis=-1)
+            term *= g.Z[:, k]
+            mu += term
     return mu
 
 
@@ -37,10 +40,15 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design) -> np.ndarray:
     -------
     ndarray, shape (chain, draw, n)
     """
-    mu = linear_predictor(posterior, design)
+    out = linear_predictor(posterior, design)  # reused in place as the result
     sigma = posterior[names.SIGMA].values[..., None]  # (C, D, 1)
-    resid = (design.y - mu) / sigma
-    return -0.5 * (LOG_2PI + resid**2) - np.log(sigma)
+    np.subtract(design.y, out, out=out)
+    out /= sigma
+    np.square(out, out=out)
+    out += LOG_2PI
+    out *= -0.5
+    out -= np.log(sigma)
+    return out
 
 
 def loglik_dataset(posterior: xr.Dataset, design: Design) -> xr.Dataset:

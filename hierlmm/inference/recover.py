@@ -27,6 +27,7 @@ import numpy as np
 
 from hierlmm.design.suffstats import GroupSuffStats
 from hierlmm.errors import FitError
+from hierlmm.model.likelihoods import small_linalg
 from hierlmm.model.likelihoods.gaussian_collapsed import (
     residual_crossprod_numpy,
     whitened_system_numpy,
@@ -71,7 +72,7 @@ def _chunks(n_draws: int, stats: GroupSuffStats, max_scratch: int) -> Iterator[s
 
 def _solve_upper(C: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``C^{-T} rhs`` for lower-triangular ``C`` (..., q, q) and ``rhs`` (..., q)."""
-    return np.linalg.solve(np.swapaxes(C, -1, -2), rhs[..., None])[..., 0]
+    return small_linalg.solve_upper(C, rhs)
 
 
 def _whitened(beta, sigma, chol, stats, offset_zr, part):
@@ -143,8 +144,9 @@ def conditional_covariances(
     _check_draws(zero, sigma, chol, stats, None)
     Zr = np.zeros((sigma.shape[0], stats.n_levels, stats.q))
     C, _ = whitened_system_numpy(sigma=sigma, chol=chol, ZtZ=stats.ZtZ, Zr=Zr)
-    # L C^{-T}: solve C M' = L' for M' = C^{-1} L'
-    Mt = np.linalg.solve(C, np.swapaxes(chol, -1, -2)[:, None])  # (D, L, q, q)
+    # L C^{-T}: solve C M' = L' for M' = C^{-1} L', one column of L' at a time
+    Lt = np.broadcast_to(np.swapaxes(chol, -1, -2)[:, None], C.shape)  # (D, L, q, q)
+    Mt = np.stack([small_linalg.solve_lower(C, Lt[..., k]) for k in range(C.shape[-1])], -1)
     return np.swapaxes(Mt, -1, -2) @ Mt
 
 

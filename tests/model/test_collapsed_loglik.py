@@ -259,9 +259,9 @@ def test_symbolic_stats_give_the_same_value_as_constants():
     stats = group_suffstats(codes, Z, X, y, len(SIZES))
     created: list[str] = []
 
-    def make_data(name, value):
+    def make_data(name, value, shape):
         created.append(name)
-        return pytensor.shared(value, name=name)
+        return pytensor.shared(value, name=name, shape=shape)
 
     shared = symbolic_stats(stats, make_data)
     assert created == ["ZtZ", "ZtX", "Zty", "n", "XtX", "Xty", "yty"]

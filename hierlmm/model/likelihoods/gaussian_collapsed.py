@@ -27,7 +27,7 @@ graph-build time into elementwise operations on length-L vectors, which PyTensor
 with a closed-form gradient (:mod:`hierlmm.model.likelihoods.collapsed_kernel`).
 Statistics may be numpy (embedded as constants) or data containers made by
 :func:`symbolic_stats`. The numpy functions (``*_numpy``) implement the same algebra with
-``np.linalg`` and broadcast over leading draw dimensions; tests and
+:mod:`~hierlmm.model.likelihoods.small_linalg` and broadcast over leading draw dimensions; tests and
 :mod:`hierlmm.inference.recover` use them.
 
 Caveat: path (a) forms ``r'r`` from ``y'y`` by subtraction, so with a response whose mean
@@ -50,6 +50,7 @@ from pytensor.tensor.variable import TensorVariable
 
 from hierlmm.design.suffstats import GroupSuffStats, group_crossprod
 from hierlmm.errors import SpecError
+from hierlmm.model.likelihoods import small_linalg
 from hierlmm.model.likelihoods.collapsed_kernel import group_terms, group_terms_sum
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -133,12 +134,14 @@ def whitened_system_numpy(
     """
     sigma = np.asarray(sigma, dtype=np.float64)
     K = np.asarray(chol, dtype=np.float64) / sigma[..., None, None]  # (..., q, q)
-    q = K.shape[-1]
-    A = np.eye(q) + np.einsum("...ca,lcd,...db->...lab", K, ZtZ, K)  # (..., L, q, q)
-    C = np.linalg.cholesky(A)
-    u = np.einsum("...lc,...ca->...la", Zr, K)  # (..., L, q)
-    v = np.linalg.solve(C, u[..., None])[..., 0]
-    return C, v
+    q, n_levels = K.shape[-1], ZtZ.shape[0]
+    lead = np.broadcast_shapes(K.shape[:-2], Zr.shape[:-2])
+    K_flat = np.broadcast_to(K, (*lead, q, q)).reshape(-1, q, q)  # (D, q, q)
+    Zr_flat = np.broadcast_to(Zr, (*lead, n_levels, q)).reshape(-1, n_levels, q)
+    A = np.eye(q) + small_linalg.congruence(K_flat, ZtZ)  # (D, L, q, q)
+    C = small_linalg.cholesky(A)
+    v = small_linalg.solve_lower(C, small_linalg.transpose_times(K_flat, Zr_flat))
+    return C.reshape(*lead, n_levels, q, q), v.reshape(*lead, n_levels, q)
 
 
 def _combine_numpy(n, sigma, C, v, rr):
@@ -299,14 +302,16 @@ def _stats_zr(*, beta, stats: GroupSuffStats, q: int) -> list:
 
 
 def symbolic_stats(
-    stats: GroupSuffStats, make_data: Callable[[str, np.ndarray], TensorVariable]
+    stats: GroupSuffStats,
+    make_data: Callable[[str, np.ndarray, tuple[int | None, ...]], TensorVariable],
 ) -> GroupSuffStats:
     """Wrap numpy statistics in data containers (e.g. ``pm.Data``) laid out for speed.
 
     The per-level arrays are stored levels-last and C-contiguous (``ZtZ`` as (q, q, L),
     ``ZtX`` as (q, L, p), ``Zty`` as (q, L)) and returned as transposed views with the
-    documented (L, ...) shapes, static q and p and a dynamic L. The per-level columns the likelihood
-    reads are then contiguous rows; a strided column of an (L, q, q) container makes the
+    documented (L, ...) shapes, static q and p and a dynamic L (so one compiled graph
+    serves any number of levels). The per-level columns the likelihood reads are then
+    contiguous rows; a strided column of an (L, q, q) container makes the
     compiled loops several times slower.
 
     Parameters
@@ -314,9 +319,10 @@ def symbolic_stats(
     stats : GroupSuffStats
         Numpy statistics.
     make_data : callable
-        ``make_data(name, array) -> TensorVariable``, called once per field with names
-        ``"ZtZ"``, ``"ZtX"``, ``"Zty"``, ``"n"``, ``"XtX"``, ``"Xty"``, ``"yty"``; e.g.
-        ``lambda name, value: pm.Data(f"{name}_{factor}", value)``.
+        ``make_data(name, array, shape) -> TensorVariable``, called once per field with
+        names ``"ZtZ"``, ``"ZtX"``, ``"Zty"``, ``"n"``, ``"XtX"``, ``"Xty"``, ``"yty"``
+        and the static shape to give the container (None for the levels dimension); e.g.
+        ``lambda name, value, shape: pm.Data(f"{name}_{factor}", value, shape=shape)``.
 
     Returns
     -------
@@ -327,9 +333,7 @@ def symbolic_stats(
     q, p = stats.q, stats.p
 
     def data(name: str, value: np.ndarray, shape: tuple[int | None, ...]) -> TensorVariable:
-        # static q and p, dynamic number of levels: one compiled graph serves any L
-        value = np.array(value, dtype=np.float64, order="C")
-        return pt.specify_shape(make_data(name, value), shape)
+        return make_data(name, np.array(value, dtype=np.float64, order="C"), shape)
 
     return GroupSuffStats(
         ZtZ=data("ZtZ", stats.ZtZ.transpose(1, 2, 0), (q, q, None)).transpose(2, 0, 1),

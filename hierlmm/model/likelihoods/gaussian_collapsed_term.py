@@ -6,6 +6,8 @@ does not embed the data and its size does not depend on n.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -33,7 +35,11 @@ def centred_response(design: Design, intercept_index: int | None) -> tuple[np.nd
 
 def _data(name: str, values: np.ndarray, shape: tuple[int | None, ...]) -> pt.TensorVariable:
     """``pm.Data`` with a partly static shape (static trailing dims let the kernel unroll)."""
-    return pt.specify_shape(pm.Data(name, values), shape)
+    return pm.Data(name, values, shape=shape)
+
+
+def _data_named(name: str, values: np.ndarray, shape: tuple[int | None, ...], *, suffix: str):
+    return _data(f"{name}_{suffix}", values, shape)
 
 
 def add_collapsed_likelihood(
@@ -77,7 +83,7 @@ def add_collapsed_likelihood(
         beta_used = pt.set_subtensor(beta[intercept_index], beta[intercept_index] - shift)
     stats = group_suffstats(group.codes, group.Z, Xc, y_c, group.n_levels)
     with model:
-        shared = symbolic_stats(stats, lambda name, value: pm.Data(f"{name}_{group.factor}", value))
+        shared = symbolic_stats(stats, partial(_data_named, suffix=group.factor))
         obs = {}
         if offset is not None:
             obs = dict(
