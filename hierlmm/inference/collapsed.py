@@ -25,8 +25,8 @@ from hierlmm.inference.recover import (
 from hierlmm.model import names
 
 EFFECTS_BUDGET = 20_000_000  # cells (chain * draw * levels * q) stored as draws
-SUMMARY_DRAWS = 400  # evenly spaced parameter draws behind the Rao-Blackwellised summary
-_CHUNK = 256  # draws per chunk
+SUMMARY_DRAWS = 100  # evenly spaced parameter draws behind the Rao-Blackwellised summary
+_CHUNK = 64  # draws per chunk
 
 
 def cholesky_draws(posterior: xr.Dataset, group: GroupDesign) -> np.ndarray:
