@@ -26,8 +26,17 @@ POLL_S = 0.5
 LOG_TAIL_LINES = 15
 
 
+ADDRESS_SPACE_FACTOR = 4  # address-space backstop, as a multiple of the resident cap
+
+
 def memory_limiter(mem_gb: float) -> Callable[[], None]:
-    """A ``preexec_fn`` that caps the child's address space at ``mem_gb`` GiB."""
+    """A ``preexec_fn`` that caps the child's address space at ``mem_gb`` GiB.
+
+    ``run_job`` passes ``ADDRESS_SPACE_FACTOR * mem_gb``: numba, LLVM and thread arenas
+    reserve far more address space than they touch, so an address-space cap at the
+    resident limit fails allocations of programs that would fit. The resident limit
+    itself is enforced by polling (see ``_wait``).
+    """
     limit = int(mem_gb * 1024**3)
 
     def apply() -> None:
@@ -73,8 +82,14 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text[-lines:])
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float) -> tuple[bool, float | None]:
-    """Wait for ``proc``, polling its peak memory; kill its process group at the timeout."""
+def _wait(
+    proc: subprocess.Popen, timeout_s: float, mem_mb: float = float("inf")
+) -> tuple[bool, float | None]:
+    """Wait for ``proc``, polling its peak resident memory.
+
+    Kills its process group at the timeout (returns ``timed_out=True``) or when its peak
+    resident memory passes ``mem_mb`` (the caller then sees a signal exit: out of memory).
+    """
     start = time.monotonic()
     hwm: float | None = None
     while True:
@@ -84,10 +99,11 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> tuple[bool, float | None]
         except subprocess.TimeoutExpired:
             now = read_hwm_mb(proc.pid)
             hwm = now if hwm is None or (now is not None and now > hwm) else hwm
-            if time.monotonic() - start > timeout_s:
+            over_memory = hwm is not None and hwm > mem_mb
+            if over_memory or time.monotonic() - start > timeout_s:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                return True, hwm
+                return not over_memory, hwm
 
 
 def child_command(peer: str, dataset: str, settings: Settings, out: Path) -> list[str]:
@@ -111,9 +127,10 @@ def run_job(peer: str, dataset: str, settings: Settings, workdir: Path) -> dict[
         proc = subprocess.Popen(
             child_command(peer, dataset, settings, out),
             stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=memory_limiter(settings.mem_gb), start_new_session=True,
+            preexec_fn=memory_limiter(ADDRESS_SPACE_FACTOR * settings.mem_gb),
+            start_new_session=True,
         )
-        timed_out, polled_hwm = _wait(proc, settings.timeout_s)
+        timed_out, polled_hwm = _wait(proc, settings.timeout_s, settings.mem_gb * 1024)
     record: dict[str, Any]
     if out.exists() and not timed_out:
         record = json.loads(out.read_text())
