@@ -23,9 +23,7 @@ from hierlmm.report.checks import compare, posterior_predictive, ppc_group_stats
 from hierlmm.report.shrinkage import population_distribution, shrinkage
 from hierlmm.report.trajectories import observed_points, trajectories
 
-# engine="sampled": the collapsed engine ("auto") is being rewired by the lead.
-FIT_KW = dict(seed=2, progress=False, draws=200, tune=300, chains=2, warn_convergence=False,
-              engine="sampled")
+FIT_KW = dict(seed=2, progress=False, draws=200, tune=300, chains=2, warn_convergence=False)
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,7 @@ from hierlmm.report.checks import (
     prior_predictive,
 )
 
-# engine="sampled": the collapsed engine ("auto") is being rewired by the lead.
-FIT_KW = dict(seed=7, progress=False, draws=300, tune=300, chains=2, warn_convergence=False,
-              engine="sampled")
+FIT_KW = dict(seed=7, progress=False, draws=300, tune=300, chains=2, warn_convergence=False)
 
 
 @pytest.fixture(scope="module")

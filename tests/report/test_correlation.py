@@ -91,10 +91,9 @@ def test_densities_and_uncorrelated_models():
 
 @pytest.fixture(scope="module")
 def sleep_fit():
-    # engine="sampled": the collapsed engine behind "auto" is being rewritten (temporary)
     return hierlmm.fit("Reaction ~ Days + (Days | Subject)", hierlmm.datasets.load("sleepstudy"),
                        seed=1, progress=False, draws=200, tune=300, chains=2,
-                       warn_convergence=False, engine="sampled")
+                       warn_convergence=False)
 
 
 def test_real_fit_tables_agree_with_summary(sleep_fit):

@@ -19,9 +19,7 @@ from hierlmm.report.shrinkage import (
     shrinkage,
 )
 
-# engine="sampled": the collapsed engine ("auto") is being rewired by the lead.
-FIT_KW = dict(seed=11, progress=False, draws=300, tune=300, chains=2, warn_convergence=False,
-              engine="sampled")
+FIT_KW = dict(seed=11, progress=False, draws=300, tune=300, chains=2, warn_convergence=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ from hierlmm.inference.predict import predict
 from hierlmm.model import names
 from hierlmm.report.trajectories import TABLE_COLUMNS, observed_points, trajectories
 
-# engine="sampled": the collapsed engine ("auto") is being rewired by the lead.
-FIT_KW = dict(seed=5, progress=False, draws=300, tune=300, chains=2, warn_convergence=False,
-              engine="sampled")
+FIT_KW = dict(seed=5, progress=False, draws=300, tune=300, chains=2, warn_convergence=False)
 
 
 @pytest.fixture(scope="module")

@@ -264,7 +264,7 @@ def test_known_answer_random_intercepts():
     sim = hierlmm.datasets.simulate_random_intercepts(n_groups=120, n_per_group=8, tau=0.8,
                                                       sigma=1.0, seed=21)
     fit = hierlmm.fit(sim.formula, sim.data, seed=21, draws=500, tune=500, chains=2,
-                      progress=False, warn_convergence=False, engine="sampled")
+                      progress=False, warn_convergence=False)
     comps, iccs = variance_components(fit), icc(fit)
     for table, parameter, truth in ((comps, "sd(Intercept|g)", sim.truth["tau"]),
                                     (comps, "sigma", sim.truth["sigma"]),
@@ -277,7 +277,7 @@ def test_known_answer_random_intercepts():
 def test_known_answer_random_slopes():
     sim = hierlmm.datasets.simulate_random_slopes(n_groups=80, corr=0.5, seed=22)
     fit = hierlmm.fit(sim.formula, sim.data, seed=22, draws=500, tune=500, chains=2,
-                      progress=False, warn_convergence=False, engine="sampled")
+                      progress=False, warn_convergence=False)
     comps = variance_components(fit)
     for term, truth in sim.truth["sd"].items():
         ok, info = _inside(comps, f"sd({term}|subject)", truth)
