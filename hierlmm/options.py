@@ -9,13 +9,11 @@ from typing import Literal, get_args
 
 from hierlmm.errors import SpecError
 
-Family = Literal["gaussian", "bernoulli", "binomial", "poisson", "negbinomial"]
+Family = Literal["gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial"]
 Engine = Literal["auto", "collapsed", "sampled"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
 ResidualKind = Literal["iid", "ar1", "car1"]
 NaAction = Literal["raise", "drop"]
-
-IMPLEMENTED_FAMILIES: tuple[str, ...] = ("gaussian",)
 
 
 def allowed(alias: object) -> tuple[str, ...]:

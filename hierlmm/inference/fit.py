@@ -1,7 +1,13 @@
-"""``hierlmm.fit``: formula or spec + data -> :class:`Fit`."""
+"""``hierlmm.fit``: formula or spec + data -> :class:`Fit`.
+
+Orchestration only: the design stage encodes the data, the model stage picks the family
+and the engine, :mod:`hierlmm.inference.samplers` compiles once per structure and
+samples, and the engine finishes the posterior (exact effects of integrated-out factors).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
@@ -9,21 +15,29 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hierlmm._pytensor_setup import configure
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
+from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
-from hierlmm.inference.collapsed import add_collapsed_effects
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.result import Fit
-from hierlmm.inference.samplers import SamplerSettings, run_sampler
+from hierlmm.inference.samplers import (
+    SamplerSettings,
+    backend_for,
+    check_sampler,
+    compiled_model,
+    run_sampler,
+)
 from hierlmm.model import names
-from hierlmm.model.builder import BuiltModel, build_model
-from hierlmm.options import Engine, NaAction, Sampler, check_option
+from hierlmm.model.builder import plan_model
+from hierlmm.options import Engine as EngineName
+from hierlmm.options import NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import ModelSpec, PriorSpec
 
-PYFUNC_MAX_EFFECTS = 10_000  # collapsed levels x effects up to which Python callbacks win
 LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_likelihood
+logger = logging.getLogger("hierlmm")
 
 
 def _as_spec(formula_or_spec: str | ModelSpec, priors: PriorSpec | None) -> ModelSpec:
@@ -63,43 +77,23 @@ def _check_counts(draws: int, tune: int, chains: int, target_accept: float) -> N
         raise SpecError(f"target_accept={target_accept!r} must lie strictly between 0 and 1")
 
 
-def prefers_python_callback(built: BuiltModel, design: Design) -> bool:
-    """Whether nutpie should call a PyTensor-compiled log-density from Python.
-
-    Measured here (2 cores): for small collapsed models the numba C-callback compile
-    (7-30 s per process) dwarfs sampling, so Python callbacks (about 1 s to compile, from
-    the disk cache) win; from about 10,000 collapsed effects on, each gradient costs
-    enough that the C callback's lower overhead and parallel chains win (sim 10,000 x 20:
-    sampling 2.5 s against 10 s).
-    """
-    if built.engine != "collapsed":
-        return False
-    group = design.group(built.collapsed_factor)
-    return group.n_levels * group.q < PYFUNC_MAX_EFFECTS
-
-
-def _kept_variables(built: BuiltModel, design: Design) -> list[str]:
-    keep = [names.BETA, names.SIGMA]
-    for g in design.groups:
-        keep.append(names.sd(g.factor))
-        if g.correlated and g.q > 1:
-            keep.append(names.corr(g.factor))
-        if g.factor != built.collapsed_factor:
-            keep.append(names.effects(g.factor))
-    return keep
+def _relabel(posterior: xr.Dataset, design: Design) -> xr.Dataset:
+    """Coordinates from ``design`` (a reused compiled model may carry older labels)."""
+    coords = {k: v for k, v in model_coords(design).items() if k in posterior.dims}
+    return posterior.assign_coords(coords)
 
 
 def _assemble(
-    tree: xr.DataTree, posterior: xr.Dataset, design: Design, effects_summary: xr.Dataset | None
+    tree: xr.DataTree, posterior: xr.Dataset, design: Design, plan: Engine,
+    extra: dict[str, xr.Dataset],
 ) -> xr.DataTree:
     """DataTree with posterior, sample_stats, observed_data and, within budget,
-    log_likelihood (or, for very many levels, a ``group_effects`` summary)."""
+    log_likelihood, or the engine's extra groups (thinned effects of very large fits)."""
     groups = {"posterior": posterior, "sample_stats": tree["sample_stats"].to_dataset()}
     cells = posterior.sizes["chain"] * posterior.sizes["draw"] * design.n
-    if effects_summary is not None:
-        groups["group_effects"] = effects_summary
-    elif cells <= LOGLIK_BUDGET:
-        groups["log_likelihood"] = loglik_dataset(posterior, design)
+    groups.update(extra)
+    if not extra and cells <= LOGLIK_BUDGET:
+        groups["log_likelihood"] = loglik_dataset(posterior, design, plan.family)
     groups["observed_data"] = xr.Dataset(
         {names.RESPONSE: ((names.OBS_DIM,), design.y)}, coords={names.OBS_DIM: np.arange(design.n)}
     )
@@ -115,7 +109,7 @@ def fit(
     chains: int = 4,
     seed: int | None = None,
     sampler: Sampler = "nutpie",
-    engine: Engine = "auto",
+    engine: EngineName = "auto",
     progress: bool = True,
     na_action: NaAction = "raise",
     priors: PriorSpec | None = None,
@@ -155,39 +149,42 @@ def fit(
     Fit
     """
     start = time.perf_counter()
+    configure()
     spec = _as_spec(formula_or_spec, priors)
     check_option("sampler", sampler, Sampler)
-    check_option("engine", engine, Engine)
+    check_option("engine", engine, EngineName)
     check_option("na_action", na_action, NaAction)
     _check_counts(draws, tune, chains, target_accept)
     seed = _check_seed(seed)
+    check_sampler(sampler)
     design = build_design(spec, data, na_action=na_action)
     if design.n_dropped:
-        print(f"hierlmm: dropped {design.n_dropped} row(s) with missing values (na_action='drop')")
-    built = build_model(design=design, spec=spec, engine=engine)
-    built_at = time.perf_counter()
-    settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
-    keep = _kept_variables(built, design)
-    tree, timings = run_sampler(
-        built.model, sampler=sampler, settings=settings, var_names=keep,
-        python_callback=prefers_python_callback(built, design),
-    )
-    recover_start = time.perf_counter()
-    posterior = tree["posterior"].to_dataset()[keep]
-    effects_summary = None
-    if built.collapsed_factor is not None:
-        posterior, effects_summary = add_collapsed_effects(
-            posterior, design=design, factor=built.collapsed_factor, seed=seed
+        logger.warning(
+            "dropped %d row(s) with missing values (na_action='drop')", design.n_dropped
         )
-    idata = _assemble(tree, posterior, design, effects_summary)
+    plan = plan_model(design=design, spec=spec, engine=engine)
+    inputs = plan.inputs()
+    keep = plan.kept_variables()
+    built_at = time.perf_counter()
+    entry, compile_s = compiled_model(
+        plan.structure_key(inputs), lambda: plan.build(inputs),
+        backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
+    )
+    settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
+    tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
+    recover_start = time.perf_counter()
+    posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
+    posterior, extra = plan.finish(posterior, seed)
+    idata = _assemble(tree, posterior, design, plan, extra)
     timings = {
         "build_s": built_at - start,
-        **timings,
+        "compile_s": compile_s,
+        "sample_s": sample_s,
         "recover_s": time.perf_counter() - recover_start,
     }
     timings["total_s"] = time.perf_counter() - start
     result = Fit(
-        idata=idata, spec=spec, design=design, engine=built.engine, sampler=sampler, seed=seed,
+        idata=idata, spec=spec, design=design, engine=plan.name, sampler=sampler, seed=seed,
         timings=timings,
         settings={"draws": draws, "tune": tune, "chains": chains,
                   "target_accept": target_accept, "na_action": na_action},

@@ -1,7 +1,7 @@
-"""Pointwise Gaussian log-likelihood and linear predictor from posterior draws (numpy).
+"""Pointwise log-likelihood and linear predictor from posterior draws (numpy).
 
-Computed after sampling for both engines from the same posterior variables, so LOO and
-posterior predictive checks do not depend on the engine.
+Computed after sampling for both engines from the same posterior variables and through
+the response family, so LOO and posterior predictive checks do not depend on the engine.
 """
 
 from __future__ import annotations
@@ -10,50 +10,58 @@ import numpy as np
 import xarray as xr
 
 from hierlmm.design.design import Design
+from hierlmm.families.base import Family
 from hierlmm.model import names
+from hierlmm.model.linear_predictor import linear_predictor as eta_from_draws
 
-LOG_2PI = float(np.log(2.0 * np.pi))
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """Merge the leading (chain, draw) axes: (C, D, ...) -> (C * D, ...)."""
+    return values.reshape((-1,) + values.shape[2:])
 
 
-def linear_predictor(posterior: xr.Dataset, design: Design) -> np.ndarray:
-    """Conditional mean ``X beta + sum_k Z_k b_k`` per draw.
+def linear_predictor(
+    posterior: xr.Dataset, design: Design, index: np.ndarray | None = None
+) -> np.ndarray:
+    """``X beta + sum_k Z_k b_k`` per draw at the design's rows.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        With ``beta`` and ``b_<f>`` for every factor.
+    design : Design
+    index : ndarray of int, shape (S,), optional
+        Flattened (chain * draw) draws to use; all draws, keeping (chain, draw), when
+        omitted.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw, n), or (S, n) with ``index``
+    """
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        return values if index is None else _flat(values)[index]
+
+    groups = [
+        (pick(posterior[names.effects(g.factor)].values), g.codes, g.Z) for g in design.groups
+    ]
+    return eta_from_draws(pick(posterior[names.BETA].values), design.X, groups)
+
+
+def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> np.ndarray:
+    """Log-density of each observation given its draw's parameters.
 
     Returns
     -------
     ndarray, shape (chain, draw, n)
     """
-    beta = posterior[names.BETA].values  # (C, D, p)
-    mu = beta @ design.X.T  # (C, D, p) @ (p, n) -> (C, D, n)
-    for g in design.groups:
-        b = posterior[names.effects(g.factor)].values  # (C, D, L, q)
-        for k in range(g.q):  # (C, D, n) at a time, never (C, D, n, q)
-            term = np.take(np.ascontiguousarray(b[..., k]), g.codes, axis=-1)
-            term *= g.Z[:, k]
-            mu += term
-    return mu
+    eta = linear_predictor(posterior, design)  # reused in place as the result
+    return family.log_likelihood(design.y, eta, family.param_draws(posterior))
 
 
-def pointwise_loglik(posterior: xr.Dataset, design: Design) -> np.ndarray:
-    """Gaussian log-density of each observation given its draw's parameters.
-
-    Returns
-    -------
-    ndarray, shape (chain, draw, n)
-    """
-    out = linear_predictor(posterior, design)  # reused in place as the result
-    sigma = posterior[names.SIGMA].values[..., None]  # (C, D, 1)
-    np.subtract(design.y, out, out=out)
-    out /= sigma
-    np.square(out, out=out)
-    out += LOG_2PI
-    out *= -0.5
-    out -= np.log(sigma)
-    return out
-
-
-def loglik_dataset(posterior: xr.Dataset, design: Design) -> xr.Dataset:
+def loglik_dataset(posterior: xr.Dataset, design: Design, family: Family) -> xr.Dataset:
     """The ``log_likelihood`` group: variable ``y`` with dims (chain, draw, obs)."""
-    values = pointwise_loglik(posterior, design)
+    values = pointwise_loglik(posterior, design, family)
     return xr.Dataset(
         {names.RESPONSE: (("chain", "draw", names.OBS_DIM), values)},
         coords={

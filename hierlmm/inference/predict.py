@@ -31,8 +31,12 @@ from hierlmm.design import validate
 from hierlmm.design.design import GroupDesign
 from hierlmm.design.encode import design_matrices
 from hierlmm.errors import DataError
+from hierlmm.families import get_family
+from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
+from hierlmm.model.covariance import factor_covariance_root
+from hierlmm.model.linear_predictor import linear_predictor
 from hierlmm.options import check_option
 
 NewGroups = Literal["population", "sample", "error"]
@@ -192,29 +196,8 @@ def new_group_design(fit: Fit, group: GroupDesign, new_data: pd.DataFrame) -> Ne
     return NewGroupDesign(group.factor, codes, Z, group.n_levels, unseen)
 
 
-def covariance_factor(posterior: xr.Dataset, factor: str) -> np.ndarray:
-    """Per-draw factor ``L`` of a grouping factor's covariance, ``Sigma = L @ L.T``.
-
-    Returns
-    -------
-    ndarray, shape (chain, draw, q, q)
-        ``diag(sd) @ chol(R)`` (``diag(sd)`` for uncorrelated or single-effect factors).
-    """
-    sd = posterior[names.sd(factor)].values  # (C, D, q)
-    q = sd.shape[-1]
-    if names.corr(factor) not in posterior:
-        return sd[..., :, None] * np.eye(q)
-    corr = posterior[names.corr(factor)].values  # (C, D, q, q)
-    try:
-        chol = np.linalg.cholesky(corr)
-    except np.linalg.LinAlgError:  # a correlation at +-1 to rounding: symmetric root
-        w, v = np.linalg.eigh(corr)
-        chol = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
-    return sd[..., :, None] * chol  # (C, D, q, 1) * (C, D, q, q)
-
-
 def sample_new_effects(
-    posterior: xr.Dataset, factor: str, n_new: int, rng: np.random.Generator
+    posterior: xr.Dataset, group: GroupDesign, n_new: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Draw effects of ``n_new`` unseen levels, ``b ~ N(0, Sigma)`` per posterior draw.
 
@@ -222,14 +205,18 @@ def sample_new_effects(
     -------
     ndarray, shape (chain, draw, n_new, q)
     """
-    L = covariance_factor(posterior, factor)  # (C, D, q, q)
+    L = factor_covariance_root(posterior, group)  # (C, D, q, q)
     C, D, q, _ = L.shape
     z = rng.standard_normal((C, D, n_new, q))
     return np.einsum("cduk,cdqk->cduq", z, L)
 
 
 def _effects(
-    posterior: xr.Dataset, new: NewGroupDesign, new_groups: str, rng: np.random.Generator
+    posterior: xr.Dataset,
+    group: GroupDesign,
+    new: NewGroupDesign,
+    new_groups: str,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Fitted effects followed by those of the unseen levels, shape (C, D, L + U, q)."""
     b = posterior[names.effects(new.factor)].values  # (C, D, L, q)
@@ -246,7 +233,7 @@ def _effects(
     if new_groups == "population":
         extra = np.zeros(b.shape[:2] + (len(new.unseen), b.shape[3]))
     else:
-        extra = sample_new_effects(posterior, new.factor, len(new.unseen), rng)
+        extra = sample_new_effects(posterior, group, len(new.unseen), rng)
     return np.concatenate([b, extra], axis=2)
 
 
@@ -269,8 +256,9 @@ def predict(
     new_groups : {"population", "sample", "error"}
         Treatment of unseen levels (see the module docstring).
     kind : {"mean", "predictive"}
-        ``"mean"``: ``X beta + sum_k Z_k b_k``; ``"predictive"`` adds ``N(0, sigma^2)``
-        noise per draw and row.
+        ``"mean"``: the family's mean at ``eta = X beta + sum_k Z_k b_k`` (``eta`` itself
+        for the Gaussian family); ``"predictive"``: one new observation per draw and row
+        from the family (Gaussian: ``eta + N(0, sigma^2)``).
     seed : int or numpy.random.Generator, optional
         Seeds the draws of ``"sample"`` and ``"predictive"``; defaults to ``fit.seed``.
 
@@ -289,13 +277,14 @@ def predict(
     check_option("kind", kind, PredictKind)
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     X = new_fixed_matrix(fit, new_data)  # (m, p)
-    posterior = fit.posterior
-    mu = posterior[names.BETA].values @ X.T  # (C, D, p) @ (p, m) -> (C, D, m)
+    posterior = joint_posterior(fit.idata)
+    groups = []
     for group in fit.design.groups:
         new = new_group_design(fit, group, new_data)
-        b = _effects(posterior, new, new_groups, rng)  # (C, D, L + U, q)
-        mu += np.einsum("cdmq,mq->cdm", b[:, :, new.codes, :], new.Z)
+        b = _effects(posterior, group, new, new_groups, rng)  # (C, D, L + U, q)
+        groups.append((b, new.codes, new.Z))
+    eta = linear_predictor(posterior[names.BETA].values, X, groups)  # (C, D, m)
+    family = get_family(fit.spec.family)
     if kind == "predictive":
-        sigma = posterior[names.SIGMA].values[..., None]  # (C, D, 1)
-        mu += sigma * rng.standard_normal(mu.shape)
-    return mu
+        return family.predictive_draws(eta, family.param_draws(posterior), rng)
+    return family.inverse_link(eta)

@@ -1,22 +1,37 @@
-"""Run NUTS on a built model with the chosen backend; return a DataTree and timings.
+"""Compile a model once per structure and run NUTS on it with the chosen backend.
 
-``"nutpie"`` (default) compiles the model with numba and samples in Rust; ``"pymc"``
-uses PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` go through PyMC's JAX bridge and
-need the ``jax`` extra.
+``"nutpie"`` (default) samples in Rust, calling either a PyTensor-compiled log-density
+from Python (:mod:`hierlmm.inference.pyfunc`, for cheap log-densities) or nutpie's numba
+C callback; ``"pymc"`` uses PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` go through
+PyMC's JAX bridge and need the ``jax`` extra.
+
+**Compile once per design shape.** Every array a model reads is a data container, so a
+compiled model is kept in a small in-process cache keyed by the engine's structure key
+(:meth:`hierlmm.engines.base.Engine.structure_key`). A second fit with another response,
+or other data of the same shapes, sets the new data (``pm.set_data``; nutpie's
+``with_data``) and samples without compiling again. The cache holds at most
+:data:`CACHE_SIZE` models; a lock per entry serialises fits that share one.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 import warnings
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pymc as pm
 import xarray as xr
 
 from hierlmm.errors import FitError, SpecError
-from hierlmm.inference.pyfunc_backend import compile_pyfunc_model
+from hierlmm.inference.pyfunc import compile_density, nutpie_model
+
+CACHE_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -31,7 +46,45 @@ class SamplerSettings:
     target_accept: float
 
 
-def _check_backend(sampler: str) -> None:
+@dataclass
+class CompiledModel:
+    """A model compiled for one backend, reusable with new data of the same shapes.
+
+    Attributes
+    ----------
+    model : pm.Model
+    backend : {"nutpie-python", "nutpie-numba", "pymc"}
+    compiled : object or None
+        nutpie's compiled model (None for PyMC's API, which compiles inside ``pm.sample``).
+    lock : threading.Lock
+    """
+
+    model: pm.Model
+    backend: str
+    compiled: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def with_inputs(self, inputs: dict[str, np.ndarray]) -> Any:
+        """Point the model (and nutpie's copy) at ``inputs``; return what to sample."""
+        pm.set_data(inputs, model=self.model)  # also read by the initial-point functions
+        if self.backend != "nutpie-numba":
+            return self.compiled
+        known = {var.name for var in self.compiled.shared_var_keys}
+        return self.compiled.with_data(**{k: v for k, v in inputs.items() if k in known})
+
+
+_CACHE: OrderedDict[tuple, CompiledModel] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every compiled model (the next fit of each structure compiles again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def check_sampler(sampler: str) -> None:
+    """Raise :class:`SpecError` if the sampler's optional dependencies are missing."""
     if sampler in ("numpyro", "blackjax"):
         for module in ("jax", sampler):
             if importlib.util.find_spec(module) is None:
@@ -41,18 +94,66 @@ def _check_backend(sampler: str) -> None:
                 )
 
 
-def _sample_nutpie(
-    model: pm.Model, settings: SamplerSettings, var_names: list[str], python_callback: bool
-) -> tuple[xr.DataTree, dict[str, float]]:
+def backend_for(sampler: str, python_callback: bool) -> str:
+    """The backend a sampler name and the engine's preference select."""
+    if sampler != "nutpie":
+        return sampler
+    return "nutpie-python" if python_callback else "nutpie-numba"
+
+
+def _compile(model: pm.Model, backend: str, var_names: list[str]) -> CompiledModel:
     import nutpie
 
-    start = time.perf_counter()
-    if python_callback:
-        compiled = compile_pyfunc_model(model, var_names=var_names, mode="NUMBA")
-    else:
+    if backend == "nutpie-python":
+        compiled = nutpie_model(compile_density(model, var_names=var_names), model.coords)
+    elif backend == "nutpie-numba":
         compiled = nutpie.compile_pymc_model(model, var_names=var_names)
-    compiled_at = time.perf_counter()
-    tree = nutpie.sample(
+    else:
+        compiled = None
+    return CompiledModel(model=model, backend=backend, compiled=compiled)
+
+
+def compiled_model(
+    key: tuple, build: Callable[[], pm.Model], *, backend: str, var_names: list[str]
+) -> tuple[CompiledModel, float]:
+    """The cached compiled model of ``key``, compiling it on a miss.
+
+    Parameters
+    ----------
+    key : tuple
+        Structure key of the model (plus nothing that varies with the data).
+    build : callable
+        Builds the ``pm.Model`` on a miss.
+    backend : str
+        From :func:`backend_for`.
+    var_names : list of str
+        Variables to keep in the trace.
+
+    Returns
+    -------
+    CompiledModel
+    compile_s : float
+        Seconds spent building and compiling (near zero on a hit).
+    """
+    start = time.perf_counter()
+    full_key = (backend, tuple(var_names), key)
+    with _CACHE_LOCK:
+        entry = _CACHE.get(full_key)
+        if entry is not None:
+            _CACHE.move_to_end(full_key)
+            return entry, time.perf_counter() - start
+    entry = _compile(build(), backend, var_names)
+    with _CACHE_LOCK:
+        _CACHE[full_key] = entry
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return entry, time.perf_counter() - start
+
+
+def _sample_nutpie(compiled: Any, settings: SamplerSettings, backend: str) -> xr.DataTree:
+    import nutpie
+
+    return nutpie.sample(
         compiled,
         draws=settings.draws,
         tune=settings.tune,
@@ -62,19 +163,16 @@ def _sample_nutpie(
         target_accept=settings.target_accept,
         save_warmup=False,
         # Python callbacks hold the GIL: parallel chains would only contend for it.
-        cores=1 if python_callback else None,
+        cores=1 if backend == "nutpie-python" else None,
     )
-    done = time.perf_counter()
-    return tree, {"compile_s": compiled_at - start, "sample_s": done - compiled_at}
 
 
 def _sample_pymc_api(
     model: pm.Model, settings: SamplerSettings, var_names: list[str], backend: str
-) -> tuple[xr.DataTree, dict[str, float]]:
-    start = time.perf_counter()
+) -> xr.DataTree:
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, message=".*[Ee]xperimental.*")
-        tree = pm.sample(
+        return pm.sample(
             draws=settings.draws,
             tune=settings.tune,
             chains=settings.chains,
@@ -86,36 +184,27 @@ def _sample_pymc_api(
             var_names=var_names,
             compute_convergence_checks=False,
         )
-    # PyMC compiles inside pm.sample; its time is counted as sampling here.
-    return tree, {"compile_s": 0.0, "sample_s": time.perf_counter() - start}
 
 
 def run_sampler(
-    model: pm.Model,
+    entry: CompiledModel,
     *,
-    sampler: str,
+    inputs: dict[str, np.ndarray],
     settings: SamplerSettings,
     var_names: list[str],
-    python_callback: bool = False,
-) -> tuple[xr.DataTree, dict[str, float]]:
-    """Sample ``model``; return the DataTree (posterior, sample_stats) and timings.
+) -> tuple[xr.DataTree, float]:
+    """Sample ``entry``'s model on ``inputs``; return the DataTree and seconds taken.
 
-    Parameters
-    ----------
-    model : pm.Model
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
-    settings : SamplerSettings
-    var_names : list of str
-        Variables to keep in the posterior.
-    python_callback : bool
-        nutpie only: compile the log-density with PyTensor's cached linker and call it
-        from Python (see :mod:`hierlmm.inference.pyfunc_backend`) instead of numba's
-        per-process C callback; right for models with few parameters.
+    PyMC's own samplers compile inside ``pm.sample``; that time counts as sampling.
     """
-    _check_backend(sampler)
+    start = time.perf_counter()
     try:
-        if sampler == "nutpie":
-            return _sample_nutpie(model, settings, var_names, python_callback)
-        return _sample_pymc_api(model, settings, var_names, sampler)
+        with entry.lock:
+            compiled = entry.with_inputs(inputs)
+            if entry.backend.startswith("nutpie"):
+                tree = _sample_nutpie(compiled, settings, entry.backend)
+            else:
+                tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:
-        raise FitError(f"sampler {sampler!r} failed: {exc}".splitlines()[0]) from exc
+        raise FitError(f"sampler {entry.backend!r} failed: {exc}".splitlines()[0]) from exc
+    return tree, time.perf_counter() - start

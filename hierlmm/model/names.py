@@ -6,12 +6,13 @@ Factor names may contain ``":"`` (``"school:class"``); they are used verbatim.
 
 from __future__ import annotations
 
-INTERCEPT = "Intercept"
+from hierlmm.spec.schema import INTERCEPT  # noqa: F401  (one definition, re-exported)
 
 # fixed effects and residual
 BETA = "beta"  # (fixed_term,)
 BETA_CENTERED = "beta_centered"  # (fixed_term,), coefficients of the centred design
 SIGMA = "sigma"  # scalar residual SD
+NU = "nu"  # degrees of freedom of the Student-t family
 FIXED_DIM = "fixed_term"
 OBS_DIM = "obs"
 RESPONSE = "y"  # observed variable / log_likelihood variable
@@ -58,7 +59,7 @@ def term_dim_bis(factor: str) -> str:
 
 
 # data containers (pm.Data): shared inputs, so compiled graphs do not embed the data
-DATA_X = "X_centered"  # (n, p)
+DATA_X = "X"  # (n, p) fixed design
 DATA_Y = "y_observed"  # (n,)
 
 
@@ -73,3 +74,18 @@ def data_z(factor: str) -> str:
 
 
 COLLAPSED_LOGLIK = "loglik_collapsed"  # Potential holding the marginal log-likelihood
+
+# prior hyperparameters, also data containers (so a compiled model serves a new response)
+PRIOR_BETA_MU = "prior_beta_mu"  # (p,) prior means of the centred fixed effects
+PRIOR_BETA_SD = "prior_beta_sd"  # (p,) prior SDs of the centred fixed effects
+X_MEANS = "x_means"  # (p,) column means that centre X (0 for the intercept)
+
+
+def prior(parameter: str, what: str) -> str:
+    """Hyperparameter ``what`` of the prior of ``parameter``, e.g. ``prior_sigma_rate``."""
+    return f"prior_{parameter}_{what}"
+
+
+def prior_sd_scale(factor: str) -> str:
+    """HalfNormal scales of ``factor``'s effect SDs, shape (q,)."""
+    return prior(sd(factor), "scale")

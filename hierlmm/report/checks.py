@@ -23,6 +23,9 @@ import pymc as pm
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.errors import FitError, SpecError
+from hierlmm.families import get_family
+from hierlmm.inference.joint import joint_posterior
+from hierlmm.inference.loglik import linear_predictor
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
 from hierlmm.model.builder import build_model
@@ -42,8 +45,10 @@ def _flat(values: np.ndarray) -> np.ndarray:
 
 
 def _draw_index(fit: Fit, n_draws: int | None, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of ``n_draws`` distinct flattened draws (all when None)."""
-    total = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    """Sorted indices of ``n_draws`` distinct flattened draws of the joint posterior
+    (all when None)."""
+    posterior = joint_posterior(fit.idata)
+    total = posterior.sizes["chain"] * posterior.sizes["draw"]
     if n_draws is None:
         return np.arange(total)
     if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
@@ -57,7 +62,7 @@ def _draw_index(fit: Fit, n_draws: int | None, rng: np.random.Generator) -> np.n
 
 
 def conditional_mean(fit: Fit, index: np.ndarray) -> np.ndarray:
-    """``X beta + sum_k Z_k b_k`` at the chosen flattened draws.
+    """The linear predictor ``X beta + sum_k Z_k b_k`` at the chosen flattened draws.
 
     Parameters
     ----------
@@ -69,13 +74,7 @@ def conditional_mean(fit: Fit, index: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (S, n)
     """
-    posterior, design = fit.posterior, fit.design
-    beta = _flat(posterior[names.BETA].values)[index]  # (S, p)
-    mu = beta @ design.X.T  # (S, p) @ (p, n) -> (S, n)
-    for g in design.groups:
-        b = _flat(posterior[names.effects(g.factor)].values)[index]  # (S, L, q)
-        mu += np.einsum("snq,nq->sn", b[:, g.codes, :], g.Z)
-    return mu
+    return linear_predictor(joint_posterior(fit.idata), fit.design, index)
 
 
 def posterior_predictive(
@@ -94,13 +93,16 @@ def posterior_predictive(
     Returns
     -------
     ndarray, shape (n_draws, n)
-        ``y_rep ~ N(mu, sigma^2)`` on the model's response scale.
+        Replicated responses drawn from the family (Gaussian: ``N(eta, sigma^2)``) on
+        the model's response scale.
     """
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     index = _draw_index(fit, n_draws, rng)
-    mu = conditional_mean(fit, index)  # (S, n)
-    sigma = _flat(fit.posterior[names.SIGMA].values)[index][:, None]  # (S, 1)
-    return mu + sigma * rng.standard_normal(mu.shape)
+    eta = conditional_mean(fit, index)  # (S, n)
+    family = get_family(fit.spec.family)
+    draws = family.param_draws(joint_posterior(fit.idata))
+    params = {k: _flat(v)[index] for k, v in draws.items()}
+    return family.predictive_draws(eta, params, rng)
 
 
 def group_statistic(values: np.ndarray, codes: np.ndarray, n_levels: int, stat: str) -> np.ndarray:

@@ -17,7 +17,8 @@ How far the posterior moved from the group's own data towards the population
 (Gelman & Hill 2007, sec. 12.2) is reported twice, as ``weight_own_data`` and
 ``shrinkage = 1 - weight_own_data``:
 
-- intercept-only factor (``weight_method = "analytic"``): the weight the posterior mean
+- intercept-only factor of a Gaussian model (``weight_method = "analytic"``): the
+  weight the posterior mean
   puts on the group's own mean, ``tau^2 / (tau^2 + sigma^2 / n_j)``, averaged over the
   posterior draws of ``tau`` and ``sigma`` (exact for a one-factor random-intercept model
   given ``tau``, ``sigma`` and ``beta``);
@@ -37,9 +38,12 @@ import xarray as xr
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
-from hierlmm.inference.predict import covariance_factor
+from hierlmm.families import get_family
+from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
+from hierlmm.model.covariance import factor_covariance_root
+from hierlmm.report.variance import residual_variance_draws
 
 TABLE_COLUMNS = (
     "factor", "level", "term", "n", "no_pool", "complete_pool", "population", "partial",
@@ -155,11 +159,16 @@ def is_intercept_only(group: GroupDesign) -> bool:
     return group.terms == (names.INTERCEPT,)
 
 
+def has_analytic_weight(fit: Fit, group: GroupDesign) -> bool:
+    """Whether the closed-form weight applies: an intercept-only factor, Gaussian response."""
+    return is_intercept_only(group) and get_family(fit.spec.family).collapsible
+
+
 def _weights(fit: Fit, group: GroupDesign, partial, population, no_pool) -> np.ndarray:
     """``weight_own_data`` per (level, term), shape (L, q)."""
-    if is_intercept_only(group):
+    if has_analytic_weight(fit, group):
         tau2 = fit.posterior[names.sd(group.factor)].values[..., 0].reshape(-1) ** 2
-        sigma2 = fit.posterior[names.SIGMA].values.reshape(-1) ** 2
+        sigma2 = residual_variance_draws(fit).reshape(-1)
         return analytic_shrinkage(tau2, sigma2, group.counts).mean(axis=0)[:, None]
     distance = no_pool - population[None, :]
     moved = partial - population[None, :]
@@ -177,7 +186,7 @@ def adjusted_response(fit: Fit, group: GroupDesign) -> np.ndarray:
     -------
     ndarray, shape (n,)
     """
-    design, posterior = fit.design, fit.posterior
+    design, posterior = fit.design, joint_posterior(fit.idata)
     beta = posterior[names.BETA].values.mean(axis=(0, 1))  # (p,)
     other = np.array([name not in group.terms for name in design.fixed_names], dtype=bool)
     y = design.y - design.X[:, other] @ beta[other]  # (n, p_other) @ (p_other,)
@@ -217,7 +226,7 @@ def shrinkage(
         raise SpecError(f"prob={prob!r} must lie strictly between 0 and 1")
     group = resolve_factor(fit, factor)
     y = adjusted_response(fit, group) if adjust else fit.design.y
-    coefs = coefficient_draws(fit.posterior, fit.design, group)  # (C, D, L, q)
+    coefs = coefficient_draws(joint_posterior(fit.idata), fit.design, group)  # (C, D, L, q)
     flat = coefs.reshape(-1, group.n_levels, group.q)  # (S, L, q)
     partial = flat.mean(axis=0)  # (L, q)
     lower, upper = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
@@ -238,7 +247,7 @@ def shrinkage(
         "partial_upper": upper.reshape(-1),
         "weight_own_data": weight.reshape(-1),
         "shrinkage": 1.0 - weight.reshape(-1),
-        "weight_method": "analytic" if is_intercept_only(group) else "empirical",
+        "weight_method": "analytic" if has_analytic_weight(fit, group) else "empirical",
     })
     return table.loc[:, list(TABLE_COLUMNS)]
 
@@ -268,7 +277,7 @@ class PopulationDistribution:
 def population_distribution(fit: Fit, factor: str | None = None) -> PopulationDistribution:
     """Posterior-mean centre and covariance of a factor's group coefficients."""
     group = resolve_factor(fit, factor)
-    L = covariance_factor(fit.posterior, group.factor)  # (C, D, q, q)
+    L = factor_covariance_root(fit.posterior, group)  # (C, D, q, q)
     cov = np.einsum("cdik,cdjk->ij", L, L) / (L.shape[0] * L.shape[1])  # mean of L L^T
     mean = population_draws(fit.posterior, fit.design, group).mean(axis=(0, 1))
     return PopulationDistribution(group.factor, group.terms, mean, cov)

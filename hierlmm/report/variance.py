@@ -19,7 +19,8 @@ import pandas as pd
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
-from hierlmm.model import names
+from hierlmm.families import get_family
+from hierlmm.model.covariance import factor_sd_corr
 from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.spec.schema import INTERCEPT
 
@@ -28,9 +29,7 @@ from hierlmm.spec.schema import INTERCEPT
 
 def factor_sd_draws(posterior, group: GroupDesign) -> np.ndarray:
     """Random-effect SDs of one factor, shape (chain, draw, q), in ``group.terms`` order."""
-    f = group.factor
-    sd = posterior[names.sd(f)].sel({names.term_dim(f): list(group.terms)})
-    return np.asarray(sd.transpose("chain", "draw", names.term_dim(f)).values, dtype=float)
+    return factor_sd_corr(posterior, group)[0]
 
 
 def factor_corr_draws(posterior, group: GroupDesign) -> np.ndarray:
@@ -38,22 +37,20 @@ def factor_corr_draws(posterior, group: GroupDesign) -> np.ndarray:
 
     The identity when the factor's effects are uncorrelated (``||``) or ``q == 1``.
     """
-    f = group.factor
-    if names.corr(f) not in posterior:
-        sd = posterior[names.sd(f)]
-        shape = (sd.sizes["chain"], sd.sizes["draw"], group.q, group.q)
-        return np.broadcast_to(np.eye(group.q), shape).copy()
-    terms = list(group.terms)
-    corr = posterior[names.corr(f)].sel(
-        {names.term_dim(f): terms, names.term_dim_bis(f): terms}
-    )
-    dims = ("chain", "draw", names.term_dim(f), names.term_dim_bis(f))
-    return np.asarray(corr.transpose(*dims).values, dtype=float)
+    sd, corr = factor_sd_corr(posterior, group)
+    if corr is None:
+        return np.broadcast_to(np.eye(group.q), sd.shape[:2] + (group.q, group.q)).copy()
+    return corr
 
 
-def sigma_draws(posterior) -> np.ndarray:
-    """Residual SD draws, shape (chain, draw)."""
-    return np.asarray(posterior[names.SIGMA].transpose("chain", "draw").values, dtype=float)
+def residual_variance_draws(fit) -> np.ndarray:
+    """Residual variance on the linear-predictor scale, shape (chain, draw).
+
+    Asked of the response family (``sigma^2`` for the Gaussian family), so ICCs and
+    variance shares are defined for every family.
+    """
+    family = get_family(fit.spec.family)
+    return family.latent_residual_variance(family.param_draws(fit.posterior))
 
 
 def intercept_variance_draws(posterior, design: Design) -> tuple[list[str], np.ndarray]:
@@ -70,27 +67,11 @@ def intercept_variance_draws(posterior, design: Design) -> tuple[list[str], np.n
             factors.append(g.factor)
             columns.append(factor_sd_draws(posterior, g)[..., g.terms.index(INTERCEPT)] ** 2)
     if not columns:
-        shape = sigma_draws(posterior).shape + (0,)
-        return factors, np.empty(shape)
+        return factors, np.empty((posterior.sizes["chain"], posterior.sizes["draw"], 0))
     return factors, np.stack(columns, axis=-1)
 
 
 # ---------------------------------------------------------------- array cores
-
-
-def covariance_from_sd_corr(sd: np.ndarray, corr: np.ndarray) -> np.ndarray:
-    """Covariance matrices ``corr_ij * sd_i * sd_j``.
-
-    Parameters
-    ----------
-    sd : ndarray, shape (..., q)
-    corr : ndarray, shape (..., q, q)
-
-    Returns
-    -------
-    ndarray, shape (..., q, q)
-    """
-    return corr * sd[..., :, None] * sd[..., None, :]
 
 
 def icc_from_variances(tau2: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
@@ -262,9 +243,9 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
     """
     prob = check_prob(prob)
     post = fit.posterior
-    sigma = sigma_draws(post)
+    sigma2 = residual_variance_draws(fit)
     factors, tau2 = intercept_variance_draws(post, fit.design)
-    total = tau2.sum(axis=-1) + sigma**2  # (chain, draw)
+    total = tau2.sum(axis=-1) + sigma2  # (chain, draw)
     rows = []
     for g in fit.design.groups:
         sd = factor_sd_draws(post, g)  # (chain, draw, q)
@@ -276,9 +257,10 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
             if term == INTERCEPT:
                 share = sd[..., j] ** 2 / total
                 rows.append(stats_row(f"share({label})", "share", g.factor, term, share, prob))
-    rows.append(stats_row("sigma^2", "variance", None, None, sigma**2, prob))
-    rows.append(stats_row(names.SIGMA, "sd", None, None, sigma, prob))
-    rows.append(stats_row("share(residual)", "share", None, None, sigma**2 / total, prob))
+    var_label, sd_label = get_family(fit.spec.family).residual_labels
+    rows.append(stats_row(var_label, "variance", None, None, sigma2, prob))
+    rows.append(stats_row(sd_label, "sd", None, None, np.sqrt(sigma2), prob))
+    rows.append(stats_row("share(residual)", "share", None, None, sigma2 / total, prob))
     return tidy_table(rows)
 
 
@@ -340,7 +322,7 @@ def icc(fit, prob: float = 0.9) -> pd.DataFrame:
     prob = check_prob(prob)
     post, design = fit.posterior, fit.design
     factors, tau2 = intercept_variance_draws(post, design)
-    sigma2 = sigma_draws(post) ** 2
+    sigma2 = residual_variance_draws(fit)
     groups = [design.group(f) for f in factors]
     ancestors = nesting([g.codes for g in groups])
     iccs = icc_from_variances(tau2, sigma2)
@@ -406,7 +388,7 @@ def rater_icc(fit, *, subject: str, rater: str, prob: float = 0.9) -> pd.DataFra
     post = fit.posterior
     tau2_s = factor_sd_draws(post, g_s)[..., 0] ** 2
     tau2_r = factor_sd_draws(post, g_r)[..., 0] ** 2
-    consistency, agreement = rater_reliability(tau2_s, tau2_r, sigma_draws(post) ** 2)
+    consistency, agreement = rater_reliability(tau2_s, tau2_r, residual_variance_draws(fit))
     rows = [
         stats_row(f"icc_consistency({subject}|{rater})", "consistency", subject, rater,
                   consistency, prob),

@@ -25,7 +25,7 @@ from hierlmm.report.variance import (
     covariance_from_sd_corr,
     factor_corr_draws,
     factor_sd_draws,
-    sigma_draws,
+    residual_variance_draws,
     tidy_table,
 )
 from hierlmm.spec.schema import INTERCEPT
@@ -141,7 +141,7 @@ def _components(fit, factor: str, term: str | None, grid) -> tuple[str, np.ndarr
         if h.factor != factor and INTERCEPT in h.terms:
             other += factor_sd_draws(post, h)[..., h.terms.index(INTERCEPT)] ** 2
     parts = variance_components_over_grid(var0, cov01, cov[..., j, j], other,
-                                          sigma_draws(post) ** 2, t)
+                                          residual_variance_draws(fit), t)
     return term, t, parts
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hierlmm.design.design import Design, GroupDesign
-from hierlmm.design.suffstats import group_crossprod, group_suffstats, suffstats_for
+from hierlmm.engines.collapsed.stats import group_crossprod, group_suffstats, suffstats_for
 from hierlmm.errors import DataError, SpecError
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import hierlmm
-from hierlmm.inference import collapsed
+from hierlmm.engines.collapsed import effects
+from hierlmm.inference.joint import joint_posterior
 from hierlmm.model import names
 
 
@@ -23,28 +24,41 @@ def test_effect_draws_have_the_sampled_engine_layout(fit) -> None:
     assert list(b["Subject_term"].values) == ["Intercept", "Days"]
 
 
-def test_summary_matches_the_draws_when_over_budget(fit, monkeypatch) -> None:
-    monkeypatch.setattr(collapsed, "EFFECTS_BUDGET", 0)
-    posterior = fit.posterior.drop_vars(names.effects("Subject"))
-    same, summary = collapsed.add_collapsed_effects(
-        posterior, design=fit.design, factor="Subject", seed=1
-    )
-    assert names.effects("Subject") not in same
-    draws = fit.posterior[names.effects("Subject")]
-    mean = draws.mean(("chain", "draw")).values
-    sd = draws.std(("chain", "draw")).values
-    got_mean = summary[names.effects("Subject") + "_mean"].values
-    got_sd = summary[names.effects("Subject") + "_sd"].values
-    assert got_mean.shape == (18, 2)
-    # Rao-Blackwellised summary of 100 draws vs Monte Carlo means of 1000 exact draws
-    assert np.max(np.abs(got_mean - mean) / sd) < 0.15
-    np.testing.assert_allclose(got_sd, sd, rtol=0.15)
+def _over_budget_fit(monkeypatch, sleepstudy, budget: int):
+    monkeypatch.setattr(effects, "EFFECTS_BUDGET", budget)
+    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, seed=8, draws=500,
+                       tune=500, chains=2, progress=False, warn_convergence=False)
 
 
-def test_large_fit_keeps_a_group_effects_summary(monkeypatch, sleepstudy) -> None:
-    monkeypatch.setattr(collapsed, "EFFECTS_BUDGET", 1000)
-    small = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, seed=8, draws=100,
-                        tune=200, chains=2, progress=False, warn_convergence=False)
-    assert "group_effects" in small.idata.children
-    assert "log_likelihood" not in small.idata.children
-    assert names.effects("Subject") not in small.posterior
+def test_over_budget_effects_are_thinned_exact_draws(fit, monkeypatch, sleepstudy) -> None:
+    # 18 levels x 2 effects x 2 chains = 72 cells per draw: a budget of 72 * 50 keeps 50
+    large = _over_budget_fit(monkeypatch, sleepstudy, 72 * 50)
+    name = names.effects("Subject")
+    assert effects.EFFECTS_GROUP in large.idata.children
+    assert "log_likelihood" not in large.idata.children
+    assert name not in large.posterior
+    thinned = large.idata[effects.EFFECTS_GROUP].to_dataset()[name]
+    assert thinned.dims == ("chain", "draw", "Subject_level", "Subject_term")
+    assert thinned.shape == (2, 50, 18, 2)
+    kept = thinned["draw"].values
+    assert kept[0] == 0 and kept[-1] == 499 and np.all(np.diff(kept) > 0)
+    # the sampler saw the same seed and settings: parameters are the full fit's draws
+    np.testing.assert_array_equal(large.posterior["beta"].values, fit.posterior["beta"].values)
+    joint = joint_posterior(large.idata)
+    np.testing.assert_array_equal(joint["beta"].values, fit.posterior["beta"].isel(draw=kept))
+    # exact draws: 100 thinned draws agree with 1000 full ones within Monte Carlo error
+    full = fit.posterior[name]
+    sd = full.std(("chain", "draw")).values
+    gap = np.abs(joint[name].mean(("chain", "draw")).values - full.mean(("chain", "draw")).values)
+    assert np.max(gap / sd) < 0.4
+
+
+def test_reports_read_the_joint_posterior_over_budget(monkeypatch, sleepstudy) -> None:
+    large = _over_budget_fit(monkeypatch, sleepstudy, 72 * 20)
+    new = sleepstudy[sleepstudy["Subject"].astype(str) == "308"].head(3)
+    mu = hierlmm.predict(large, new)
+    assert mu.shape == (2, 20, 3) and np.all(np.isfinite(mu))
+    table = hierlmm.report.shrinkage(large, "Subject")
+    assert table.shape[0] == 36 and np.all(np.isfinite(table["partial"]))
+    rep = hierlmm.report.posterior_predictive(large, n_draws=30, seed=1)
+    assert rep.shape == (30, sleepstudy.shape[0])

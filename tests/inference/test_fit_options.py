@@ -8,6 +8,7 @@ fit's draws exactly.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -105,16 +106,15 @@ def test_na_drop_drops_rows(first_fit, sleepstudy: pd.DataFrame) -> None:
 
 
 def test_same_seed_gives_identical_draws_and_drop_is_reported(
-    first_fit, with_missing: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+    first_fit, with_missing: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, _ = first_fit
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="hierlmm"):
         warnings.simplefilter("error", ConvergenceWarning)
         second = hierlmm.fit(
             FORMULA, with_missing, na_action="drop", warn_convergence=False, **TINY
         )
-    out = capsys.readouterr().out
-    assert "dropped 4 row(s)" in out
+    assert "dropped 4 row(s)" in caplog.text
     assert first.seed == second.seed == 3
     a, b = first.posterior, second.posterior
     assert sorted(a.data_vars) == sorted(b.data_vars)

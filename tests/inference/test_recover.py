@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hierlmm.design.suffstats import group_crossprod, group_suffstats
-from hierlmm.errors import FitError
-from hierlmm.inference.recover import (
+from hierlmm.engines.collapsed.recover import (
     conditional_covariances,
     conditional_means,
     draw_group_effects,
 )
+from hierlmm.engines.collapsed.stats import group_crossprod, group_suffstats
+from hierlmm.errors import FitError
 
 SIZES = np.array([1, 4, 2, 6, 0])  # one single-row level, one empty level
 L, Q, P = len(SIZES), 2, 2

@@ -12,15 +12,17 @@ import pytensor.tensor as pt
 import pytest
 from scipy.stats import multivariate_normal
 
-from hierlmm.design.suffstats import GroupSuffStats, group_suffstats
-from hierlmm.errors import SpecError
-from hierlmm.model.likelihoods.gaussian_collapsed import (
+from hierlmm.engines.collapsed.likelihood import (
     collapsed_loglik,
     collapsed_loglik_by_group,
-    collapsed_loglik_by_group_numpy,
-    collapsed_loglik_numpy,
     symbolic_stats,
 )
+from hierlmm.engines.collapsed.reference import (
+    collapsed_loglik_by_group_numpy,
+    collapsed_loglik_numpy,
+)
+from hierlmm.engines.collapsed.stats import GroupSuffStats, group_suffstats
+from hierlmm.errors import SpecError
 
 RTOL = 1e-8
 # level sizes: unequal, one level with a single row, one level without rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hierlmm.model.likelihoods import small_linalg
+from hierlmm.engines.collapsed import small_linalg
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 5])

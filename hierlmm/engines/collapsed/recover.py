@@ -25,13 +25,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from hierlmm.design.suffstats import GroupSuffStats
-from hierlmm.errors import FitError
-from hierlmm.model.likelihoods import small_linalg
-from hierlmm.model.likelihoods.gaussian_collapsed import (
+from hierlmm.engines.collapsed import small_linalg
+from hierlmm.engines.collapsed.reference import (
     residual_crossprod_numpy,
     whitened_system_numpy,
 )
+from hierlmm.engines.collapsed.stats import GroupSuffStats
+from hierlmm.errors import FitError
 
 _MAX_SCRATCH = 4_000_000  # floats of (chunk, L, q, q) scratch per chunk
 
@@ -106,7 +106,7 @@ def conditional_means(
         Statistics of the collapsed factor.
     offset_zr : ndarray, shape (D, L, q), optional
         ``Z_j' o_j`` of the other factors' sampled effects per draw (see
-        :func:`hierlmm.design.suffstats.group_crossprod`).
+        :func:`hierlmm.engines.collapsed.stats.group_crossprod`).
     max_scratch : int
         Approximate scratch size in floats per chunk of draws.
 

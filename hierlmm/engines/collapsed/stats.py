@@ -1,5 +1,10 @@
 """Per-group sufficient statistics for the collapsed Gaussian engine.
 
+They come in two parts, as MixedModels.jl keeps its ``A`` blocks apart from the response
+(``refit!``): :class:`DesignStats` (``Z'Z``, ``Z'X``, ``X'X``, counts) depend only on the
+design and are computed once per design; :class:`ResponseStats` (``Z'y``, ``X'y``,
+``y'y``) are all that changes with a new response, at O(n q) cost.
+
 For one grouping factor with integer codes ``codes`` (n,), random-effect columns ``Z``
 (n, q), fixed-effect columns ``X`` (n, p) and response ``y`` (n,), the Gaussian
 log-likelihood with that factor's effects integrated out depends on the data only through
@@ -19,9 +24,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytensor.tensor as pt
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import DataError, SpecError
+
+
+def shifted_beta(beta, shift, index: int | None):
+    """``beta`` with ``shift`` taken off the intercept, to match statistics of ``y - shift``.
+
+    Numpy draws (..., p) or a symbolic vector (p,); unchanged without an intercept.
+    """
+    if index is None:
+        return beta
+    if isinstance(beta, np.ndarray):
+        out = beta.copy()
+        out[..., index] -= shift
+        return out
+    return pt.set_subtensor(beta[index], beta[index] - shift)
+
+
+@dataclass(frozen=True)
+class DesignStats:
+    """The y-independent cross-products of one grouping factor.
+
+    Attributes
+    ----------
+    ZtZ : ndarray of float64, shape (L, q, q)
+    ZtX : ndarray of float64, shape (L, q, p)
+    n : ndarray of int64, shape (L,)
+    XtX : ndarray of float64, shape (p, p)
+    """
+
+    ZtZ: np.ndarray
+    ZtX: np.ndarray
+    n: np.ndarray
+    XtX: np.ndarray
+
+
+@dataclass(frozen=True)
+class ResponseStats:
+    """The y-dependent cross-products of one grouping factor.
+
+    Attributes
+    ----------
+    Zty : ndarray of float64, shape (L, q)
+    Xty : ndarray of float64, shape (p,)
+    yty : float
+    """
+
+    Zty: np.ndarray
+    Xty: np.ndarray
+    yty: float
 
 
 @dataclass(frozen=True)
@@ -48,7 +102,7 @@ class GroupSuffStats:
     Notes
     -----
     For a model whose compiled graph should not embed the data, wrap the record with
-    :func:`hierlmm.model.likelihoods.gaussian_collapsed.symbolic_stats`, which returns the
+    :func:`hierlmm.engines.collapsed.likelihood.symbolic_stats`, which returns the
     same record with ``pm.Data``-style variables in a layout the compiled loops read fast.
     """
 
@@ -59,6 +113,14 @@ class GroupSuffStats:
     XtX: np.ndarray
     Xty: np.ndarray
     yty: float
+
+    @classmethod
+    def combine(cls, design: DesignStats, response: ResponseStats) -> GroupSuffStats:
+        """The full record from its y-independent and y-dependent parts."""
+        return cls(
+            ZtZ=design.ZtZ, ZtX=design.ZtX, Zty=response.Zty, n=design.n,
+            XtX=design.XtX, Xty=response.Xty, yty=response.yty,
+        )
 
     @property
     def n_levels(self) -> int:
@@ -140,6 +202,36 @@ def group_crossprod(
     return out[:, :, 0] if v.ndim == 1 else out
 
 
+def design_stats(codes: np.ndarray, Z: np.ndarray, X: np.ndarray, n_levels: int) -> DesignStats:
+    """The y-independent :class:`DesignStats` of one factor (arrays already checked).
+
+    Parameters
+    ----------
+    codes : ndarray of int64, shape (n,)
+    Z : ndarray of float64, shape (n, q)
+    X : ndarray of float64, shape (n, p)
+    n_levels : int
+    """
+    ZtZ = group_crossprod(codes, Z, Z, n_levels)  # (L, q, q)
+    return DesignStats(
+        ZtZ=0.5 * (ZtZ + ZtZ.transpose(0, 2, 1)),
+        ZtX=group_crossprod(codes, Z, X, n_levels),  # (L, q, p)
+        n=np.bincount(codes, minlength=n_levels).astype(np.int64),
+        XtX=X.T @ X,
+    )
+
+
+def response_stats(
+    codes: np.ndarray, Z: np.ndarray, X: np.ndarray, y: np.ndarray, n_levels: int
+) -> ResponseStats:
+    """The y-dependent :class:`ResponseStats` of one factor, O(n q) (arrays checked)."""
+    return ResponseStats(
+        Zty=group_crossprod(codes, Z, y, n_levels),  # (L, q)
+        Xty=X.T @ y,
+        yty=float(y @ y),
+    )
+
+
 def group_suffstats(
     codes: np.ndarray, Z: np.ndarray, X: np.ndarray, y: np.ndarray, n_levels: int
 ) -> GroupSuffStats:
@@ -168,19 +260,14 @@ def group_suffstats(
         If shapes disagree, values are not finite or codes fall outside ``[0, n_levels)``.
     """
     codes, Z, X, y = _check_arrays(codes, Z, X, y, n_levels)
-    ZtZ = group_crossprod(codes, Z, Z, n_levels)  # (L, q, q)
-    return GroupSuffStats(
-        ZtZ=0.5 * (ZtZ + ZtZ.transpose(0, 2, 1)),
-        ZtX=group_crossprod(codes, Z, X, n_levels),  # (L, q, p)
-        Zty=group_crossprod(codes, Z, y, n_levels),  # (L, q)
-        n=np.bincount(codes, minlength=n_levels).astype(np.int64),
-        XtX=X.T @ X,
-        Xty=X.T @ y,
-        yty=float(y @ y),
+    return GroupSuffStats.combine(
+        design_stats(codes, Z, X, n_levels), response_stats(codes, Z, X, y, n_levels)
     )
 
 
-def suffstats_for(design: Design, factor: str | GroupDesign) -> GroupSuffStats:
+def suffstats_for(
+    design: Design, factor: str | GroupDesign, *, shift: float = 0.0
+) -> GroupSuffStats:
     """Return the :class:`GroupSuffStats` of one grouping factor of ``design``.
 
     Parameters
@@ -189,6 +276,8 @@ def suffstats_for(design: Design, factor: str | GroupDesign) -> GroupSuffStats:
         Encoded data.
     factor : str or GroupDesign
         The factor to collapse (its name, or its record from ``design.groups``).
+    shift : float
+        Constant subtracted from the response before its statistics are formed.
     """
     if isinstance(factor, GroupDesign):
         group = factor
@@ -200,4 +289,4 @@ def suffstats_for(design: Design, factor: str | GroupDesign) -> GroupSuffStats:
             raise SpecError(
                 f"grouping factor {factor!r} is not in the design; choose one of: {names}"
             ) from None
-    return group_suffstats(group.codes, group.Z, design.X, design.y, group.n_levels)
+    return group_suffstats(group.codes, group.Z, design.X, design.y - shift, group.n_levels)

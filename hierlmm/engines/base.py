@@ -1,0 +1,182 @@
+"""The :class:`Engine` seam: how a model's likelihood is built, sampled and finished.
+
+An engine is bound to one ``(design, spec, family)``. It owns
+
+- its **inputs**: every array the model reads (data, statistics, prior scales) as
+  named numpy arrays, which become data containers (``pm.Data``), never graph
+  constants, so a compiled model is reused for a new response or new data of the same
+  shapes (:meth:`Engine.structure_key` says when);
+- its **model terms** (:meth:`Engine.add_likelihood`), on top of the terms every engine
+  shares: centred fixed effects, one covariance per grouping factor, the family's own
+  parameters and the non-centred effects of the factors it samples;
+- its **post-sampling step** (:meth:`Engine.finish`), e.g. exact draws of effects that
+  were integrated out;
+- its **backend preference** (:meth:`Engine.prefers_python_callback`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from hierlmm.design.design import Design, GroupDesign
+from hierlmm.families.base import Family
+from hierlmm.model import names
+from hierlmm.model.fixed import add_fixed_effects
+from hierlmm.model.priors import intercept_index, prior_inputs
+from hierlmm.model.random_effects import (
+    add_covariance,
+    add_effects,
+    group_contribution,
+    group_coords,
+)
+from hierlmm.spec.schema import ModelSpec
+
+
+def model_coords(design: Design) -> dict[str, list[str]]:
+    """Coordinates of every dim: fixed terms, and per factor its levels and terms."""
+    coords: dict[str, list[str]] = {names.FIXED_DIM: list(design.fixed_names)}
+    for g in design.groups:
+        coords.update(group_coords(g))
+    return coords
+
+
+class Engine(ABC):
+    """How one ``(design, spec, family)`` is turned into a model and finished.
+
+    Parameters
+    ----------
+    design : Design
+    spec : ModelSpec
+    family : Family
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, design: Design, spec: ModelSpec, family: Family) -> None:
+        self.design, self.spec, self.family = design, spec, family
+        self.intercept_index = intercept_index(design)
+
+    # ------------------------------------------------------------------- structure
+    @property
+    def integrated_factor(self) -> str | None:
+        """The factor whose effects are integrated out, if any."""
+        return None
+
+    @property
+    def sampled_groups(self) -> tuple[GroupDesign, ...]:
+        """Factors whose effects are model parameters."""
+        return tuple(g for g in self.design.groups if g.factor != self.integrated_factor)
+
+    def kept_variables(self) -> list[str]:
+        """Posterior variables to keep: beta, family parameters, SDs, correlations, effects."""
+        keep = [names.BETA, *self.family.parameters]
+        for g in self.design.groups:
+            keep.append(names.sd(g.factor))
+            if g.correlated and g.q > 1:
+                keep.append(names.corr(g.factor))
+        keep += [names.effects(g.factor) for g in self.sampled_groups]
+        return keep
+
+    def structure_key(self, inputs: dict[str, np.ndarray]) -> tuple:
+        """Everything that shapes the model graph; equal keys can share one compile."""
+        groups = tuple((g.factor, g.q, g.correlated, g.n_levels) for g in self.design.groups)
+        shapes = tuple((k, v.shape, v.dtype.str) for k, v in sorted(inputs.items()))
+        return (
+            self.name, type(self.family).__name__, self.family.link, self.spec.residual.kind,
+            self.spec.priors.lkj_eta, self.intercept_index, self.integrated_factor,
+            groups, shapes,
+        )
+
+    def prefers_python_callback(self) -> bool:
+        """Whether nutpie should call a PyTensor-compiled log-density from Python."""
+        return False
+
+    # ---------------------------------------------------------------------- inputs
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Every array the model reads, by data-container name."""
+        return {
+            **prior_inputs(self.design, self.spec.priors, self.family),
+            **{k: v for g in self.sampled_groups for k, v in self._group_inputs(g).items()},
+            **self.likelihood_inputs(),
+        }
+
+    @staticmethod
+    def _group_inputs(group: GroupDesign) -> dict[str, np.ndarray]:
+        return {names.data_codes(group.factor): group.codes, names.data_z(group.factor): group.Z}
+
+    def input_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        """Static shapes of data containers that need them (None: a dynamic length)."""
+        return {}
+
+    @abstractmethod
+    def likelihood_inputs(self) -> dict[str, np.ndarray]:
+        """Arrays read by :meth:`add_likelihood` only."""
+
+    # ----------------------------------------------------------------------- model
+    def build(self, inputs: dict[str, np.ndarray]) -> pm.Model:
+        """The PyMC model, reading every array in ``inputs`` as a data container."""
+        model = pm.Model(coords=model_coords(self.design))
+        shapes = self.input_shapes()
+        with model:
+            data = {k: pm.Data(k, v, shape=shapes.get(k)) for k, v in inputs.items()}
+            beta_c, beta = add_fixed_effects(data=data, intercept_index=self.intercept_index)
+            chols = {
+                g.factor: add_covariance(
+                    model=model, group=g, sd_scale=data[names.prior_sd_scale(g.factor)],
+                    lkj_eta=self.spec.priors.lkj_eta,
+                )
+                for g in self.design.groups
+            }
+            params = self.family.add_parameters(data)
+            offset = None
+            for g in self.sampled_groups:
+                b = add_effects(model=model, group=g, chol=chols[g.factor])
+                term = group_contribution(  # (n,)
+                    effects=b, codes=data[names.data_codes(g.factor)],
+                    Z=data[names.data_z(g.factor)],
+                )
+                offset = term if offset is None else offset + term
+            self.add_likelihood(
+                data=data, beta_c=beta_c, beta=beta, chols=chols, params=params, offset=offset
+            )
+        return model
+
+    @abstractmethod
+    def add_likelihood(
+        self,
+        *,
+        data: dict[str, pt.TensorVariable],
+        beta_c: pt.TensorVariable,
+        beta: pt.TensorVariable,
+        chols: dict[str, pt.TensorVariable],
+        params: dict[str, pt.TensorVariable],
+        offset: pt.TensorVariable | None,
+    ) -> None:
+        """Add the data term to the model in context.
+
+        Parameters
+        ----------
+        data : dict of str to TensorVariable
+            The data containers, by name.
+        beta_c, beta : TensorVariable, shape (p,)
+            Coefficients of the centred and of the uncentred fixed design.
+        chols : dict of str to TensorVariable, each (q_f, q_f)
+            Cholesky factor of each factor's effect covariance.
+        params : dict of str to TensorVariable
+            The family's parameters.
+        offset : TensorVariable, shape (n,), or None
+            Summed contributions of the sampled factors' effects.
+        """
+
+    # ---------------------------------------------------------------- after sampling
+    def finish(
+        self, posterior: xr.Dataset, seed: int
+    ) -> tuple[xr.Dataset, dict[str, Any]]:
+        """Post-sampling step; returns the posterior and extra DataTree groups."""
+        return posterior, {}

@@ -1,0 +1,142 @@
+"""After a collapsed fit: draw the integrated-out factor's effects exactly.
+
+For every posterior draw of ``(beta, sigma, Sigma)`` (and of the other factors' sampled
+effects), one draw of ``b_j | y, theta`` per level is added to the posterior as
+``b_<factor>`` (chain, draw, level, term), exactly as the sampled engine stores it.
+
+When that array would exceed :data:`EFFECTS_BUDGET` cells (e.g. 100,000 levels x 2
+effects x 4,000 draws), the effects are drawn for an evenly thinned subset of draws
+only, so that they fit the budget, and returned as a separate dataset whose ``draw``
+coordinate names the posterior draws they pair with. Every such draw is still an exact
+joint draw with its parameters; :func:`hierlmm.inference.joint.joint_posterior` pairs
+them for the reports, so predictions, predictive checks and shrinkage work at any size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from hierlmm.design.design import Design, GroupDesign
+from hierlmm.engines.collapsed.recover import draw_group_effects
+from hierlmm.engines.collapsed.stats import GroupSuffStats, group_crossprod, shifted_beta
+from hierlmm.model import names
+from hierlmm.model.covariance import factor_covariance_root
+from hierlmm.model.linear_predictor import add_group_terms
+
+EFFECTS_BUDGET = 20_000_000  # cells (chain * draw * levels * q) stored as draws
+EFFECTS_GROUP = "posterior_effects"  # DataTree group of thinned effect draws
+_CHUNK = 64  # draws per chunk
+
+
+def other_effects_zr(
+    posterior: xr.Dataset, design: Design, group: GroupDesign, part: slice
+) -> np.ndarray | None:
+    """``Z_j' o_j`` of the other factors' effects for flattened draws ``part``, (d, L, q)."""
+    others = [g for g in design.groups if g.factor != group.factor]
+    if not others:
+        return None
+    offset = None
+    for g in others:
+        b = posterior[names.effects(g.factor)].values.reshape(-1, g.n_levels, g.q)[part]
+        if offset is None:
+            offset = np.zeros((b.shape[0], design.n))
+        add_group_terms(offset, b, g.codes, g.Z)  # (d, n)
+    zr = group_crossprod(group.codes, group.Z, offset.T, group.n_levels)  # (L, q, d)
+    return np.moveaxis(zr, -1, 0)
+
+
+def _parameters(posterior: xr.Dataset, group: GroupDesign, shift: float, index: int | None):
+    """Flattened draws of beta (with the response shift on its intercept), sigma and L."""
+    beta = posterior[names.BETA].values.reshape(-1, posterior.sizes[names.FIXED_DIM])
+    sigma = posterior[names.SIGMA].values.reshape(-1)
+    chol = factor_covariance_root(posterior, group).reshape(-1, group.q, group.q)
+    return shifted_beta(beta, shift, index), sigma, chol
+
+
+def draw_effects(
+    posterior: xr.Dataset,
+    *,
+    design: Design,
+    group: GroupDesign,
+    stats: GroupSuffStats,
+    shift: float,
+    intercept_index: int | None,
+    rng: np.random.Generator,
+) -> xr.DataArray:
+    """One exact draw of the factor's effects per posterior draw.
+
+    Returns
+    -------
+    xarray.DataArray, dims (chain, draw, <f>_level, <f>_term)
+        With the chain and draw coordinates of ``posterior``.
+    """
+    beta, sigma, chol = _parameters(posterior, group, shift, intercept_index)
+    out = np.empty((sigma.shape[0], group.n_levels, group.q))
+    for start in range(0, sigma.shape[0], _CHUNK):
+        part = slice(start, start + _CHUNK)
+        out[part] = draw_group_effects(
+            beta=beta[part], sigma=sigma[part], chol=chol[part], stats=stats, rng=rng,
+            offset_zr=other_effects_zr(posterior, design, group, part),
+        )
+    f = group.factor
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"], group.n_levels, group.q)
+    return xr.DataArray(
+        out.reshape(shape),
+        dims=("chain", "draw", names.level_dim(f), names.term_dim(f)),
+        coords={"chain": posterior.chain, "draw": posterior.draw,
+                names.level_dim(f): list(group.levels), names.term_dim(f): list(group.terms)},
+    )
+
+
+def kept_draws(chains: int, draws: int, cells_per_draw: int, budget: int) -> np.ndarray:
+    """Evenly spaced draw indices (per chain) whose effects fit ``budget`` cells; >= 1."""
+    n_keep = max(1, min(draws, budget // max(1, chains * cells_per_draw)))
+    return np.unique(np.linspace(0, draws - 1, n_keep).round().astype(int))
+
+
+def add_collapsed_effects(
+    posterior: xr.Dataset,
+    *,
+    design: Design,
+    group: GroupDesign,
+    stats: GroupSuffStats,
+    shift: float,
+    intercept_index: int | None,
+    seed: int,
+) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """Return the posterior with ``b_<factor>`` drawn exactly, or the thinned effects.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Draws of ``beta``, ``sigma``, the factor's SDs (and correlations) and the other
+        factors' effects.
+    design : Design
+    group : GroupDesign
+        The integrated-out factor.
+    stats : GroupSuffStats
+        Its statistics on ``(X, y - shift)``, as the likelihood used them.
+    shift : float
+        Constant subtracted from y; taken off the intercept draws to match ``stats``.
+    intercept_index : int or None
+    seed : int
+
+    Returns
+    -------
+    posterior : xarray.Dataset
+        With ``b_<factor>`` (chain, draw, level, term) when within budget.
+    thinned : xarray.Dataset or None
+        Over budget: ``b_<factor>`` for the draws :func:`kept_draws` selects, with those
+        draws' coordinates (for the :data:`EFFECTS_GROUP` group of the DataTree).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 20151]))
+    args = dict(design=design, group=group, stats=stats, shift=shift,
+                intercept_index=intercept_index, rng=rng)
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    name = names.effects(group.factor)
+    if chains * draws * group.n_levels * group.q <= EFFECTS_BUDGET:
+        return posterior.assign({name: draw_effects(posterior, **args)}), None
+    keep = kept_draws(chains, draws, group.n_levels * group.q, EFFECTS_BUDGET)
+    thinned = draw_effects(posterior.isel(draw=keep), **args)
+    return posterior, xr.Dataset({name: thinned})

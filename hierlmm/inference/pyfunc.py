@@ -1,0 +1,156 @@
+"""Hand a PyMC model to nutpie through Python callbacks (public APIs only).
+
+nutpie's default numba backend wraps the log-density in a C callback that numba compiles
+from scratch in every process (10-30 s here, most of a small model's wall time). The
+collapsed engine's log-density has few parameters and is cheap to call, so hierlmm
+instead compiles it with PyTensor's own linker (its compiled code is cached on disk
+across processes) and lets nutpie's Rust sampler call it from Python through
+``nutpie.compiled_pyfunc.from_pyfunc``: a few tens of microseconds per gradient, no
+per-process JIT.
+
+The functions read the model's data containers (shared variables), so after
+``pm.set_data`` on the model the same compiled functions evaluate the new data. Each
+chain gets its own copy of the compiled functions (PyTensor functions hold their input
+and output storage and are not safe to call from several threads at once); copies share
+the data containers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from pymc.initial_point import make_initial_point_fn
+from pymc.pytensorf import compile as compile_pymc
+from pytensor.graph import clone_replace
+
+
+@dataclass(frozen=True)
+class PyFuncDensity:
+    """Compiled log-density, gradient and trace expansion of a model.
+
+    Attributes
+    ----------
+    logp_dlogp : pytensor Function
+        ``x (ndim,) -> (logp (), grad (ndim,))`` on the unconstrained space.
+    expand : pytensor Function
+        ``x (ndim,) -> [one array per kept variable]``.
+    initial_point : callable
+        ``seed -> x (ndim,)``: PyMC's jittered support point, flattened.
+    names, shapes : list
+        Kept variables and their shapes.
+    dims : dict of str to tuple of str
+    ndim : int
+    """
+
+    logp_dlogp: pytensor.compile.function.types.Function
+    expand: pytensor.compile.function.types.Function
+    initial_point: Callable[[int], np.ndarray]
+    names: list[str]
+    shapes: list[tuple[int, ...]]
+    dims: dict[str, tuple[str, ...]]
+    ndim: int
+
+
+def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[int], np.ndarray]:
+    point_fn = make_initial_point_fn(
+        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+    lock = threading.Lock()
+
+    def initial_point(seed: int) -> np.ndarray:
+        with lock:
+            point = point_fn(seed)
+        return np.concatenate([np.ravel(point[name]) for name in value_names]).astype("float64")
+
+    return initial_point
+
+
+def compile_density(
+    model: pm.Model, *, var_names: Iterable[str], mode: str = "NUMBA"
+) -> PyFuncDensity:
+    """Compile ``model``'s log-density with its gradient, and the kept variables.
+
+    Parameters
+    ----------
+    model : pm.Model
+    var_names : iterable of str
+        Variables (free or deterministic) to store in the trace.
+    mode : str
+        PyTensor compile mode.
+    """
+    start = model.initial_point()
+    value_vars = model.value_vars
+    value_shapes = [np.shape(start[v.name]) for v in value_vars]
+    sizes = [int(prod(s)) for s in value_shapes]
+    ndim = int(sum(sizes))
+    joined = pt.TensorType("float64", shape=(ndim,))("unconstrained_point")
+    offsets = np.cumsum([0, *sizes])
+    replacements = {
+        v: joined[offsets[k] : offsets[k + 1]].reshape(shape).astype(v.dtype)
+        for k, (v, shape) in enumerate(zip(value_vars, value_shapes, strict=True))
+    }
+    logp = model.logp()
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
+    wanted = set(var_names)
+    kept = [v for v in model.unobserved_value_vars if v.name in wanted]
+    logp, grad, *kept = clone_replace([logp, grad, *kept], replacements)
+    with model:
+        logp_dlogp = compile_pymc([joined], [logp, grad], mode=mode)
+        expand = compile_pymc([joined], kept, mode=mode)
+    x0 = np.concatenate([np.ravel(start[v.name]) for v in value_vars]).astype("float64")
+    names = [v.name for v in model.unobserved_value_vars if v.name in wanted]
+    shapes = [np.shape(value) for value in expand(x0)]
+    dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
+    initial_point = _flat_initial_point(model, [v.name for v in value_vars])
+    return PyFuncDensity(logp_dlogp, expand, initial_point, names, shapes, dims, ndim)
+
+
+def nutpie_model(density: PyFuncDensity, coords: dict[str, list]):
+    """The nutpie compiled model (``PyFuncModel``) over ``density``.
+
+    Parameters
+    ----------
+    density : PyFuncDensity
+    coords : dict of str to list
+        Coordinates of every dim named in ``density.dims``.
+    """
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    def make_logp_fn() -> Callable:
+        fn = density.logp_dlogp.copy(share_memory=False)
+
+        def logp(x, **_shared):
+            value, grad = fn(x)
+            return float(value), np.array(grad, dtype="float64")
+
+        return logp
+
+    def make_expand_fn(seed1, seed2, chain) -> Callable:
+        fn = density.expand.copy(share_memory=False)
+
+        def expand(x, **_shared):
+            return {
+                name: np.array(value, dtype="float64").reshape(shape)
+                for name, value, shape in zip(density.names, fn(x), density.shapes, strict=True)
+            }
+
+        return expand
+
+    return from_pyfunc(
+        ndim=density.ndim,
+        make_logp_fn=make_logp_fn,
+        make_expand_fn=make_expand_fn,
+        make_initial_point_fn=density.initial_point,
+        expanded_dtypes=[np.dtype("float64")] * len(density.names),
+        expanded_shapes=density.shapes,
+        expanded_names=density.names,
+        dims=density.dims,
+        coords={k: list(v) for k, v in coords.items()},
+    )
