@@ -7,10 +7,12 @@ grows as O(n * q).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from hierlmm.design.residual import ResidualDesign
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class Design:
         kept for reports and for re-encoding when a saved fit is loaded.
     n_dropped : int
         Rows dropped for missing values (``na_action="drop"``); 0 otherwise.
+    residual : ResidualDesign
+        Series, times and row order of an AR(1)/CAR(1) residual;
+        :meth:`ResidualDesign.iid` (no arrays) for independent residuals.
     """
 
     y: np.ndarray
@@ -86,6 +91,7 @@ class Design:
     response: str
     data: pd.DataFrame
     n_dropped: int = 0
+    residual: ResidualDesign = field(default_factory=ResidualDesign.iid)
 
     @property
     def n(self) -> int:

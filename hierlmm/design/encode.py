@@ -3,7 +3,8 @@
 The fixed part goes through formulae (so ``C(g)``, ``log(x)``, ``poly(x, 2)`` and
 ``I(x**2)`` behave as in bambi); each grouping factor is stored compactly as integer
 codes (n,) plus its own slope columns Z (n, q). formulae's group-specific matrices are
-never used: they are dense n x (levels * q).
+never used: they are dense n x (levels * q). An AR(1) or CAR(1) residual gets its
+series, times and row order (:class:`~hierlmm.design.residual.ResidualDesign`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from formulae.scanner import ScanError
 
 from hierlmm.design import validate
 from hierlmm.design.design import Design, GroupDesign
+from hierlmm.design.residual import ResidualDesign, series_design
 from hierlmm.errors import DataError, SpecError
 from hierlmm.spec.schema import GroupSpec, ModelSpec
 from hierlmm.spec.transforms import namespace
@@ -38,23 +40,27 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     -------
     Design
         ``y`` (n,), ``X`` (n, p), one :class:`GroupDesign` per grouping factor with
-        ``codes`` (n,) and ``Z`` (n, q), the kept raw columns and ``n_dropped``.
+        ``codes`` (n,) and ``Z`` (n, q), the kept raw columns, ``n_dropped`` and the
+        residual design.
 
     Raises
     ------
     DataError
         If the data do not fit the spec (missing or non-numeric columns, missing values
         with ``na_action="raise"``, constant response, single-level factor, rank-deficient
-        fixed effects).
+        fixed effects, a residual group that is neither a column nor a factor, bad or
+        repeated residual times).
     SpecError
         If ``na_action`` or a term is invalid.
     """
     na_action = validate.check_na_action(na_action)
     data = validate.check_frame(data)
     columns = validate.used_columns(spec)
+    validate.check_residual_group(data, spec)
     validate.check_columns(data, columns)
     validate.check_response_dtype(data, spec)
     validate.check_slope_dtypes(data, spec)
+    validate.check_residual_time_dtype(data, spec)
     kept, n_dropped = validate.handle_missing(data, list(columns), na_action)
 
     y, X, fixed_names = encode_fixed(spec, kept)
@@ -70,6 +76,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
         response=spec.response,
         data=kept,
         n_dropped=n_dropped,
+        residual=encode_residual(spec, kept, groups),
     )
 
 
@@ -169,6 +176,45 @@ def encode_group(group: GroupSpec, data: pd.DataFrame) -> GroupDesign:
         terms=group.terms,
         levels=levels,
         correlated=group.correlated,
+    )
+
+
+def encode_residual(
+    spec: ModelSpec, data: pd.DataFrame, groups: tuple[GroupDesign, ...]
+) -> ResidualDesign:
+    """Encode the spec's residual structure: series, times and row order.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame, shape (n, k)
+        The kept rows; the residual time and group columns hold no missing values.
+    groups : tuple of GroupDesign
+        The encoded factors. A residual ``group`` naming one of them (or no ``group``:
+        the first factor) takes that factor's level codes as series; a plain column is
+        coded with :func:`factor_codes`.
+
+    Returns
+    -------
+    ResidualDesign
+        :meth:`ResidualDesign.iid` for independent residuals.
+    """
+    residual = spec.residual
+    if residual.kind == "iid":
+        return ResidualDesign.iid()
+    group = groups[0].factor if residual.group is None else residual.group
+    factors = {g.factor: g for g in groups}
+    if group in factors:
+        series, levels = factors[group].codes, factors[group].levels
+    else:
+        series, levels = factor_codes(data, (group,))
+    return series_design(
+        kind=residual.kind,
+        group=group,
+        time_column=residual.time,
+        series=series,
+        series_levels=levels,
+        time=data[residual.time].to_numpy(dtype=np.float64),
     )
 
 
