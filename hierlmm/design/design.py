@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hierlmm.design.encoders import Encoders
 from hierlmm.design.residual import ResidualDesign
 
 
@@ -82,6 +83,11 @@ class Design:
     residual : ResidualDesign
         Series, times and row order of an AR(1)/CAR(1) residual;
         :meth:`ResidualDesign.iid` (no arrays) for independent residuals.
+    encoders : Encoders or None
+        formulae's fitted encodings of the fixed part and of each factor's slopes, used to
+        encode new rows (:mod:`hierlmm.design.new_data`); set by
+        :func:`~hierlmm.design.build_design`. ``None`` for a design built by hand: new
+        rows are then encoded after fitting the encodings on ``data`` again.
     """
 
     y: np.ndarray
@@ -92,6 +98,7 @@ class Design:
     data: pd.DataFrame
     n_dropped: int = 0
     residual: ResidualDesign = field(default_factory=ResidualDesign.iid)
+    encoders: Encoders | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:

@@ -48,6 +48,7 @@ def test_hand_built_design_defaults_to_iid() -> None:
         response="y", data=pd.DataFrame({"y": [0.0, 0.0]}),
     )  # fmt: skip
     assert design.residual.is_iid
+    assert design.encoders is None
 
 
 @pytest.mark.parametrize("kind", ["ar1", "car1"])
