@@ -54,8 +54,11 @@ def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
         "fit",
         help="fit the model of a TOML model file",
         description="Fit the model described by a TOML model file, write DIR/summary.json, "
-        "DIR/posterior.nc and DIR/report.html, and print a summary. Options given here "
-        "override the file's [fit] section.",
+        "DIR/posterior.nc and DIR/report.html, and print a summary. The file has the "
+        "sections [data] and [model], and optionally [priors], [residual] (kind = "
+        '"iid" | "ar1" | "car1", time = column, group = series column; default iid) and '
+        "[fit] (see docs/model-files.md). Options given here override the file's [fit] "
+        "section.",
         epilog="Outputs: DIR/summary.json (estimates, diagnostics, timings), "
         "DIR/posterior.nc (the whole fit; reprint it with 'hierlmm summary' or reload it in "
         "Python with hierlmm.load) and DIR/report.html (a self-contained HTML report; its "

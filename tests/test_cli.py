@@ -154,7 +154,8 @@ def test_help_documents_commands_and_options(capsys: pytest.CaptureFixture[str])
     assert main(["fit", "--help"]) == 0
     text = capsys.readouterr().out
     for option in ("--out", "--draws", "--tune", "--chains", "--seed", "--sampler",
-                   "--engine", "--no-progress", "--no-report", "nutpie", "collapsed"):
+                   "--engine", "--no-progress", "--no-report", "nutpie", "collapsed",
+                   "[residual]", "ar1", "car1"):
         assert option in text
 
 

@@ -2,5 +2,6 @@
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.design.encode import build_design
+from hierlmm.design.residual import ResidualDesign
 
-__all__ = ["Design", "GroupDesign", "build_design"]
+__all__ = ["Design", "GroupDesign", "ResidualDesign", "build_design"]

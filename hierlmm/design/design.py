@@ -7,10 +7,13 @@ grows as O(n * q).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from hierlmm.design.encoders import Encoders
+from hierlmm.design.residual import ResidualDesign
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ class Design:
         kept for reports and for re-encoding when a saved fit is loaded.
     n_dropped : int
         Rows dropped for missing values (``na_action="drop"``); 0 otherwise.
+    residual : ResidualDesign
+        Series, times and row order of an AR(1)/CAR(1) residual;
+        :meth:`ResidualDesign.iid` (no arrays) for independent residuals.
+    encoders : Encoders or None
+        formulae's fitted encodings of the fixed part and of each factor's slopes, used to
+        encode new rows (:mod:`hierlmm.design.new_data`); set by
+        :func:`~hierlmm.design.build_design`. ``None`` for a design built by hand: new
+        rows are then encoded after fitting the encodings on ``data`` again.
     """
 
     y: np.ndarray
@@ -86,6 +97,8 @@ class Design:
     response: str
     data: pd.DataFrame
     n_dropped: int = 0
+    residual: ResidualDesign = field(default_factory=ResidualDesign.iid)
+    encoders: Encoders | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:

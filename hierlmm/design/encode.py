@@ -3,7 +3,10 @@
 The fixed part goes through formulae (so ``C(g)``, ``log(x)``, ``poly(x, 2)`` and
 ``I(x**2)`` behave as in bambi); each grouping factor is stored compactly as integer
 codes (n,) plus its own slope columns Z (n, q). formulae's group-specific matrices are
-never used: they are dense n x (levels * q).
+never used: they are dense n x (levels * q). formulae's fitted objects are kept as
+:class:`~hierlmm.design.encoders.Encoders` to encode new rows the same way. An AR(1) or
+CAR(1) residual gets its series, times and row order
+(:class:`~hierlmm.design.residual.ResidualDesign`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from formulae.scanner import ScanError
 
 from hierlmm.design import validate
 from hierlmm.design.design import Design, GroupDesign
+from hierlmm.design.encoders import Encoders, TermEncoder
+from hierlmm.design.residual import ResidualDesign, series_design
 from hierlmm.errors import DataError, SpecError
 from hierlmm.spec.schema import GroupSpec, ModelSpec
 from hierlmm.spec.transforms import namespace
@@ -38,30 +43,35 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     -------
     Design
         ``y`` (n,), ``X`` (n, p), one :class:`GroupDesign` per grouping factor with
-        ``codes`` (n,) and ``Z`` (n, q), the kept raw columns and ``n_dropped``.
+        ``codes`` (n,) and ``Z`` (n, q), the kept raw columns, ``n_dropped``, the
+        residual design and the fitted encoders.
 
     Raises
     ------
     DataError
         If the data do not fit the spec (missing or non-numeric columns, missing values
         with ``na_action="raise"``, constant response, single-level factor, rank-deficient
-        fixed effects).
+        fixed effects, a residual group that is neither a column nor a factor, bad or
+        repeated residual times).
     SpecError
         If ``na_action`` or a term is invalid.
     """
     na_action = validate.check_na_action(na_action)
     data = validate.check_frame(data)
     columns = validate.used_columns(spec)
+    validate.check_residual_group(data, spec)
     validate.check_columns(data, columns)
     validate.check_response_dtype(data, spec)
     validate.check_slope_dtypes(data, spec)
+    validate.check_residual_time_dtype(data, spec)
     kept, n_dropped = validate.handle_missing(data, list(columns), na_action)
 
-    y, X, fixed_names = encode_fixed(spec, kept)
+    y, X, fixed_names, fixed_encoder = encode_fixed(spec, kept)
     validate.check_response_values(y, spec.response)
     validate.check_finite(X, fixed_names, "fixed-effect column")
     validate.check_full_rank(X, fixed_names)
-    groups = tuple(encode_group(g, kept) for g in spec.groups)
+    encoded = [encode_group(g, kept) for g in spec.groups]
+    groups = tuple(group for group, _ in encoded)
     return Design(
         y=y,
         X=X,
@@ -70,6 +80,10 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
         response=spec.response,
         data=kept,
         n_dropped=n_dropped,
+        residual=encode_residual(spec, kept, groups),
+        encoders=Encoders(
+            fixed=fixed_encoder, slopes={group.factor: slopes for group, slopes in encoded}
+        ),
     )
 
 
@@ -117,7 +131,7 @@ def design_matrices(formula: str, data: pd.DataFrame) -> formulae.matrices.Desig
 
 def encode_fixed(
     spec: ModelSpec, data: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], TermEncoder]:
     """Encode the response and the fixed-effects matrix.
 
     Parameters
@@ -131,18 +145,23 @@ def encode_fixed(
     X : ndarray of float64, shape (n, p)
     fixed_names : tuple of str, length p
         formulae's column names, e.g. ``("Intercept", "Days", "C(g)[b]")``.
+    encoder : TermEncoder
+        formulae's fitted right-hand side, to encode new rows the same way.
     """
     n = data.shape[0]
     dm = design_matrices(spec.fixed_formula, data)
     y = np.asarray(dm.response.design_matrix, dtype=np.float64).reshape(n)
+    encoder = TermEncoder(spec.fixed_formula, dm.common)
     if dm.common is None:
-        return y, np.empty((n, 0), dtype=np.float64), ()
+        return y, np.empty((n, 0), dtype=np.float64), (), encoder
     X = np.ascontiguousarray(dm.common.design_matrix, dtype=np.float64).reshape(n, -1)
     names = tuple(str(label) for term in dm.common.terms.values() for label in term.labels)
-    return y, X, names
+    return y, X, names, encoder
 
 
-def encode_group(group: GroupSpec, data: pd.DataFrame) -> GroupDesign:
+def encode_group(
+    group: GroupSpec, data: pd.DataFrame
+) -> tuple[GroupDesign, tuple[TermEncoder, ...]]:
     """Encode one grouping factor compactly.
 
     Parameters
@@ -155,20 +174,62 @@ def encode_group(group: GroupSpec, data: pd.DataFrame) -> GroupDesign:
     GroupDesign
         ``codes`` int64 (n,), ``Z`` float64 (n, q) with a column of ones first when the
         factor has a random intercept, ``levels`` as strings in code order.
+    slope_encoders : tuple of TermEncoder
+        One fitted encoding per slope, in ``group.slopes`` order.
     """
     codes, levels = factor_codes(data, group.columns)
     validate.check_levels(group.factor, levels)
     n = data.shape[0]
-    cols = [np.ones(n)] if group.intercept else []
-    cols += [slope_column(term, group.factor, data) for term in group.slopes]
+    slopes = [slope_column(term, group.factor, data) for term in group.slopes]
+    cols = ([np.ones(n)] if group.intercept else []) + [column for column, _ in slopes]
     Z = np.column_stack(cols).astype(np.float64, copy=False)
-    return GroupDesign(
+    design = GroupDesign(
         factor=group.factor,
         codes=codes,
         Z=Z,
         terms=group.terms,
         levels=levels,
         correlated=group.correlated,
+    )
+    return design, tuple(encoder for _, encoder in slopes)
+
+
+def encode_residual(
+    spec: ModelSpec, data: pd.DataFrame, groups: tuple[GroupDesign, ...]
+) -> ResidualDesign:
+    """Encode the spec's residual structure: series, times and row order.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame, shape (n, k)
+        The kept rows; the residual time and group columns hold no missing values.
+    groups : tuple of GroupDesign
+        The encoded factors. A residual ``group`` naming one of them (or no ``group``:
+        the first factor) takes that factor's level codes as series; a plain column is
+        coded with :func:`factor_codes`.
+
+    Returns
+    -------
+    ResidualDesign
+        :meth:`ResidualDesign.iid` for independent residuals.
+    """
+    residual = spec.residual
+    if residual.kind == "iid":
+        return ResidualDesign.iid()
+    group = groups[0].factor if residual.group is None else residual.group
+    factors = {g.factor: g for g in groups}
+    if group in factors:
+        series, levels = factors[group].codes, factors[group].levels
+    else:
+        series, levels = factor_codes(data, (group,))
+    return series_design(
+        kind=residual.kind,
+        group=group,
+        time_column=residual.time,
+        series=series,
+        series_levels=levels,
+        time=data[residual.time].to_numpy(dtype=np.float64),
     )
 
 
@@ -206,7 +267,7 @@ def factor_codes(
     return inverse.reshape(-1).astype(np.int64), labels
 
 
-def slope_column(term: str, factor: str, data: pd.DataFrame) -> np.ndarray:
+def slope_column(term: str, factor: str, data: pd.DataFrame) -> tuple[np.ndarray, TermEncoder]:
     """Evaluate one random-slope term to a single numeric column.
 
     Parameters
@@ -219,9 +280,12 @@ def slope_column(term: str, factor: str, data: pd.DataFrame) -> np.ndarray:
 
     Returns
     -------
-    ndarray of float64, shape (n,)
+    column : ndarray of float64, shape (n,)
+    encoder : TermEncoder
+        formulae's fitted encoding of ``"0 + term"``, to encode new rows the same way.
     """
-    dm = design_matrices(f"0 + {term}", data)
+    formula = f"0 + {term}"
+    dm = design_matrices(formula, data)
     values = np.asarray(dm.common.design_matrix, dtype=np.float64)
     if values.ndim == 2 and values.shape[1] != 1:
         raise DataError(
@@ -231,4 +295,4 @@ def slope_column(term: str, factor: str, data: pd.DataFrame) -> np.ndarray:
         )
     column = values.reshape(-1)
     validate.check_finite(column, (term,), f"random slope of {factor!r}:")
-    return column
+    return column, TermEncoder(formula, dm.common)

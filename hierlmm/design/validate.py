@@ -79,7 +79,8 @@ def used_columns(spec: ModelSpec) -> dict[str, str]:
         roles += [(c, f"the grouping factor {g.factor!r}") for c in g.columns]
     if spec.residual.time is not None:
         roles.append((spec.residual.time, "the residual time column"))
-    if spec.residual.group is not None:
+    factors = {g.factor for g in spec.groups}
+    if spec.residual.group is not None and spec.residual.group not in factors:
         roles.append((spec.residual.group, "the residual group column"))
     out: dict[str, str] = {}
     for column, role in roles:
@@ -129,6 +130,37 @@ def check_columns(data: pd.DataFrame, columns: dict[str, str]) -> None:
                 f"column {column!r} (used by {role}) appears more than once in the data; "
                 "rename the duplicates"
             )
+
+
+def check_residual_group(data: pd.DataFrame, spec: ModelSpec) -> None:
+    """Raise :class:`DataError` if the residual group is neither a factor nor a column.
+
+    ``ResidualSpec.group`` may name a grouping factor of the model (``"Subject"``,
+    ``"school:class"``) or any data column; ``None`` means the first grouping factor.
+    """
+    group = spec.residual.group
+    factors = [g.factor for g in spec.groups]
+    if group is None or group in factors or group in data.columns:
+        return
+    close = difflib.get_close_matches(group, factors + [str(c) for c in data.columns], n=3)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    named = ", ".join(map(repr, factors)) or "none"
+    raise DataError(
+        f"residual group {group!r} is neither a column of the data nor a grouping factor of "
+        f"the model ({named}); {hint}give the column within which each series runs"
+    )
+
+
+def check_residual_time_dtype(data: pd.DataFrame, spec: ModelSpec) -> None:
+    """Raise :class:`DataError` if the residual time column is not numeric."""
+    column = spec.residual.time
+    if column is None or is_numeric(data[column]):
+        return
+    raise DataError(
+        f"residual time column {column!r} has dtype {data[column].dtype}, which is not "
+        f'numeric; kind="{spec.residual.kind}" needs numeric times: convert it with '
+        "pandas.to_numeric (dates, e.g., to days since the first visit)"
+    )
 
 
 def is_numeric(series: pd.Series) -> bool:

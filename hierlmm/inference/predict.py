@@ -1,9 +1,9 @@
 """Predictions for new data from posterior draws (numpy).
 
-New rows are encoded with the *training* encodings: the fixed part and each random slope
-are re-evaluated through formulae's ``evaluate_new_data`` on design matrices rebuilt from
-``fit.design.data``, so centring, scaling, ``poly`` bases and categorical codings match
-the fitted model. Grouping levels are matched by their labels (as in
+New rows are encoded by the design stage (:mod:`hierlmm.design.new_data`) with the
+*training* encodings kept on ``fit.design.encoders``, so centring, scaling, ``poly`` bases
+and categorical codings match the fitted model, and formulae never runs on the training
+frame again. Grouping levels are matched by their labels (as in
 :func:`hierlmm.design.encode.factor_codes`).
 
 Unseen levels (or a grouping column absent from ``new_data``, which means "a new level")
@@ -20,16 +20,15 @@ are handled by ``new_groups``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierlmm.design import validate
+from hierlmm.design import new_data as new_rows
 from hierlmm.design.design import GroupDesign
-from hierlmm.design.encode import design_matrices
+from hierlmm.design.new_data import NewGroupDesign
 from hierlmm.errors import DataError
 from hierlmm.families import get_family
 from hierlmm.inference.joint import joint_posterior
@@ -43,157 +42,20 @@ NewGroups = Literal["population", "sample", "error"]
 PredictKind = Literal["mean", "predictive"]
 
 
-@dataclass(frozen=True)
-class NewGroupDesign:
-    """One grouping factor evaluated on new rows.
-
-    Attributes
-    ----------
-    factor : str
-    codes : ndarray of int64, shape (m,)
-        Index into ``levels + unseen``: values below ``n_known`` are fitted levels, the
-        rest index ``unseen``.
-    Z : ndarray of float64, shape (m, q)
-        The factor's random-effect columns on the new rows.
-    n_known : int
-        Number of fitted levels L.
-    unseen : tuple of str
-        Labels of levels absent from the fitted data, length U.
-    """
-
-    factor: str
-    codes: np.ndarray
-    Z: np.ndarray
-    n_known: int
-    unseen: tuple[str, ...]
-
-
-def _check_frame(new_data: object) -> pd.DataFrame:
-    if not isinstance(new_data, pd.DataFrame):
-        raise DataError(f"new_data must be a pandas DataFrame, got {type(new_data).__name__}")
-    if new_data.shape[0] == 0:
-        raise DataError("new_data has no rows; give at least one row to predict")
-    return new_data
-
-
-def _evaluate_new(formula: str, train: pd.DataFrame, new_data: pd.DataFrame) -> np.ndarray:
-    """Evaluate the non-response part of ``formula`` on ``new_data``, training encodings.
-
-    Returns
-    -------
-    ndarray of float64, shape (m, k)
-    """
-    dm = design_matrices(formula, train)
-    m = new_data.shape[0]
-    if dm.common is None:
-        return np.empty((m, 0), dtype=np.float64)
-    try:
-        with np.errstate(all="ignore"):
-            values = dm.common.evaluate_new_data(new_data).design_matrix
-    except (TypeError, ValueError, KeyError) as exc:
-        raise DataError(
-            f"cannot evaluate {formula!r} on new_data ({type(exc).__name__}: {exc}); "
-            "give every column the model uses, with the training dtypes and only "
-            "categorical levels seen in fitting"
-        ) from exc
-    return np.asarray(values, dtype=np.float64).reshape(m, -1)
-
-
-def _required_columns(fit: Fit) -> dict[str, str]:
-    """Columns new data must hold: every used column but the response and grouping columns."""
-    skip = set(validate.term_variables(fit.spec.response))
-    skip |= {c for g in fit.spec.groups for c in g.columns}
-    return {c: role for c, role in validate.used_columns(fit.spec).items() if c not in skip}
-
-
 def new_fixed_matrix(fit: Fit, new_data: pd.DataFrame) -> np.ndarray:
-    """Fixed-effects design matrix of ``new_data`` with the training encodings.
+    """Fixed-effects matrix of ``new_data``, shape (m, p), with the fit's encodings.
 
-    Parameters
-    ----------
-    fit : Fit
-    new_data : pandas.DataFrame, shape (m, k)
-
-    Returns
-    -------
-    ndarray of float64, shape (m, p)
-        Columns in the order of ``fit.design.fixed_names``.
+    See :func:`hierlmm.design.new_data.new_fixed_matrix`.
     """
-    new_data = _check_frame(new_data)
-    validate.check_columns(new_data, _required_columns(fit))
-    X = _evaluate_new(fit.spec.fixed_formula, fit.design.data, new_data)
-    if X.shape[1] != fit.design.p:
-        raise DataError(
-            f"new_data encodes to {X.shape[1]} fixed-effect columns, the fit has "
-            f"{fit.design.p} ({', '.join(fit.design.fixed_names)}); check categorical columns"
-        )
-    validate.check_finite(X, fit.design.fixed_names, "fixed-effect column (new_data)")
-    return X
-
-
-def _labels(
-    frame: pd.DataFrame, train: pd.DataFrame, columns: tuple[str, ...], factor: str
-) -> np.ndarray:
-    """Level label of each row, built as in :func:`~hierlmm.design.encode.factor_codes`.
-
-    A numeric column is first cast to its training dtype, so ``1`` matches a fitted
-    level ``1.0``.
-    """
-    parts = []
-    for column in columns:
-        values = frame[column]
-        if validate.is_numeric(values) and validate.is_numeric(train[column]):
-            try:
-                cast = values.astype(train[column].dtype)
-            except (TypeError, ValueError):  # NaN into an integer dtype: reported below
-                cast = values
-            values = cast if bool((cast == values).all()) else values
-        codes, uniques = pd.factorize(values, sort=False)
-        if np.any(codes < 0):
-            raise DataError(
-                f"column {column!r} (grouping factor {factor!r}) has missing values in "
-                "new_data; fill them or drop those rows"
-            )
-        parts.append(np.array([str(u) for u in uniques], dtype=object)[codes])
-    if len(parts) == 1:
-        return parts[0]
-    return np.array([":".join(row) for row in zip(*parts, strict=True)], dtype=object)
+    return new_rows.new_fixed_matrix(fit.spec, fit.design, new_data)
 
 
 def new_group_design(fit: Fit, group: GroupDesign, new_data: pd.DataFrame) -> NewGroupDesign:
-    """Encode one grouping factor on new rows.
+    """One grouping factor of the fit encoded on ``new_data``.
 
-    A grouping column absent from ``new_data`` makes every row one new level of the factor
-    (labelled ``"<new FACTOR>"``).
-
-    Parameters
-    ----------
-    fit : Fit
-    group : GroupDesign
-        The fitted factor.
-    new_data : pandas.DataFrame, shape (m, k)
-
-    Returns
-    -------
-    NewGroupDesign
+    See :func:`hierlmm.design.new_data.new_group_design`.
     """
-    spec = fit.spec.group(group.factor)
-    m = new_data.shape[0]
-    if all(c in new_data.columns for c in spec.columns):
-        labels = _labels(new_data, fit.design.data, spec.columns, group.factor)
-    else:
-        labels = np.full(m, f"<new {group.factor}>", dtype=object)
-    known = {label: i for i, label in enumerate(group.levels)}
-    unseen = tuple(sorted({label for label in labels if label not in known}))
-    lookup = known | {label: group.n_levels + k for k, label in enumerate(unseen)}
-    codes = np.fromiter((lookup[label] for label in labels), dtype=np.int64, count=m)
-    columns = [np.ones(m)] if spec.intercept else []
-    columns += [
-        _evaluate_new(f"0 + {term}", fit.design.data, new_data).reshape(-1) for term in spec.slopes
-    ]
-    Z = np.column_stack(columns).astype(np.float64, copy=False)  # (m, q)
-    validate.check_finite(Z, group.terms, f"random-effect column of {group.factor!r} (new_data)")
-    return NewGroupDesign(group.factor, codes, Z, group.n_levels, unseen)
+    return new_rows.new_group_design(fit.spec, fit.design, group, new_data)
 
 
 def sample_new_effects(

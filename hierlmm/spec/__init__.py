@@ -2,7 +2,14 @@
 
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.load import FitOptions, ModelFile, load_model_file, resolve_data_source
-from hierlmm.spec.schema import INTERCEPT, GroupSpec, ModelSpec, PriorSpec, ResidualSpec
+from hierlmm.spec.schema import (
+    INTERCEPT,
+    GroupSpec,
+    ModelSpec,
+    PriorSpec,
+    ResidualSpec,
+    with_residual,
+)
 
 __all__ = [
     "INTERCEPT",
@@ -16,4 +23,5 @@ __all__ = [
     "load_model_file",
     "parse_formula",
     "resolve_data_source",
+    "with_residual",
 ]

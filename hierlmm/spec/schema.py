@@ -8,7 +8,7 @@ formula (:func:`hierlmm.spec.formula.parse_formula`) or directly from
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from hierlmm.errors import SpecError
@@ -150,15 +150,34 @@ class PriorSpec:
 
 @dataclass(frozen=True)
 class ResidualSpec:
-    """Residual structure. Only ``"iid"`` is implemented; AR(1)/CAR(1) are planned.
+    """Residual structure: independent errors, or an AR(1) / CAR(1) process per series.
+
+    Only ``"iid"`` can be fitted today; the design stage already orders the rows of
+    ``"ar1"`` and ``"car1"`` (see :class:`hierlmm.design.residual.ResidualDesign`), and the
+    model stage refuses them as planned but not implemented yet.
 
     Parameters
     ----------
     kind : {"iid", "ar1", "car1"}
+        ``"iid"``: independent residuals ``N(0, sigma^2)``. ``"ar1"``: within each series,
+        lag 1 is the next observation in the order of ``time`` (as nlme's ``corAR1``).
+        ``"car1"``: correlation ``phi ** |t - t'|`` for real-valued times (nlme's
+        ``corCAR1``).
     time : str or None
-        Time/order column for AR(1) and CAR(1).
+        Column holding the time of each row: the ordering column for ``"ar1"`` (integer
+        valued), real-valued times for ``"car1"``. Required by ``"ar1"`` and ``"car1"``;
+        ``"iid"`` takes none.
     group : str or None
-        Column within which the residual process runs (defaults to the first factor).
+        Column, or grouping factor of the model (e.g. ``"school:class"``), within which
+        each series runs. ``None`` means the model's first grouping factor (resolved by the
+        design stage). ``"iid"`` takes none.
+
+    Raises
+    ------
+    SpecError
+        For an unknown ``kind``, a ``time`` or ``group`` that is not a non-empty string,
+        ``"ar1"``/``"car1"`` without ``time``, ``"iid"`` with ``time`` or ``group``, or
+        ``time == group``.
     """
 
     kind: ResidualKind = "iid"
@@ -167,11 +186,47 @@ class ResidualSpec:
 
     def __post_init__(self) -> None:
         check_option("residual", self.kind, ResidualKind)
+        for name in ("time", "group"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise SpecError(f"residual {name}={value!r} must be a non-empty column name")
+            object.__setattr__(self, name, value.strip())
+        if self.kind == "iid" and (self.time is not None or self.group is not None):
+            given = ", ".join(
+                f"{k}={getattr(self, k)!r}" for k in ("time", "group") if getattr(self, k)
+            )
+            raise SpecError(
+                f'residual kind "iid" takes no time or group (got {given}): independent '
+                'residuals have no order; use kind="ar1" or "car1" for a series, or drop them'
+            )
+        if self.kind != "iid" and self.time is None:
+            raise SpecError(
+                f'residual kind "{self.kind}" needs a time column, e.g. '
+                f'ResidualSpec(kind="{self.kind}", time="visit") or time = "visit" in [residual]'
+            )
+        if self.time is not None and self.time == self.group:
+            raise SpecError(
+                f"residual time and group are both {self.time!r}; the series must run within "
+                "a column other than its time column"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ResidualSpec:
+        """Build from a mapping (a ``[residual]`` table), rejecting unknown keys by name."""
+        known = tuple(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SpecError(
+                f"unknown residual setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A complete model: response, fixed terms, grouping factors, family, priors.
+    """A complete model: response, fixed terms, grouping factors, family, priors, residual.
 
     Parameters
     ----------
@@ -188,6 +243,8 @@ class ModelSpec:
         Response family; ``"gaussian"`` is implemented.
     priors : PriorSpec
     residual : ResidualSpec
+        Residual structure; its ``group`` defaults to the first grouping factor, so an
+        ``"ar1"``/``"car1"`` residual without ``group`` needs at least one factor.
     """
 
     response: str
@@ -222,6 +279,13 @@ class ModelSpec:
             raise SpecError("priors must be a PriorSpec")
         if not isinstance(self.residual, ResidualSpec):
             raise SpecError("residual must be a ResidualSpec")
+        residual = self.residual
+        if residual.kind != "iid" and residual.group is None and not groups:
+            raise SpecError(
+                f'residual kind "{residual.kind}" runs within the first grouping factor, and '
+                "the model has none; give the series column, e.g. "
+                f'ResidualSpec(kind="{residual.kind}", time="{residual.time}", group="id")'
+            )
 
     @property
     def fixed_names(self) -> tuple[str, ...]:
@@ -266,5 +330,55 @@ class ModelSpec:
             for g in values.get("groups", ())
         )
         values["priors"] = PriorSpec(**values.get("priors", {}))
-        values["residual"] = ResidualSpec(**values.get("residual", {}))
+        values["residual"] = ResidualSpec.from_dict(values.get("residual", {}))
         return cls(**values)
+
+
+def check_residual(residual: object) -> ResidualSpec | None:
+    """Return ``residual`` if it is a :class:`ResidualSpec` or ``None``, else raise.
+
+    Raises
+    ------
+    SpecError
+        Naming the type given and showing how to build a :class:`ResidualSpec`.
+    """
+    if residual is None or isinstance(residual, ResidualSpec):
+        return residual
+    raise SpecError(
+        f"residual must be a hierlmm.ResidualSpec or None, got {type(residual).__name__} "
+        f'{residual!r}; e.g. ResidualSpec(kind="ar1", time="visit", group="Subject")'
+    )
+
+
+def with_residual(spec: ModelSpec, residual: ResidualSpec | None) -> ModelSpec:
+    """Return ``spec`` with the residual structure ``residual``.
+
+    This is what ``hierlmm.fit(spec, data, residual=...)`` applies to a spec.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    residual : ResidualSpec or None
+        ``None`` keeps ``spec.residual``.
+
+    Returns
+    -------
+    ModelSpec
+        ``spec`` itself when nothing changes, else a copy with ``residual`` (validated
+        again, e.g. a series residual without ``group`` needs a grouping factor).
+
+    Raises
+    ------
+    SpecError
+        If ``residual`` is not a :class:`ResidualSpec` or ``None``, or if ``spec`` already
+        holds a different, non-default residual (give it in one place only).
+    """
+    residual = check_residual(residual)
+    if residual is None or residual == spec.residual:
+        return spec
+    if spec.residual != ResidualSpec():
+        raise SpecError(
+            f"the spec already has residual {spec.residual!r} and residual={residual!r} was "
+            "given as well; give the residual structure in one place only"
+        )
+    return replace(spec, residual=residual)

@@ -67,7 +67,7 @@ def test_used_columns_order_and_roles() -> None:
         response="log(y)",
         fixed=("x", "C(g)"),
         groups=(GroupSpec("a:b", slopes=("sqrt(t)",)),),
-        residual=ResidualSpec(kind="iid", time="time"),
+        residual=ResidualSpec(kind="ar1", time="time"),
     )
     cols = used_columns(spec)
     assert list(cols) == ["y", "x", "g", "t", "a", "b", "time"]

@@ -137,6 +137,23 @@ def test_level_order_categories_and_nested_factor_survive(tmp_path: Path) -> Non
     assert loaded.timings == {"build_s": 0.25, "total_s": 1.5}
 
 
+def test_loaded_fit_rebuilds_encoders_and_predicts_the_same(tmp_path: Path) -> None:
+    fit = fake_fit("y ~ center(x) + poly(plot, 2) + treat + (1 + scale(x) | g)", mixed_frame())
+    loaded = load_fit(save_fit(fit, tmp_path / "fit.nc"))
+    assert loaded.design.encoders is not None
+    assert loaded.design.encoders is not fit.design.encoders  # rebuilt by build_design
+    new = pd.DataFrame({
+        "x": np.array([-1.5, 0.0, 2.5], dtype=np.float32),
+        "treat": pd.Categorical(["drug", "placebo", "drug"], ["placebo", "drug"]),
+        "g": [3, 5, 42],
+        "plot": np.array([2, 0, 1], dtype=np.int32),
+    })
+    for kwargs in ({}, {"new_groups": "sample", "seed": 2}, {"kind": "predictive", "seed": 3}):
+        np.testing.assert_array_equal(
+            hierlmm.predict(loaded, new, **kwargs), hierlmm.predict(fit, new, **kwargs)
+        )
+
+
 def test_none_in_object_sample_stats_is_restored(tmp_path: Path) -> None:
     fit = fake_fit("y ~ x + (1 | g)", mixed_frame())
     loaded = load_fit(save_fit(fit, tmp_path / "fit.nc"))

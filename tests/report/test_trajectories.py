@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import formulae
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 import hierlmm
+import hierlmm.design.encode as encode
 from hierlmm.inference.loglik import linear_predictor
 from hierlmm.inference.predict import predict
 from hierlmm.model import names
@@ -45,6 +47,20 @@ def test_known_group_at_new_covariate_value(fit, draws):
     for i, (days, subject) in enumerate(zip(new["Days"], new["Subject"], strict=True)):
         coef = beta + b[:, :, levels.index(subject), :]
         assert_allclose(mu[:, :, i], coef[..., 0] + days * coef[..., 1], rtol=1e-12)
+
+
+def test_predict_does_not_run_formulae_on_the_training_rows(fit, monkeypatch):
+    new = pd.DataFrame({"Days": [2.5, 11.0, 4.0], "Subject": ["309", "372", "new"]})
+    first = predict(fit, new, new_groups="sample", seed=4)
+    calls = []
+    for module in (encode, formulae):
+        original = module.design_matrices
+        monkeypatch.setattr(module, "design_matrices",
+                            lambda *args, _f=original, **kw: calls.append(args) or _f(*args, **kw))
+    second = predict(fit, new, new_groups="sample", seed=4)
+    trajectories(fit, "Days", groups=["308"], grid=np.array([0.0, 9.0]))
+    assert calls == []  # new rows go through the encoders fitted by build_design
+    assert_allclose(second, first, rtol=0, atol=0)
 
 
 def test_integer_labels_match_string_levels(fit):
