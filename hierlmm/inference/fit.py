@@ -34,7 +34,7 @@ from hierlmm.model.builder import plan_model
 from hierlmm.options import Engine as EngineName
 from hierlmm.options import NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
-from hierlmm.spec.schema import ModelSpec, PriorSpec
+from hierlmm.spec.schema import ModelSpec, PriorSpec, ResidualSpec, with_residual
 
 LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_likelihood
 logger = logging.getLogger("hierlmm")
@@ -113,6 +113,7 @@ def fit(
     progress: bool = True,
     na_action: NaAction = "raise",
     priors: PriorSpec | None = None,
+    residual: ResidualSpec | None = None,
     target_accept: float = 0.9,
     warn_convergence: bool = True,
 ) -> Fit:
@@ -139,6 +140,10 @@ def fit(
         ``"drop"`` removes rows with missing values in used columns and reports the count.
     priors : PriorSpec, optional
         Multipliers of the data-scaled default priors.
+    residual : ResidualSpec, optional
+        Residual structure, e.g. ``ResidualSpec(kind="ar1", time="visit",
+        group="Subject")``; by default the spec's own (iid unless set). Only ``"iid"``
+        can be fitted yet.
     target_accept : float
         NUTS target acceptance rate.
     warn_convergence : bool
@@ -150,7 +155,7 @@ def fit(
     """
     start = time.perf_counter()
     configure()
-    spec = _as_spec(formula_or_spec, priors)
+    spec = with_residual(_as_spec(formula_or_spec, priors), residual)
     check_option("sampler", sampler, Sampler)
     check_option("engine", engine, EngineName)
     check_option("na_action", na_action, NaAction)

@@ -123,3 +123,11 @@ def test_same_seed_gives_identical_draws_and_drop_is_reported(
         assert a[name].shape[:2] == (2, 20)
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     assert np.ptp(a["sigma"].values) > 0
+
+
+def test_residual_option_reaches_the_model_stage(sleepstudy) -> None:
+    with pytest.raises(SpecError, match="residual must be a hierlmm.ResidualSpec"):
+        hierlmm.fit(FORMULA, sleepstudy, residual="ar1")
+    ar1 = hierlmm.ResidualSpec(kind="ar1", time="Days", group="Subject")
+    with pytest.raises(SpecError, match="residual='ar1' is planned but not implemented yet"):
+        hierlmm.fit(FORMULA, sleepstudy, residual=ar1, **TINY)
