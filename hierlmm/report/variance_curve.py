@@ -19,10 +19,10 @@ import pandas as pd
 
 from hierlmm.design.design import GroupDesign
 from hierlmm.errors import SpecError
+from hierlmm.model.covariance import covariance_from_sd_corr
 from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
-    covariance_from_sd_corr,
     factor_corr_draws,
     factor_sd_draws,
     residual_variance_draws,

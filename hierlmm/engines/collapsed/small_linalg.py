@@ -35,11 +35,16 @@ def cholesky(A: np.ndarray) -> np.ndarray:
     return _q_last(c, 2)
 
 
-def solve_lower(C: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``C^{-1} b`` for lower-triangular ``C`` (..., q, q) and ``b`` (..., q)."""
+def _triangular_operands(C: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``C`` (..., q, q) and ``b`` (..., q) broadcast together, matrix indices first."""
     shape = np.broadcast_shapes(C.shape[:-1], b.shape)
     c = _q_first(np.broadcast_to(C, (*shape, C.shape[-1])), 2)
-    rhs = _q_first(np.broadcast_to(b, shape), 1)
+    return c, _q_first(np.broadcast_to(b, shape), 1)
+
+
+def solve_lower(C: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``C^{-1} b`` for lower-triangular ``C`` (..., q, q) and ``b`` (..., q)."""
+    c, rhs = _triangular_operands(C, b)
     x = np.empty_like(rhs)
     for i in range(rhs.shape[0]):
         acc = rhs[i].copy()
@@ -51,9 +56,7 @@ def solve_lower(C: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def solve_upper(C: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``C^{-T} b`` for lower-triangular ``C`` (..., q, q) and ``b`` (..., q)."""
-    shape = np.broadcast_shapes(C.shape[:-1], b.shape)
-    c = _q_first(np.broadcast_to(C, (*shape, C.shape[-1])), 2)
-    rhs = _q_first(np.broadcast_to(b, shape), 1)
+    c, rhs = _triangular_operands(C, b)
     x = np.empty_like(rhs)
     for i in range(rhs.shape[0] - 1, -1, -1):
         acc = rhs[i].copy()
