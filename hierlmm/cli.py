@@ -101,7 +101,7 @@ def format_header(fit) -> str:
 
 def format_table(fit, prob: float = 0.9) -> str:
     """Aligned table: parameter, mean, sd, central ``prob`` interval, rhat, ess_bulk."""
-    from hierlmm.report.summary import quantile_labels
+    from hierlmm.inference.summary import quantile_labels
 
     table = fit.summary(prob=prob)
     lo, hi = quantile_labels(prob)

@@ -10,6 +10,8 @@ import pandas as pd
 import xarray as xr
 
 from hierlmm.design.design import Design
+from hierlmm.inference.diagnostics import diagnostics
+from hierlmm.inference.summary import summary_table
 from hierlmm.spec.schema import ModelSpec
 
 
@@ -53,16 +55,12 @@ class Fit:
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table of fixed effects, random-effect SDs and correlations, residual SD.
 
-        See :func:`hierlmm.report.summary.summary_table`.
+        See :func:`hierlmm.inference.summary.summary_table`.
         """
-        from hierlmm.report.summary import summary_table
-
         return summary_table(self, prob=prob)
 
     def diagnostics(self) -> dict[str, float]:
         """Divergences, max R-hat and min bulk ESS over the summary parameters."""
-        from hierlmm.report.diagnostics import diagnostics
-
         return diagnostics(self)
 
     def save(self, path: str | Path) -> Path:

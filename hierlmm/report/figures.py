@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hierlmm.design.validate import is_numeric
+from hierlmm.inference.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
+from hierlmm.inference.summary import quantile_labels
 from hierlmm.model.names import INTERCEPT
 from hierlmm.plots.checks import plot_ppc_density, plot_ppc_groups
 from hierlmm.plots.correlation import plot_correlations
@@ -28,10 +30,8 @@ from hierlmm.plots.variance import plot_variance_components
 from hierlmm.plots.variance_curve import plot_icc_curve, plot_variance_curve
 from hierlmm.report.checks import posterior_predictive, ppc_group_stats
 from hierlmm.report.correlation import correlation_densities, random_correlations
-from hierlmm.report.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
 from hierlmm.report.frequentist import frequentist_comparison
 from hierlmm.report.shrinkage import population_distribution, shrinkage
-from hierlmm.report.summary import quantile_labels
 from hierlmm.report.trajectories import observed_points, trajectories
 from hierlmm.report.variance import icc, variance_components
 from hierlmm.report.variance_curve import icc_curve, variance_over_covariate

@@ -28,8 +28,8 @@ from statsmodels.regression.mixed_linear_model import MixedLMParams, VCSpec
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
-from hierlmm.report.draws import scalar_draws
-from hierlmm.report.summary import draw_stats, quantile_labels
+from hierlmm.inference.draws import scalar_draws
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
     design_effect,
@@ -307,7 +307,7 @@ def frequentist_comparison(fit, prob: float = 0.9) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per parameter of :func:`hierlmm.report.draws.scalar_draws` (fixed effects,
+        One row per parameter of :func:`hierlmm.inference.draws.scalar_draws` (fixed effects,
         ``sd(...)``, ``corr(...)``, ``sigma``) plus ``design_effect(<factor>)`` rows
         (``1 + (m - 1) * corr_same``, see :func:`hierlmm.report.variance.icc`). Columns
         ``parameter, kind, factor, term``; ``hierlmm_mean, hierlmm_sd, hierlmm_q05,

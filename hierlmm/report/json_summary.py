@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from hierlmm.report.summary import STAT_COLUMNS
+from hierlmm.inference.summary import STAT_COLUMNS
 from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]

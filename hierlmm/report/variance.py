@@ -19,8 +19,8 @@ import pandas as pd
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.model import names
-from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.spec.schema import INTERCEPT
 
 # ---------------------------------------------------------------- draws of a fit
@@ -202,7 +202,7 @@ def rater_reliability(
 
 
 def stat_columns(prob: float) -> list[str]:
-    """Names of the columns :func:`~hierlmm.report.summary.draw_stats` returns."""
+    """Names of the columns :func:`~hierlmm.inference.summary.draw_stats` returns."""
     lo, hi = quantile_labels(prob)
     return ["mean", "median", "sd", lo, hi, "rhat", "ess_bulk"]
 

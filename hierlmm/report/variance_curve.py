@@ -19,7 +19,7 @@ import pandas as pd
 
 from hierlmm.design.design import GroupDesign
 from hierlmm.errors import SpecError
-from hierlmm.report.summary import draw_stats, quantile_labels
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
     covariance_from_sd_corr,

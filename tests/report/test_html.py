@@ -264,6 +264,6 @@ def test_public_exports() -> None:
             assert callable(getattr(module, name)), name
         assert set(module.__all__) <= set(dir(module))
     assert report.trajectories.__module__ == "hierlmm.report.trajectories"
-    assert report.diagnostics.__module__ == "hierlmm.report.diagnostics"
+    assert report.diagnostics.__module__ == "hierlmm.inference.diagnostics"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = report.nope

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-from hierlmm.report.draws import ScalarDraws, scalar_draws
+from hierlmm.inference.draws import ScalarDraws, scalar_draws
 
 STAT_COLUMNS = ("mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk")
 
