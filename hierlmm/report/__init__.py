@@ -6,9 +6,10 @@ requested. :func:`shrinkage` and :func:`trajectories` share their names with the
 modules and are therefore bound eagerly (the modules are light), so the package attribute
 is always the function, whatever was imported first.
 
-The parameter summary and the convergence diagnostics are computed by the inference
-stage (``Fit.summary()`` and ``fit()`` need them); they are re-exported here so that
-every table a fit offers can be found in one place.
+The parameter summary, the convergence diagnostics and the prior predictive draws are
+computed by the inference stage (``Fit.summary()`` and ``fit()`` need them, the prior
+predictive draws need the model); they are re-exported here so that every table a fit
+offers can be found in one place.
 
 >>> from hierlmm import report
 >>> report.variance_components(fit)  # doctest: +SKIP
@@ -27,7 +28,7 @@ _LAZY = {
     "compare": ".checks",
     "posterior_predictive": ".checks",
     "ppc_group_stats": ".checks",
-    "prior_predictive": ".checks",
+    "prior_predictive": "hierlmm.inference.prior",
     "correlation_densities": ".correlation",
     "random_correlations": ".correlation",
     "convergence_problems": "hierlmm.inference.diagnostics",

@@ -265,5 +265,6 @@ def test_public_exports() -> None:
         assert set(module.__all__) <= set(dir(module))
     assert report.trajectories.__module__ == "hierlmm.report.trajectories"
     assert report.diagnostics.__module__ == "hierlmm.inference.diagnostics"
+    assert report.prior_predictive.__module__ == "hierlmm.inference.prior"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = report.nope
