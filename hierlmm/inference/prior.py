@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.errors import SpecError
@@ -79,6 +80,7 @@ def prior_predictive(
             raise SpecError("prior_predictive() draws at random: pass seed=<int> or a Generator")
         seed = spec_or_fit.seed
     spec, design = _prior_inputs(spec_or_fit, data, na_action)
+    configure_pytensor()
     built = build_model(design=design, spec=spec, engine="sampled")
     pymc_log = logging.getLogger("pymc")
     level = pymc_log.level
