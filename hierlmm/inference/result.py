@@ -11,6 +11,7 @@ import xarray as xr
 
 from hierlmm.design.design import Design
 from hierlmm.inference.diagnostics import diagnostics
+from hierlmm.inference.netcdf import write_fit
 from hierlmm.inference.summary import summary_table
 from hierlmm.spec.schema import ModelSpec
 
@@ -65,6 +66,4 @@ class Fit:
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to one netCDF file (no pickle); reload with :func:`hierlmm.load`."""
-        from hierlmm.inference.io import save_fit
-
-        return save_fit(self, path)
+        return write_fit(self, path)
