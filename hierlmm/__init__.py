@@ -4,10 +4,13 @@
 >>> fit = hierlmm.fit("Reaction ~ Days + (Days | Subject)",
 ...                   hierlmm.datasets.load("sleepstudy"), seed=1)  # doctest: +SKIP
 >>> fit.summary()  # doctest: +SKIP
+>>> hierlmm.write_report(fit, "out/")  # doctest: +SKIP
 
 Importing hierlmm configures nothing: PyTensor is set up where hierlmm first compiles a
 model (see :mod:`hierlmm._pytensor_setup`).
 """
+
+import importlib
 
 from hierlmm import datasets, report
 from hierlmm.errors import (
@@ -52,4 +55,21 @@ __all__ = [
     "parse_formula",
     "predict",
     "report",
+    "write_report",
 ]
+
+# name -> module; imported on first use so that ``import hierlmm`` loads no matplotlib
+_LAZY = {"write_report": "hierlmm.document"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -191,7 +191,7 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     save_fit(fit, out / POSTERIOR_NC)
     written = [out / SUMMARY_JSON, out / POSTERIOR_NC]
     if not args.no_report:
-        from hierlmm.report.html import write_report
+        from hierlmm.document.html import write_report
 
         written.append(write_report(fit, out))
     print_summary(fit, stdout)

@@ -9,11 +9,11 @@ is always the function, whatever was imported first.
 The parameter summary, the convergence diagnostics and the prior predictive draws are
 computed by the inference stage (``Fit.summary()`` and ``fit()`` need them, the prior
 predictive draws need the model); they are re-exported here so that every table a fit
-offers can be found in one place.
+offers can be found in one place. The self-contained report.html is built one layer up,
+by :mod:`hierlmm.document`, because it draws the figures of :mod:`hierlmm.plots`.
 
 >>> from hierlmm import report
 >>> report.variance_components(fit)  # doctest: +SKIP
->>> report.write_report(fit, "out/")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ _LAZY = {
     "frequentist_comparison": ".frequentist",
     "ols_fit": ".frequentist",
     "reml_fit": ".frequentist",
-    "build_report": ".html",
-    "write_report": ".html",
     "summary_dict": ".json_summary",
     "write_summary_json": ".json_summary",
     "population_distribution": ".shrinkage",
@@ -51,7 +49,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "build_report",
     "compare",
     "convergence_problems",
     "correlation_densities",
@@ -74,7 +71,6 @@ __all__ = [
     "trajectories",
     "variance_components",
     "variance_over_covariate",
-    "write_report",
     "write_summary_json",
 ]
 

@@ -3,7 +3,7 @@
 Every section is one builder ``builder(fit, prob) -> list[Block]`` listed in
 :data:`SECTIONS` with its heading and a plain-language introduction. A builder raises
 :class:`NotApplicable` when its section does not apply to the model (no correlated
-effects, no random slope); :mod:`hierlmm.report.html` turns that, or any error, into a
+effects, no random slope); :mod:`hierlmm.document.html` turns that, or any error, into a
 short note in place of the section. Builders compute report tables and call the
 pyplot-free figure functions of :mod:`hierlmm.plots`; they never render HTML.
 """
