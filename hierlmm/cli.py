@@ -89,9 +89,10 @@ def _format_number(value: float, digits: int = 4) -> str:
 
 def format_header(fit) -> str:
     """Two lines: formula, n and groups; then the timings in seconds."""
-    groups = ", ".join(f"{g.factor} ({g.n_levels} levels)" for g in fit.design.groups)
+    from hierlmm.inference.display import groups_text
+
     dropped = f", {fit.design.n_dropped} dropped" if fit.design.n_dropped else ""
-    first = f"{fit.spec.formula}   n = {fit.design.n}{dropped}; groups: {groups or 'none'}"
+    first = f"{fit.spec.formula}   n = {fit.design.n}{dropped}; groups: {groups_text(fit.design)}"
     times = ", ".join(
         f"{label} {fit.timings[key]:.2f}s" for key, label in _TIMING_LABELS if key in fit.timings
     )

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from hierlmm.design.validate import is_numeric
 from hierlmm.inference.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
+from hierlmm.inference.display import groups_text, observations_text
 from hierlmm.inference.summary import quantile_labels
 from hierlmm.model.names import INTERCEPT
 from hierlmm.plots.checks import plot_ppc_density, plot_ppc_groups
@@ -117,16 +118,14 @@ def _head(frame: pd.DataFrame, n: int = TABLE_HEAD) -> tuple[pd.DataFrame, str]:
 def model_blocks(fit, prob: float) -> list[Block]:
     """Formula, data size, factors, engine, sampler, seed, timings and diagnostics."""
     design, settings = fit.design, fit.settings
-    groups = ", ".join(f"{g.factor} ({g.n_levels} levels)" for g in design.groups) or "none"
-    dropped = f" ({design.n_dropped} rows with missing values dropped)" if design.n_dropped \
-        else ""
     sampling = ", ".join(f"{k} {settings[k]}" for k in ("chains", "draws", "tune",
                                                          "target_accept") if k in settings)
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in fit.timings.items())
     diag = fit.diagnostics()
     items = (
         ("Formula", fit.spec.formula), ("Family", fit.spec.family),
-        ("Observations", f"{design.n}{dropped}"), ("Grouping factors", groups),
+        ("Observations", observations_text(design)),
+        ("Grouping factors", groups_text(design)),
         ("Engine", fit.engine), ("Sampler", f"{fit.sampler} ({sampling})"),
         ("Seed", str(fit.seed)), ("Timings", timings or "not recorded"),
         ("Divergent transitions", str(diag["divergences"])),
