@@ -38,19 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "hierlmm fit models/sleepstudy.toml --out out/sleepstudy",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_fit_parser(commands)
-    summary = commands.add_parser(
-        "summary",
-        help="print the summary of a saved fit (posterior.nc)",
-        description="Reload a fit saved by 'hierlmm fit' (DIR/posterior.nc) and print its "
-        "parameter summary.",
-    )
-    summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
-    return parser
-
-
-def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
-    fit = commands.add_parser(
+    _add_fit_arguments(commands.add_parser(
         "fit",
         help="fit the model of a TOML model file",
         description="Fit the model described by a TOML model file, write DIR/summary.json, "
@@ -61,7 +49,19 @@ def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
         "Python with hierlmm.load) and DIR/report.html (a self-contained HTML report; its "
         "figures also as DIR/figures/*.png). Exit status: 0 success, 1 error (one line on "
         "stderr), 2 usage error.",
+    ))
+    summary = commands.add_parser(
+        "summary",
+        help="print the summary of a saved fit (posterior.nc)",
+        description="Reload a fit saved by 'hierlmm fit' (DIR/posterior.nc) and print its "
+        "parameter summary.",
     )
+    summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
+    return parser
+
+
+def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
+    """The options of ``hierlmm fit``."""
     fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output folder (created if needed)")
