@@ -5,9 +5,10 @@ about it at the first compilation. hierlmm's hot paths run through numba (nutpie
 numpy, so the missing BLAS does not matter to it: we resolve PyTensor's BLAS flags once,
 with that one warning silenced, so it never reaches the user.
 
-:func:`configure` is called where hierlmm first compiles a model (fitting, prior
-predictive draws), not when hierlmm is imported, so ``import hierlmm`` changes no
-PyTensor state. It runs once per process; later calls return at once.
+:func:`configure` is called where hierlmm first uses PyTensor (``build_model``, and
+``prior_predictive`` before it compiles), not when hierlmm is imported, so
+``import hierlmm`` changes no PyTensor state. It runs once per process; later calls
+return at once.
 """
 
 from __future__ import annotations

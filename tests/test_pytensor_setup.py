@@ -1,4 +1,4 @@
-"""PyTensor is configured where hierlmm first compiles a model, once, not at import."""
+"""PyTensor is configured where hierlmm first uses it, once, not at import."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import warnings
 
 import hierlmm
 from hierlmm._pytensor_setup import configure
+from hierlmm.design import build_design
+from hierlmm.model.builder import build_model
 
 
 def test_import_does_not_configure_pytensor() -> None:
@@ -34,4 +36,11 @@ def test_prior_predictive_configures_pytensor(sleepstudy) -> None:
     configure.cache_clear()  # as in a fresh process, whatever ran before in this session
     hierlmm.report.prior_predictive("Reaction ~ Days + (1 | Subject)", sleepstudy, draws=5,
                                     seed=1)
+    assert configure.cache_info().misses == 1
+
+
+def test_build_model_configures_pytensor(sleepstudy) -> None:
+    configure.cache_clear()
+    spec = hierlmm.parse_formula("Reaction ~ Days + (1 | Subject)")
+    build_model(design=build_design(spec, sleepstudy), spec=spec, engine="sampled")
     assert configure.cache_info().misses == 1

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pymc as pm
 import xarray as xr
 
-from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.errors import FitError, SpecError
 from hierlmm.inference.pyfunc_backend import compile_pyfunc_model
 
@@ -114,7 +113,6 @@ def run_sampler(
         per-process C callback; right for models with few parameters.
     """
     _check_backend(sampler)
-    configure_pytensor()  # before the first compilation in this process (once)
     try:
         if sampler == "nutpie":
             return _sample_nutpie(model, settings, var_names, python_callback)

@@ -23,6 +23,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
 from hierlmm.model import names
@@ -128,6 +129,7 @@ def build_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Bui
         raise SpecError(f"residual={spec.residual.kind!r} is planned but not implemented yet")
     engine = resolve_engine(engine, spec, design)
     scales = prior_scales(design, spec.priors)
+    configure_pytensor()  # hierlmm's first use of PyTensor in this process (runs once)
     model = pm.Model(coords=_coords(design))
     Xc = design.X - scales.x_means  # (n, p) centred fixed design
     beta_c = _add_fixed(model=model, design=design, scales=scales)
