@@ -12,6 +12,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from hierlmm.design.design import Design
+
 TITLE = "hierlmm Fit"
 
 
@@ -26,13 +28,13 @@ def convergence_status(problems: Sequence[str]) -> str:
     return "not converged: " + "; ".join(problems) if problems else "converged"
 
 
-def groups_text(design: Any) -> str:
+def groups_text(design: Design) -> str:
     """``"Subject (18 levels)"``, one entry per grouping factor; ``"none"`` without any."""
     parts = [f"{g.factor} ({g.n_levels} levels)" for g in design.groups]
     return ", ".join(parts) if parts else "none"
 
 
-def observations_text(design: Any) -> str:
+def observations_text(design: Design) -> str:
     """``"180"``, or ``"177 (3 rows with missing values dropped)"``."""
     dropped = design.n_dropped
     return f"{design.n}" + (f" ({dropped} rows with missing values dropped)" if dropped else "")
@@ -54,6 +56,7 @@ def fit_facts(fit: Any, problems: Sequence[str] | None) -> list[tuple[str, str]]
     Parameters
     ----------
     fit : Fit
+        Read through its attributes (this module cannot import the class: ``Fit`` uses it).
     problems : sequence of str or None
         The fit's convergence problems (empty when it converged); None when the fit has
         no sampler statistics to judge it by.
