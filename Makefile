@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/sleepstudy
 
-.PHONY: setup demo test test-fast lint bench bench-quick clean
+.PHONY: setup demo test test-fast lint imports bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -20,14 +20,18 @@ demo: $(STAMP)
 	$(VENV)/bin/hierlmm fit models/sleepstudy.toml --out $(OUT) && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; report in $(OUT)/"
 
-test: $(STAMP)
+test: $(STAMP) imports
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) imports
 	$(PY) -m pytest -q -m "not slow"
 
-lint: $(STAMP)
+lint: $(STAMP) imports
 	$(VENV)/bin/ruff check hierlmm tests benchmarks
+
+# the layers contract of pyproject.toml ([tool.importlinter]): stages import only downwards
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -1,16 +1,23 @@
-"""Configure PyTensor before hierlmm builds any graph.
+"""Configure PyTensor before hierlmm compiles any graph.
 
 PyPI wheels of PyTensor usually find no BLAS to link its C backend against and warn
 about it at the first compilation. hierlmm's hot paths run through numba (nutpie) or
 numpy, so the missing BLAS does not matter to it: we resolve PyTensor's BLAS flags once,
-up front, with that one warning silenced, so it never reaches the user.
+with that one warning silenced, so it never reaches the user.
+
+:func:`configure` is called where hierlmm first uses PyTensor (``build_model``, and
+``prior_predictive`` before it compiles), not when hierlmm is imported, so
+``import hierlmm`` changes no PyTensor state. It runs once per process; later calls
+return at once.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 
+@functools.cache
 def configure() -> None:
     """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning."""
     import pytensor

@@ -38,19 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "hierlmm fit models/sleepstudy.toml --out out/sleepstudy",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_fit_parser(commands)
-    summary = commands.add_parser(
-        "summary",
-        help="print the summary of a saved fit (posterior.nc)",
-        description="Reload a fit saved by 'hierlmm fit' (DIR/posterior.nc) and print its "
-        "parameter summary.",
-    )
-    summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
-    return parser
-
-
-def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
-    fit = commands.add_parser(
+    _add_fit_arguments(commands.add_parser(
         "fit",
         help="fit the model of a TOML model file",
         description="Fit the model described by a TOML model file, write DIR/summary.json, "
@@ -64,7 +52,19 @@ def _add_fit_parser(commands: argparse._SubParsersAction) -> None:
         "Python with hierlmm.load) and DIR/report.html (a self-contained HTML report; its "
         "figures also as DIR/figures/*.png). Exit status: 0 success, 1 error (one line on "
         "stderr), 2 usage error.",
+    ))
+    summary = commands.add_parser(
+        "summary",
+        help="print the summary of a saved fit (posterior.nc)",
+        description="Reload a fit saved by 'hierlmm fit' (DIR/posterior.nc) and print its "
+        "parameter summary.",
     )
+    summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
+    return parser
+
+
+def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
+    """The options of ``hierlmm fit``."""
     fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output folder (created if needed)")
@@ -92,9 +92,10 @@ def _format_number(value: float, digits: int = 4) -> str:
 
 def format_header(fit) -> str:
     """Two lines: formula, n and groups; then the timings in seconds."""
-    groups = ", ".join(f"{g.factor} ({g.n_levels} levels)" for g in fit.design.groups)
+    from hierlmm.inference.display import groups_text
+
     dropped = f", {fit.design.n_dropped} dropped" if fit.design.n_dropped else ""
-    first = f"{fit.spec.formula}   n = {fit.design.n}{dropped}; groups: {groups or 'none'}"
+    first = f"{fit.spec.formula}   n = {fit.design.n}{dropped}; groups: {groups_text(fit.design)}"
     times = ", ".join(
         f"{label} {fit.timings[key]:.2f}s" for key, label in _TIMING_LABELS if key in fit.timings
     )
@@ -104,7 +105,7 @@ def format_header(fit) -> str:
 
 def format_table(fit, prob: float = 0.9) -> str:
     """Aligned table: parameter, mean, sd, central ``prob`` interval, rhat, ess_bulk."""
-    from hierlmm.report.summary import quantile_labels
+    from hierlmm.inference.summary import quantile_labels
 
     table = fit.summary(prob=prob)
     lo, hi = quantile_labels(prob)
@@ -194,7 +195,7 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     save_fit(fit, out / POSTERIOR_NC)
     written = [out / SUMMARY_JSON, out / POSTERIOR_NC]
     if not args.no_report:
-        from hierlmm.report.html import write_report
+        from hierlmm.document.html import write_report
 
         written.append(write_report(fit, out))
     print_summary(fit, stdout)

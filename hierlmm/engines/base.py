@@ -24,6 +24,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.families.base import Family
 from hierlmm.model import names
@@ -121,6 +122,7 @@ class Engine(ABC):
     # ----------------------------------------------------------------------- model
     def build(self, inputs: dict[str, np.ndarray]) -> pm.Model:
         """The PyMC model, reading every array in ``inputs`` as a data container."""
+        configure_pytensor()  # hierlmm's first use of PyTensor in this process (runs once)
         model = pm.Model(coords=model_coords(self.design))
         shapes = self.input_shapes()
         with model:

@@ -200,7 +200,7 @@ def fit(
 
 
 def _warn_if_unconverged(result: Fit) -> None:
-    from hierlmm.report.diagnostics import convergence_problems
+    from hierlmm.inference.diagnostics import convergence_problems
 
     problems = convergence_problems(result.diagnostics())
     if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,20 @@ import pandas as pd
 import xarray as xr
 
 from hierlmm.design.design import Design
+from hierlmm.inference.diagnostics import convergence_problems, diagnostics
+from hierlmm.inference.display import facts_html, facts_text, fit_facts
+from hierlmm.inference.netcdf import write_fit
+from hierlmm.inference.summary import summary_table
 from hierlmm.spec.schema import ModelSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Fit:
     """A fitted model. Frozen: fitting never changes the spec or the design.
+
+    ``repr(fit)`` (and a notebook's rich display) shows the formula, the number of
+    observations, the groups, the engine and sampler, the draws, the timings and whether
+    the chains converged.
 
     Attributes
     ----------
@@ -53,20 +62,35 @@ class Fit:
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table of fixed effects, random-effect SDs and correlations, residual SD.
 
-        See :func:`hierlmm.report.summary.summary_table`.
+        See :func:`hierlmm.inference.summary.summary_table`.
         """
-        from hierlmm.report.summary import summary_table
-
         return summary_table(self, prob=prob)
 
     def diagnostics(self) -> dict[str, float]:
-        """Divergences, max R-hat and min bulk ESS over the summary parameters."""
-        from hierlmm.report.diagnostics import diagnostics
+        """Divergences, max R-hat and min bulk ESS over the summary parameters.
 
+        Computed once per fit (the draws do not change); each call returns a new dict.
+        See :func:`hierlmm.inference.diagnostics.diagnostics`.
+        """
+        return dict(self._diagnostics)
+
+    @cached_property
+    def _diagnostics(self) -> dict[str, float]:
+        # cached_property writes the instance __dict__ directly, which a frozen
+        # dataclass (without slots) allows; it is not a field, so eq/replace ignore it.
         return diagnostics(self)
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to one netCDF file (no pickle); reload with :func:`hierlmm.load`."""
-        from hierlmm.inference.io import save_fit
+        return write_fit(self, path)
 
-        return save_fit(self, path)
+    def _facts(self) -> list[tuple[str, str]]:
+        has_stats = "sample_stats" in self.idata.children
+        problems = convergence_problems(self._diagnostics) if has_stats else None
+        return fit_facts(self, problems)
+
+    def __repr__(self) -> str:
+        return facts_text(self._facts())
+
+    def _repr_html_(self) -> str:
+        return facts_html(self._facts())

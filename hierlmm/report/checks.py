@@ -6,33 +6,28 @@
   posterior predictive distribution, with the posterior predictive p-value
   ``Pr(T(y_rep) >= T(y))``;
 - :func:`compare`: PSIS-LOO comparison of fits to the same observations
-  (Vehtari, Gelman & Gabry 2017) through :func:`arviz_stats.compare`;
-- :func:`prior_predictive`: response draws implied by the (data-scaled) priors alone.
+  (Vehtari, Gelman & Gabry 2017) through :func:`arviz_stats.compare`.
+
+Prior predictive draws need the model, so they come from the inference stage
+(:func:`hierlmm.inference.prior.prior_predictive`, re-exported by :mod:`hierlmm.report`).
 """
 
 from __future__ import annotations
 
-import logging
 import warnings
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 
-from hierlmm.design import build_design
-from hierlmm.design.design import Design
 from hierlmm.errors import FitError, SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.loglik import linear_predictor
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
-from hierlmm.model.builder import build_model
 from hierlmm.options import check_option
 from hierlmm.report.shrinkage import resolve_factor
-from hierlmm.spec.formula import check_spec_terms, parse_formula
-from hierlmm.spec.schema import ModelSpec
 
 GroupStat = Literal["mean", "sd"]
 CompareMethod = Literal["stacking", "BB-pseudo-BMA", "pseudo-BMA"]
@@ -236,72 +231,3 @@ def compare(fits: dict[str, Fit], method: CompareMethod = "stacking") -> pd.Data
     with warnings.catch_warnings():  # high Pareto k: reported per model in ``diag_elpd``
         warnings.filterwarnings("ignore", message=PARETO_K_WARNING, category=UserWarning)
         return az_compare(trees, method=method, var_name=names.RESPONSE, round_to="none")
-
-
-def _prior_inputs(
-    spec_or_fit: str | ModelSpec | Fit, data: pd.DataFrame | None, na_action: str
-) -> tuple[ModelSpec, Design]:
-    if isinstance(spec_or_fit, Fit):
-        return spec_or_fit.spec, spec_or_fit.design
-    if isinstance(spec_or_fit, str):
-        spec = parse_formula(spec_or_fit)
-    elif isinstance(spec_or_fit, ModelSpec):
-        spec = check_spec_terms(spec_or_fit)
-    else:
-        raise SpecError(
-            "prior_predictive() takes a formula, a ModelSpec or a Fit, got "
-            f"{type(spec_or_fit).__name__}"
-        )
-    if data is None:
-        raise SpecError(
-            "prior_predictive() needs data= with a formula or a spec (the priors scale with it)"
-        )
-    return spec, build_design(spec, data, na_action=na_action)
-
-
-def prior_predictive(
-    spec_or_fit: str | ModelSpec | Fit,
-    data: pd.DataFrame | None = None,
-    draws: int = 500,
-    seed: int | np.random.Generator | None = None,
-    *,
-    na_action: str = "raise",
-) -> np.ndarray:
-    """Response draws from the prior predictive distribution.
-
-    The default priors are scaled by the data (see :mod:`hierlmm.model.priors`), so the
-    design (``X``, ``Z``, group sizes) and the response's location and scale matter.
-
-    Parameters
-    ----------
-    spec_or_fit : str, ModelSpec or Fit
-        A formula or spec (then ``data`` is required), or a fit (its spec and design).
-    data : pandas.DataFrame, optional
-    draws : int
-    seed : int or numpy.random.Generator, optional
-        Required unless ``spec_or_fit`` is a Fit (then it defaults to ``fit.seed``).
-    na_action : {"raise", "drop"}
-
-    Returns
-    -------
-    ndarray, shape (draws, n)
-    """
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
-        raise SpecError(f"draws={draws!r} must be a positive integer")
-    if seed is None:
-        if not isinstance(spec_or_fit, Fit):
-            raise SpecError("prior_predictive() draws at random: pass seed=<int> or a Generator")
-        seed = spec_or_fit.seed
-    spec, design = _prior_inputs(spec_or_fit, data, na_action)
-    built = build_model(design=design, spec=spec, engine="sampled")
-    pymc_log = logging.getLogger("pymc")
-    level = pymc_log.level
-    pymc_log.setLevel(logging.WARNING)  # silence the "Sampling: [...]" notice
-    try:
-        out = pm.sample_prior_predictive(
-            draws=int(draws), model=built.model, var_names=[names.RESPONSE], random_seed=seed,
-            return_inferencedata=False,
-        )
-    finally:
-        pymc_log.setLevel(level)
-    return np.asarray(out[names.RESPONSE], dtype=np.float64).reshape(int(draws), design.n)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from hierlmm.errors import SpecError
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.model import names
 from hierlmm.model.covariance import covariance_from_sd_corr
-from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
     factor_corr_draws,

@@ -28,8 +28,9 @@ from statsmodels.regression.mixed_linear_model import MixedLMParams, VCSpec
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
-from hierlmm.report.draws import scalar_draws
-from hierlmm.report.summary import draw_stats, quantile_labels
+from hierlmm.families import get_family
+from hierlmm.inference.draws import scalar_draws
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
     design_effect,
@@ -275,7 +276,7 @@ def _wald(prefix: str, est: float, se: float, z: float, names: tuple[str, str]) 
 def _bayes_rows(fit, prob: float) -> list[dict]:
     lo, hi = quantile_labels(prob)
     rows = []
-    for item in scalar_draws(fit.posterior, fit.design):
+    for item in scalar_draws(fit.posterior, fit.design, get_family(fit.spec.family).parameters):
         s = draw_stats(item.values, prob)
         rows.append({"parameter": item.parameter, "kind": item.kind, "factor": item.factor,
                      "term": item.term, "hierlmm_mean": s["mean"], "hierlmm_sd": s["sd"],
@@ -307,7 +308,7 @@ def frequentist_comparison(fit, prob: float = 0.9) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per parameter of :func:`hierlmm.report.draws.scalar_draws` (fixed effects,
+        One row per parameter of :func:`hierlmm.inference.draws.scalar_draws` (fixed effects,
         ``sd(...)``, ``corr(...)``, ``sigma``) plus ``design_effect(<factor>)`` rows
         (``1 + (m - 1) * corr_same``, see :func:`hierlmm.report.variance.icc`). Columns
         ``parameter, kind, factor, term``; ``hierlmm_mean, hierlmm_sd, hierlmm_q05,

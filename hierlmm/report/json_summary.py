@@ -6,7 +6,7 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
                "sampler", "seed", "n_dropped"},
      "fixed": {term: S},
      "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
-     "residual": {"sigma": S},
+     "residual": {"sigma": S, ...},   (the family's parameters, e.g. also "nu")
      "diagnostics": {"divergences", "max_rhat", "min_ess_bulk"},
      "timing": {"build_s", "compile_s", "sample_s", "recover_s", "total_s"},
      "icc": {factor: {"cluster_size", "note", "icc": S, "corr_same": S,
@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from hierlmm.report.summary import STAT_COLUMNS
+from hierlmm.inference.summary import STAT_COLUMNS
 from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]
@@ -87,9 +87,9 @@ def random_section(fit, table: pd.DataFrame) -> dict[str, dict[str, dict]]:
 
 
 def residual_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """The residual SD."""
-    rows = table[table["kind"] == "sigma"]
-    return {"sigma": _stats(rows.iloc[0])}
+    """The family's own parameters: the residual SD ``sigma`` (and e.g. ``nu``)."""
+    rows = table[table["kind"].isin(("sigma", "family"))]
+    return {str(name): _stats(row) for name, row in rows.iterrows()}
 
 
 def diagnostics_section(fit, table: pd.DataFrame) -> dict[str, float | int | None]:

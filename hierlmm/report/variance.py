@@ -20,8 +20,8 @@ import pandas as pd
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
 from hierlmm.families import get_family
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.model.covariance import factor_sd_corr
-from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.spec.schema import INTERCEPT
 
 # ---------------------------------------------------------------- draws of a fit
@@ -183,7 +183,7 @@ def rater_reliability(
 
 
 def stat_columns(prob: float) -> list[str]:
-    """Names of the columns :func:`~hierlmm.report.summary.draw_stats` returns."""
+    """Names of the columns :func:`~hierlmm.inference.summary.draw_stats` returns."""
     lo, hi = quantile_labels(prob)
     return ["mean", "median", "sd", lo, hi, "rhat", "ess_bulk"]
 

@@ -19,8 +19,8 @@ import pandas as pd
 
 from hierlmm.design.design import GroupDesign
 from hierlmm.errors import SpecError
+from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.model.covariance import covariance_from_sd_corr
-from hierlmm.report.summary import draw_stats, quantile_labels
 from hierlmm.report.variance import (
     check_prob,
     factor_corr_draws,

@@ -12,13 +12,8 @@ import xarray as xr
 import hierlmm
 from hierlmm.design import build_design
 from hierlmm.errors import FitError
-from hierlmm.inference.io import (
-    DESIGN_GROUP,
-    design_data_dataset,
-    design_data_frame,
-    load_fit,
-    save_fit,
-)
+from hierlmm.inference.io import load_fit, save_fit
+from hierlmm.inference.netcdf import DESIGN_GROUP, design_data_dataset, design_data_frame
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
 

@@ -12,12 +12,12 @@ from numpy.testing import assert_allclose
 
 import hierlmm
 from hierlmm.model import names
+from hierlmm.report import prior_predictive
 from hierlmm.report.checks import (
     compare,
     group_statistic,
     posterior_predictive,
     ppc_group_stats,
-    prior_predictive,
 )
 
 FIT_KW = dict(seed=7, progress=False, draws=300, tune=300, chains=2, warn_convergence=False)

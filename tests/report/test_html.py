@@ -17,17 +17,17 @@ from matplotlib.image import imread
 
 import hierlmm
 from hierlmm.cli import main
-from hierlmm.errors import DataError, FitError, SpecError
-from hierlmm.plots._common import new_figure
-from hierlmm.report import html as report_html
-from hierlmm.report.figures import SECTIONS, Plot, Text
-from hierlmm.report.html import (
+from hierlmm.document import html as report_html
+from hierlmm.document.figures import SECTIONS, Plot, Text
+from hierlmm.document.html import (
     build_report,
     format_number,
     render_blocks,
     slug,
     write_report,
 )
+from hierlmm.errors import DataError, FitError, SpecError
+from hierlmm.plots._common import new_figure
 from hierlmm.report.json_summary import summary_dict
 from hierlmm.report.variance import icc, variance_components
 
@@ -258,12 +258,15 @@ def test_public_exports() -> None:
     assert hierlmm.compare is compare and hierlmm.predict is predict
     assert {"compare", "predict", "report"} <= set(hierlmm.__all__)
     report, plots = hierlmm.report, pytest.importorskip("hierlmm.plots")
-    assert report.shrinkage is shrinkage and report.write_report is write_report
+    assert report.shrinkage is shrinkage
+    assert hierlmm.write_report is write_report and hierlmm.document.write_report is write_report
+    assert "write_report" in hierlmm.__all__ and "write_report" not in report.__all__
     for module in (report, plots):
         for name in module.__all__:
             assert callable(getattr(module, name)), name
         assert set(module.__all__) <= set(dir(module))
     assert report.trajectories.__module__ == "hierlmm.report.trajectories"
-    assert report.diagnostics.__module__ == "hierlmm.report.diagnostics"
+    assert report.diagnostics.__module__ == "hierlmm.inference.diagnostics"
+    assert report.prior_predictive.__module__ == "hierlmm.inference.prior"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = report.nope

@@ -24,7 +24,7 @@ class ScalarDraws:
     ----------
     parameter : str
         Display name, e.g. ``"Days"``, ``"sd(Intercept|Subject)"``, ``"sigma"``.
-    kind : {"fixed", "sd", "corr", "sigma"}
+    kind : {"fixed", "sd", "corr", "sigma", "family"}
     factor : str or None
     term : str or None
         Effect name; for correlations ``"A,B"``.
@@ -38,8 +38,19 @@ class ScalarDraws:
     values: np.ndarray
 
 
-def scalar_draws(posterior: xr.Dataset, design: Design) -> list[ScalarDraws]:
-    """Fixed effects, per-factor SDs and correlations, then the residual SD."""
+def scalar_draws(
+    posterior: xr.Dataset, design: Design, family_parameters: tuple[str, ...] = (names.SIGMA,)
+) -> list[ScalarDraws]:
+    """Fixed effects, per-factor SDs and correlations, then the family's parameters.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+    design : Design
+    family_parameters : tuple of str
+        :attr:`hierlmm.families.base.Family.parameters` of the fit's family; the residual
+        SD ``sigma`` gets kind ``"sigma"``, any other (``nu``, ...) kind ``"family"``.
+    """
     beta = posterior[names.BETA]
     out = [
         ScalarDraws(term, "fixed", None, term, beta.sel({names.FIXED_DIM: term}).values)
@@ -56,5 +67,7 @@ def scalar_draws(posterior: xr.Dataset, design: Design) -> list[ScalarDraws]:
             for a, b in combinations(g.terms, 2):
                 values = corr.sel({names.term_dim(f): a, names.term_dim_bis(f): b}).values
                 out.append(ScalarDraws(f"corr({a},{b}|{f})", "corr", f, f"{a},{b}", values))
-    out.append(ScalarDraws(names.SIGMA, "sigma", None, None, posterior[names.SIGMA].values))
+    for name in family_parameters:
+        kind = "sigma" if name == names.SIGMA else "family"
+        out.append(ScalarDraws(name, kind, None, None, posterior[name].values))
     return out

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-from hierlmm.report.draws import ScalarDraws, scalar_draws
+from hierlmm.families import get_family
+from hierlmm.inference.draws import ScalarDraws, scalar_draws
 
 STAT_COLUMNS = ("mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk")
 
@@ -63,7 +64,8 @@ def summary_table(fit, prob: float = 0.9) -> pd.DataFrame:
         Index ``parameter``; columns ``kind, factor, term, mean, median, sd, q05, q95,
         rhat, ess_bulk`` (interval columns named after ``prob``).
     """
-    rows = [_row(item, prob) for item in scalar_draws(fit.posterior, fit.design)]
+    parameters = get_family(fit.spec.family).parameters
+    rows = [_row(item, prob) for item in scalar_draws(fit.posterior, fit.design, parameters)]
     table = pd.DataFrame(rows).set_index("parameter")
     for column in ("factor", "term"):
         table[column] = table[column].astype(object).where(table[column].notna(), None)

@@ -1,6 +1,6 @@
 """``report.html``: a self-contained HTML report of a fit, with its figures as PNG files.
 
-:func:`write_report` runs every section of :data:`hierlmm.report.figures.SECTIONS`,
+:func:`write_report` runs every section of :data:`hierlmm.document.figures.SECTIONS`,
 renders its tables with pandas and its figures as PNG (Agg canvas, no pyplot), and writes
 
 - ``out_dir/report.html``: one file with inline CSS and every figure embedded as a
@@ -29,8 +29,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hierlmm.errors import FitError, HierlmmError
-from hierlmm.report.figures import (
+from hierlmm.document.figures import (
     SECTIONS,
     Block,
     KeyValue,
@@ -40,6 +39,7 @@ from hierlmm.report.figures import (
     Table,
     Text,
 )
+from hierlmm.errors import FitError, HierlmmError
 from hierlmm.report.variance import check_prob
 
 REPORT_HTML = "report.html"
@@ -306,7 +306,7 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
     page : str
         The complete HTML document.
     sections : list of RenderedSection
-        In :data:`hierlmm.report.figures.SECTIONS` order, each with its status.
+        In :data:`hierlmm.document.figures.SECTIONS` order, each with its status.
     """
     prob = check_prob(prob)
     figures_dir = _prepare(Path(out_dir))

@@ -3,7 +3,7 @@
 Every section is one builder ``builder(fit, prob) -> list[Block]`` listed in
 :data:`SECTIONS` with its heading and a plain-language introduction. A builder raises
 :class:`NotApplicable` when its section does not apply to the model (no correlated
-effects, no random slope); :mod:`hierlmm.report.html` turns that, or any error, into a
+effects, no random slope); :mod:`hierlmm.document.html` turns that, or any error, into a
 short note in place of the section. Builders compute report tables and call the
 pyplot-free figure functions of :mod:`hierlmm.plots`; they never render HTML.
 """
@@ -18,6 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hierlmm.design.validate import is_numeric
+from hierlmm.inference.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
+from hierlmm.inference.display import groups_text, observations_text
+from hierlmm.inference.summary import quantile_labels
 from hierlmm.model.names import INTERCEPT
 from hierlmm.plots.checks import plot_ppc_density, plot_ppc_groups
 from hierlmm.plots.correlation import plot_correlations
@@ -28,10 +31,8 @@ from hierlmm.plots.variance import plot_variance_components
 from hierlmm.plots.variance_curve import plot_icc_curve, plot_variance_curve
 from hierlmm.report.checks import posterior_predictive, ppc_group_stats
 from hierlmm.report.correlation import correlation_densities, random_correlations
-from hierlmm.report.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
 from hierlmm.report.frequentist import frequentist_comparison
 from hierlmm.report.shrinkage import population_distribution, shrinkage
-from hierlmm.report.summary import quantile_labels
 from hierlmm.report.trajectories import observed_points, trajectories
 from hierlmm.report.variance import icc, variance_components
 from hierlmm.report.variance_curve import icc_curve, variance_over_covariate
@@ -117,16 +118,14 @@ def _head(frame: pd.DataFrame, n: int = TABLE_HEAD) -> tuple[pd.DataFrame, str]:
 def model_blocks(fit, prob: float) -> list[Block]:
     """Formula, data size, factors, engine, sampler, seed, timings and diagnostics."""
     design, settings = fit.design, fit.settings
-    groups = ", ".join(f"{g.factor} ({g.n_levels} levels)" for g in design.groups) or "none"
-    dropped = f" ({design.n_dropped} rows with missing values dropped)" if design.n_dropped \
-        else ""
     sampling = ", ".join(f"{k} {settings[k]}" for k in ("chains", "draws", "tune",
                                                          "target_accept") if k in settings)
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in fit.timings.items())
     diag = fit.diagnostics()
     items = (
         ("Formula", fit.spec.formula), ("Family", fit.spec.family),
-        ("Observations", f"{design.n}{dropped}"), ("Grouping factors", groups),
+        ("Observations", observations_text(design)),
+        ("Grouping factors", groups_text(design)),
         ("Engine", fit.engine), ("Sampler", f"{fit.sampler} ({sampling})"),
         ("Seed", str(fit.seed)), ("Timings", timings or "not recorded"),
         ("Divergent transitions", str(diag["divergences"])),
