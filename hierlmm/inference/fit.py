@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from hierlmm.inference.samplers import (
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
 from hierlmm.options import Engine as EngineName
-from hierlmm.options import NaAction, Sampler, check_option
+from hierlmm.options import Family, NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import ModelSpec, PriorSpec, ResidualSpec, with_residual
 
@@ -40,21 +41,20 @@ LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_lik
 logger = logging.getLogger("hierlmm")
 
 
-def _as_spec(formula_or_spec: str | ModelSpec, priors: PriorSpec | None) -> ModelSpec:
+def _as_spec(
+    formula_or_spec: str | ModelSpec, priors: PriorSpec | None, family: str | None
+) -> ModelSpec:
     if priors is not None and not isinstance(priors, PriorSpec):
         raise SpecError(
             f"priors must be a hierlmm.PriorSpec, got {type(priors).__name__}; "
             "e.g. PriorSpec(sd_scale=1.0)"
         )
     if isinstance(formula_or_spec, str):
-        return parse_formula(formula_or_spec, priors=priors)
+        return parse_formula(formula_or_spec, priors=priors, family=family or "gaussian")
     if isinstance(formula_or_spec, ModelSpec):
         spec = check_spec_terms(formula_or_spec)
-        if priors is not None:
-            from dataclasses import replace
-
-            spec = replace(spec, priors=priors)
-        return spec
+        changes = {"priors": priors, "family": family}
+        return replace(spec, **{k: v for k, v in changes.items() if v is not None})
     raise SpecError(
         f"fit() takes a formula string or a ModelSpec, got {type(formula_or_spec).__name__}"
     )
@@ -112,6 +112,7 @@ def fit(
     engine: EngineName = "auto",
     progress: bool = True,
     na_action: NaAction = "raise",
+    family: Family | None = None,
     priors: PriorSpec | None = None,
     residual: ResidualSpec | None = None,
     target_accept: float = 0.9,
@@ -138,6 +139,9 @@ def fit(
         Show a progress bar while sampling.
     na_action : {"raise", "drop"}
         ``"drop"`` removes rows with missing values in used columns and reports the count.
+    family : {"gaussian", "student_t"}, optional
+        Response family (see :mod:`hierlmm.families`); by default the spec's own
+        (``"gaussian"`` for a formula).
     priors : PriorSpec, optional
         Multipliers of the data-scaled default priors.
     residual : ResidualSpec, optional
@@ -155,7 +159,7 @@ def fit(
     """
     start = time.perf_counter()
     configure()
-    spec = with_residual(_as_spec(formula_or_spec, priors), residual)
+    spec = with_residual(_as_spec(formula_or_spec, priors, family), residual)
     check_option("sampler", sampler, Sampler)
     check_option("engine", engine, EngineName)
     check_option("na_action", na_action, NaAction)

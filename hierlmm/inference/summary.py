@@ -26,16 +26,20 @@ def draw_stats(values: np.ndarray, prob: float = 0.9) -> dict[str, float]:
     values : ndarray, shape (chain, draw)
     prob : float
         Mass of the central (equal-tailed) interval.
+
+    Infinite draws (e.g. a Student-t residual variance where ``nu <= 2``) give infinite
+    or NaN statistics, silently; R-hat and ESS are NaN unless every draw is finite.
     """
     flat = values.reshape(-1)
     lo_name, hi_name = quantile_labels(prob)
-    lo, hi = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2])
-    finite = np.all(np.isfinite(values)) and np.ptp(flat) > 0
+    finite = bool(np.all(np.isfinite(values))) and np.ptp(flat) > 0
     nan = float("nan")
+    with np.errstate(invalid="ignore", over="ignore"):  # infinite draws give inf / NaN
+        lo, hi = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2])
+        location = {"mean": float(flat.mean()), "median": float(np.median(flat)),
+                    "sd": float(flat.std(ddof=1)) if flat.size > 1 else nan}
     return {
-        "mean": float(flat.mean()),
-        "median": float(np.median(flat)),
-        "sd": float(flat.std(ddof=1)) if flat.size > 1 else float("nan"),
+        **location,
         lo_name: float(lo),
         hi_name: float(hi),
         "rhat": float(array_stats.rhat(values, chain_axis=0, draw_axis=1)) if finite else nan,

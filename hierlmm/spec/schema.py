@@ -240,7 +240,8 @@ class ModelSpec:
     groups : tuple of GroupSpec
         One entry per grouping factor (nested factors appear as ``a`` and ``a:b``).
     family : str
-        Response family; ``"gaussian"`` is implemented.
+        Response family; ``"gaussian"`` and ``"student_t"`` can be fitted (see
+        :mod:`hierlmm.families`), the others are planned.
     priors : PriorSpec
     residual : ResidualSpec
         Residual structure; its ``group`` defaults to the first grouping factor, so an

@@ -131,3 +131,13 @@ def test_residual_option_reaches_the_model_stage(sleepstudy) -> None:
     ar1 = hierlmm.ResidualSpec(kind="ar1", time="Days", group="Subject")
     with pytest.raises(SpecError, match="residual='ar1' is planned but not implemented yet"):
         hierlmm.fit(FORMULA, sleepstudy, residual=ar1, **TINY)
+
+
+def test_family_option_reaches_the_spec_and_the_engine(sleepstudy) -> None:
+    with pytest.raises(SpecError, match="option family='bogus' is not recognised"):
+        hierlmm.fit(FORMULA, sleepstudy, family="bogus")
+    with pytest.raises(SpecError, match='engine="collapsed" needs a gaussian model'):
+        hierlmm.fit(FORMULA, sleepstudy, family="student_t", engine="collapsed", **TINY)
+    spec = hierlmm.parse_formula(FORMULA)
+    with pytest.raises(SpecError, match="family='poisson' is planned but not implemented"):
+        hierlmm.fit(spec, sleepstudy, family="poisson", **TINY)
