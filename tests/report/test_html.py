@@ -71,6 +71,23 @@ def nested_fit() -> hierlmm.Fit:
 
 
 # ------------------------------------------------------------------------ sleepstudy
+def test_report_of_a_fit_above_the_effects_budget_has_every_section(
+    sleepstudy, tmp_path: Path, monkeypatch
+) -> None:
+    """Thinned exact effects (see hierlmm.engines.collapsed.effects) feed every section."""
+    from hierlmm.engines.collapsed import effects
+
+    monkeypatch.setattr(effects, "EFFECTS_BUDGET", 18 * 2 * 2 * 100)  # 100 of 500 draws
+    large = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+    assert effects.EFFECTS_GROUP in large.idata.children
+    assert "b_Subject" not in large.posterior
+    page = write_report(large, tmp_path / "out").read_text(encoding="utf-8")
+    assert statuses(page) == dict.fromkeys(TITLES, "ok")
+    assert 'class="note failed"' not in page and 'class="note skipped"' not in page
+    saved = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
+    assert saved == SLEEP_FIGURES
+
+
 def test_sleepstudy_report_has_every_section_and_no_failure(sleep_report: Path) -> None:
     assert sleep_report.name == "report.html" and sleep_report.is_file()
     page = sleep_report.read_text(encoding="utf-8")
