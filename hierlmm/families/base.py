@@ -51,6 +51,11 @@ class Family(ABC):
         likelihood with an identity link), which the collapsed engine needs.
     residual_labels : tuple of str
         Row labels of the residual variance and SD in variance tables.
+    scales_response : bool
+        Whether the response is on a continuous scale that may be standardized
+        internally (:mod:`hierlmm.model.scaling`); False for counts and binary data.
+    scale_parameters : tuple of str
+        Parameters measured in the response's units (e.g. ``sigma``), rescaled with it.
     """
 
     name: ClassVar[str]
@@ -59,6 +64,8 @@ class Family(ABC):
     has_residual_sd: ClassVar[bool] = False
     collapsible: ClassVar[bool] = False
     residual_labels: ClassVar[tuple[str, str]] = ("var(residual)", "sd(residual)")
+    scales_response: ClassVar[bool] = False
+    scale_parameters: ClassVar[tuple[str, ...]] = ()
 
     # ----------------------------------------------------------------- data and priors
     def check_response(self, y: np.ndarray, name: str) -> None:

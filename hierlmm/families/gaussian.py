@@ -44,6 +44,8 @@ class Gaussian(Family):
     has_residual_sd = True
     collapsible = True
     residual_labels = ("sigma^2", names.SIGMA)
+    scales_response = True
+    scale_parameters = (names.SIGMA,)
 
     def eta_location_scale(self, y: np.ndarray) -> tuple[float, float]:
         return float(np.mean(y)), response_sd(y)

@@ -92,6 +92,8 @@ class StudentT(Family):
     has_residual_sd = True
     collapsible = False
     residual_labels = ("var(residual)", "sd(residual)")
+    scales_response = True
+    scale_parameters = (names.SIGMA,)
 
     def eta_location_scale(self, y: np.ndarray) -> tuple[float, float]:
         return float(np.mean(y)), response_sd(y)

@@ -1,7 +1,8 @@
 """``hierlmm.fit``: formula or spec + data -> :class:`Fit`.
 
-Orchestration only: the design stage encodes the data, the model stage picks the family
-and the engine, :mod:`hierlmm.inference.samplers` compiles once per structure and
+Orchestration only: the design stage encodes the data, the model stage standardizes it
+(:mod:`hierlmm.model.scaling`, so the units never matter to the sampler) and picks the
+family and the engine, :mod:`hierlmm.inference.samplers` compiles once per structure and
 samples, and the engine finishes the posterior (exact effects of integrated-out factors).
 """
 
@@ -21,6 +22,7 @@ from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
+from hierlmm.families import get_family
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.result import Fit
 from hierlmm.inference.samplers import (
@@ -32,6 +34,7 @@ from hierlmm.inference.samplers import (
 )
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
+from hierlmm.model.scaling import standardize, unscale_draws
 from hierlmm.options import Engine as EngineName
 from hierlmm.options import Family, NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
@@ -171,7 +174,8 @@ def fit(
         logger.warning(
             "dropped %d row(s) with missing values (na_action='drop')", design.n_dropped
         )
-    plan = plan_model(design=design, spec=spec, engine=engine)
+    scaled, scaling = standardize(design, get_family(spec.family))
+    plan = plan_model(design=scaled, spec=spec, engine=engine)
     inputs = plan.inputs()
     keep = plan.kept_variables()
     built_at = time.perf_counter()
@@ -183,7 +187,9 @@ def fit(
     tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
     recover_start = time.perf_counter()
     posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
-    posterior, extra = plan.finish(posterior, seed)
+    posterior, extra = plan.finish(posterior, seed)  # in internal units
+    posterior = unscale_draws(posterior, scaling)
+    extra = {name: unscale_draws(group, scaling) for name, group in extra.items()}
     idata = _assemble(tree, posterior, design, plan, extra)
     timings = {
         "build_s": built_at - start,

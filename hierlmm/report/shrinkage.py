@@ -43,6 +43,7 @@ from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
+from hierlmm.model.linear_predictor import linear_predictor
 from hierlmm.report.variance import residual_variance_draws
 
 TABLE_COLUMNS = (
@@ -189,12 +190,11 @@ def adjusted_response(fit: Fit, group: GroupDesign) -> np.ndarray:
     design, posterior = fit.design, joint_posterior(fit.idata)
     beta = posterior[names.BETA].values.mean(axis=(0, 1))  # (p,)
     other = np.array([name not in group.terms for name in design.fixed_names], dtype=bool)
-    y = design.y - design.X[:, other] @ beta[other]  # (n, p_other) @ (p_other,)
-    for g in design.groups:
-        if g.factor != group.factor:
-            b = posterior[names.effects(g.factor)].values.mean(axis=(0, 1))  # (L_g, q_g)
-            y = y - np.sum(g.Z * b[g.codes], axis=1)  # (n, q_g) -> (n,)
-    return y
+    others = [
+        (posterior[names.effects(g.factor)].values.mean(axis=(0, 1)), g.codes, g.Z)
+        for g in design.groups if g.factor != group.factor
+    ]  # posterior-mean effects (L_g, q_g) of every other factor
+    return design.y - linear_predictor(beta[other], design.X[:, other], others)  # (n,)
 
 
 def shrinkage(
