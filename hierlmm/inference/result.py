@@ -26,7 +26,7 @@ class Fit:
 
     ``repr(fit)`` (and a notebook's rich display) shows the formula, the number of
     observations, the groups, the engine and sampler, the draws, the timings and whether
-    the chains converged.
+    the chains converged; the notebook display adds the rounded summary table.
 
     Attributes
     ----------
@@ -147,4 +147,4 @@ class Fit:
         return facts_text(self._facts())
 
     def _repr_html_(self) -> str:
-        return facts_html(self._facts())
+        return facts_html(self._facts()) + self.summary().to_rounded_html()

@@ -8,7 +8,7 @@ from arviz_stats.base import array_stats
 
 from hierlmm.families import get_family
 from hierlmm.inference.draws import ScalarDraws, scalar_draws
-from hierlmm.inference.summary_text import TEXT_COLUMNS, format_summary
+from hierlmm.inference.summary_text import TEXT_COLUMNS, format_summary, summary_html
 
 STAT_COLUMNS = ("mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk")
 
@@ -44,14 +44,28 @@ class Summary(pd.DataFrame):
     def _constructor(self):
         return Summary
 
+    def _interval(self) -> tuple[float, str, str] | None:
+        """``(prob, lo, hi)`` when the table has every column the rounded views need."""
+        prob = self.attrs.get("prob")
+        if prob is None:
+            return None
+        lo, hi = quantile_labels(prob)
+        return (prob, lo, hi) if set(TEXT_COLUMNS) | {lo, hi} <= set(self.columns) else None
+
     def to_text(self) -> str:
         """The rounded, aligned text; the plain DataFrame text when columns are missing."""
-        prob = self.attrs.get("prob")
-        if prob is not None:
-            lo, hi = quantile_labels(prob)
-            if set(TEXT_COLUMNS) | {lo, hi} <= set(self.columns):
-                return format_summary(self, prob, lo, hi)
-        return pd.DataFrame.__repr__(self)
+        interval = self._interval()
+        return pd.DataFrame.__repr__(self) if interval is None else format_summary(
+            self, *interval)
+
+    def to_rounded_html(self) -> str:
+        """The rounded table as HTML; the DataFrame's own HTML when columns are missing."""
+        interval = self._interval()
+        return pd.DataFrame._repr_html_(self) if interval is None else summary_html(
+            self, *interval)
+
+    def _repr_html_(self) -> str:
+        return self.to_rounded_html()
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -8,6 +8,7 @@ table of a model with correlated slopes fits in 80 columns.
 
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -84,6 +85,25 @@ def format_summary(table: pd.DataFrame, prob: float, lo: str, hi: str) -> str:
     ----------------------------------------------------------
     Intercept  251.41  6.82  [240.10, 262.77]  1.001      4849
     """
+    rows = summary_rows(table, prob, lo, hi)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def summary_rows(table: pd.DataFrame, prob: float, lo: str, hi: str) -> list[tuple[str, ...]]:
+    """The header and one row of rounded cells per parameter (see :func:`format_summary`).
+
+    Returns
+    -------
+    list of tuple of str
+        ``k + 1`` rows of six cells: parameter, mean, sd, interval, rhat, ess_bulk.
+    """
     rows = [("parameter", "mean", "sd", f"{prob:.0%} interval", "rhat", "ess_bulk")]
     for name, row in table.iterrows():
         decimals = row_decimals(row["sd"])
@@ -95,11 +115,25 @@ def format_summary(table: pd.DataFrame, prob: float, lo: str, hi: str) -> str:
             _rhat(row["rhat"]),
             _ess(row["ess_bulk"]),
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
-        for r in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return rows
+
+
+def summary_html(table: pd.DataFrame, prob: float, lo: str, hi: str) -> str:
+    """The rounded summary as an HTML table (cells escaped), for notebooks.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"mean": [1.0], "sd": [0.5], "q05": [0.2], "q95": [1.8],
+    ...                       "rhat": [1.0], "ess_bulk": [812.3]}, index=["a<b"])
+    >>> summary_html(table, 0.9, "q05", "q95")[:60]
+    '<table class="hierlmm-summary"><tr><th>parameter</th><th>mea'
+    """
+    header, *body = summary_rows(table, prob, lo, hi)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    lines = "".join(
+        f'<tr><th style="text-align:left">{html.escape(row[0])}</th>'
+        + "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in row[1:])
+        + "</tr>"
+        for row in body
+    )
+    return f'<table class="hierlmm-summary"><tr>{head}</tr>{lines}</table>'
