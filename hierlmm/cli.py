@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from hierlmm._version import __version__
 from hierlmm.errors import ConvergenceWarning, FitError, HierlmmError
 from hierlmm.options import Engine, Sampler, allowed
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Model file format: docs/model-files.md. Example: "
         "hierlmm fit models/sleepstudy.toml --out out/sleepstudy",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_fit_arguments(commands.add_parser(
         "fit",

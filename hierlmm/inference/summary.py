@@ -61,7 +61,7 @@ class Summary(pd.DataFrame):
     def to_rounded_html(self) -> str:
         """The rounded table as HTML; the DataFrame's own HTML when columns are missing."""
         interval = self._interval()
-        return pd.DataFrame._repr_html_(self) if interval is None else summary_html(
+        return self.to_html() if interval is None else summary_html(
             self, *interval)
 
     def _repr_html_(self) -> str:
