@@ -44,8 +44,9 @@ from hierlmm.report.variance import check_prob
 
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
-DPI = 110
-HALF_WIDTH_PX = 720  # figures up to this wide may be shown two per row
+DPI = 200  # PNG resolution: sharp when printed or zoomed
+LAYOUT_DPI = 110  # CSS pixels per figure inch, for the page layout
+HALF_WIDTH_PX = 720  # figures up to this wide (in CSS pixels) may be shown two per row
 STATUSES = ("ok", "skipped", "failed")
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
     while stem in used:
         stem, k = f"{slug(block.name)}-{k}", k + 1
     used.add(stem)
-    narrow = block.figure.get_figwidth() * DPI <= HALF_WIDTH_PX
+    width_px = round(block.figure.get_figwidth() * LAYOUT_DPI)
+    narrow = width_px <= HALF_WIDTH_PX
     try:
         png = figure_png(block.figure)
     finally:
@@ -181,7 +183,7 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
     path.write_bytes(png)
     data = base64.b64encode(png).decode("ascii")
     caption = html.escape(block.caption)
-    return (f'<img src="data:image/png;base64,{data}" alt="{caption}">'
+    return (f'<img src="data:image/png;base64,{data}" width="{width_px}" alt="{caption}">'
             f"<figcaption>{caption}</figcaption>"), path, narrow
 
 

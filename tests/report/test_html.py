@@ -218,7 +218,7 @@ def test_failing_sections_become_notes_and_are_logged(sleep_fit, tmp_path, monke
 
 def test_figures_are_freed_named_uniquely_and_paired(tmp_path: Path) -> None:
     figures = []
-    for panels in (1, 1, 1, 3):  # 462 px wide each panel at DPI 110
+    for panels in (1, 1, 1, 3):  # 462 CSS px wide each panel at LAYOUT_DPI 110
         fig, axes = new_figure(panels)
         for ax in axes:
             ax.plot([0, 1], [0, 1])
@@ -228,7 +228,8 @@ def test_figures_are_freed_named_uniquely_and_paired(tmp_path: Path) -> None:
     body, files = render_blocks(blocks, tmp_path, set())
     assert [f.name for f in files] == ["a-b.png", "a-b-2.png", "c.png", "d.png"]
     assert all(f.stat().st_size > 1000 for f in files)
-    assert imread(files[3]).shape[1] == 3 * 462
+    assert imread(files[3]).shape[1] == 3 * 840  # issue 11: 200 dpi (4.2 in panels)
+    assert 'width="1386"' in body  # shown at 110 CSS pixels per inch, as before
     assert all(fig.axes == [] for fig in figures)  # cleared after saving
     assert body.count('<div class="figures">') == 2 and "<p>between</p>" in body
     # two narrow neighbours share a line; a narrow figure next to a wide one does not
