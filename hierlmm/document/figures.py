@@ -175,7 +175,8 @@ def variance_blocks(fit, prob: float) -> list[Block]:
     if icc_table.empty:
         blocks.append(Text("No factor has a random intercept, so no ICC is defined."))
     else:
-        shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob)]]
+        shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob),
+                           "description"]]
         blocks.append(Table("Intraclass correlations and design effects", shown))
         notes = sorted({str(n) for n in icc_table["note"] if n})
         blocks.extend(Text(f"Note: {note}.") for note in notes)
