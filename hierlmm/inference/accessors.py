@@ -59,7 +59,7 @@ def draw_summary(draws: np.ndarray, prob: float = 0.9) -> dict[str, np.ndarray]:
 
     Examples
     --------
-    >>> float(draw_summary(np.arange(10.0).reshape(1, 10), prob=0.8)["lower"])
+    >>> round(float(draw_summary(np.arange(10.0).reshape(1, 10), prob=0.8)["lower"]), 6)
     0.9
     """
     if not 0 < prob < 1:
@@ -86,7 +86,7 @@ def fixef(fit: Fit, prob: float = 0.9) -> pd.DataFrame:
 
     Examples
     --------
-    >>> fixef(fit, prob=0.5).columns.tolist()  # doctest: +SKIP
+    >>> fixef(fit, prob=0.5).columns.tolist()
     ['mean', 'sd', 'lower', 'upper']
     """
     beta = fit.posterior[names.BETA].transpose("chain", "draw", names.FIXED_DIM)

@@ -138,6 +138,17 @@ def predict(
     DataError
         If a needed column is missing, values are missing or not encodable, or
         ``new_groups="error"`` meets an unseen level.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> new = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "new"]})
+    >>> predict(fit, new)
+    Traceback (most recent call last):
+    ...
+    hierlmm.errors.DataError: new_data has level(s) of 'Subject' not seen in fitting: 'new'; ...
+    >>> predict(fit, new, new_groups="population").shape  # (chain, draw, row)
+    (1, 50, 2)
     """
     check_option("new_groups", new_groups, NewGroups)
     check_option("kind", kind, PredictKind)

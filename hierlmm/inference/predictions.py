@@ -82,8 +82,8 @@ def prediction_table(
     --------
     >>> import pandas as pd
     >>> new = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "308"]})
-    >>> table = prediction_table(fit, new, interval=0.8)  # doctest: +SKIP
-    >>> table.columns.tolist()  # doctest: +SKIP
+    >>> table = prediction_table(fit, new, interval=0.8)
+    >>> table.columns.tolist()
     ['estimate', 'lower', 'upper']
     """
     check_option("kind", kind, TableKind)
