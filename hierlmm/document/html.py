@@ -131,10 +131,20 @@ def format_number(value: float) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def format_count(value: float) -> str:
+    """A count such as an effective sample size: ``"593"``, ``"4,849"``; NaN empty."""
+    value = float(value)
+    return f"{value:,.0f}" if math.isfinite(value) else ""
+
+
 def table_html(frame: pd.DataFrame) -> str:
-    """``frame`` as an HTML table (no index, formatted floats, empty cells for missing)."""
+    """``frame`` as an HTML table (no index, formatted floats, empty cells for missing).
+
+    Effective sample sizes (columns ending in ``ess_bulk``) are whole counts.
+    """
+    counts = {c: format_count for c in frame.columns if str(c).endswith("ess_bulk")}
     body = frame.to_html(index=False, classes="data", border=0, na_rep="",
-                         float_format=format_number, escape=True)
+                         float_format=format_number, formatters=counts, escape=True)
     return f'<div class="table-wrap">{body}</div>'
 
 

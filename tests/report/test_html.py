@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.image import imread
 
@@ -21,6 +22,7 @@ from hierlmm.document import html as report_html
 from hierlmm.document.figures import SECTIONS, Plot, Text
 from hierlmm.document.html import (
     build_report,
+    format_count,
     format_number,
     render_blocks,
     slug,
@@ -240,6 +242,11 @@ def test_format_number_and_slug() -> None:
     assert [format_number(x) for x in (1.0002864, 0.0774843, 1309.82, -0.358081, 25.88579,
                                        999.97, 0.0, 12345.6, float("nan"))] == [
         "1.000", "0.07748", "1,310", "-0.3581", "25.89", "1000", "0.000", "12,346", ""]
+    assert [format_count(x) for x in (592.6, 4849.46, float("nan"))] == ["593", "4,849", ""]
+    table = report_html.table_html(pd.DataFrame({"mean": [592.6], "ess_bulk": [592.6],
+                                                 "corr_ess_bulk": [4849.46]}))
+    assert "<td>592.6</td><td>593</td><td>4,849</td>" in table.replace("\n", "").replace(
+        " ", "")  # issue 11: ESS as whole numbers
     assert slug("shrinkage_school:class") == "shrinkage_school-class"
     assert slug("icc curve (x/y)") == "icc-curve-x-y"
 
