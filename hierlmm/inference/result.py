@@ -15,6 +15,7 @@ from hierlmm.inference import accessors
 from hierlmm.inference.diagnostics import convergence_problems, diagnostics
 from hierlmm.inference.display import facts_html, facts_text, fit_facts
 from hierlmm.inference.netcdf import write_fit
+from hierlmm.inference.predict import NewGroups
 from hierlmm.inference.predictions import TableKind, prediction_table
 from hierlmm.inference.summary import summary_table
 from hierlmm.spec.schema import ModelSpec
@@ -132,7 +133,7 @@ class Fit:
         newdata: pd.DataFrame,
         kind: TableKind = "mean",
         interval: float = 0.9,
-        new_groups: str = "error",
+        new_groups: NewGroups = "error",
         *,
         predictive: bool = False,
         seed: int | None = None,
