@@ -13,6 +13,7 @@ model (see :mod:`hierlmm._pytensor_setup`).
 import importlib
 
 from hierlmm import datasets, report
+from hierlmm._version import __version__ as __version__
 from hierlmm.errors import (
     ConvergenceWarning,
     DataError,
@@ -34,8 +35,6 @@ from hierlmm.spec import (
     parse_formula,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ConvergenceWarning",
     "DataError",
@@ -53,20 +52,25 @@ __all__ = [
     "load",
     "load_model_file",
     "parse_formula",
+    "plots",
     "predict",
     "report",
     "write_report",
 ]
 
-# name -> module; imported on first use so that ``import hierlmm`` loads no matplotlib
+# imported on first use so that ``import hierlmm`` loads no matplotlib:
+# attribute name -> the module holding it, and subpackages reachable as attributes
 _LAZY = {"write_report": "hierlmm.document"}
+_LAZY_MODULES = {"plots": "hierlmm.plots"}
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

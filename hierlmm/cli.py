@@ -11,13 +11,13 @@ table. Any hierlmm error ends the command with exit status 1 and one line on std
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from hierlmm._version import __version__
 from hierlmm.errors import ConvergenceWarning, FitError, HierlmmError
 from hierlmm.options import Engine, Sampler, allowed
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Model file format: docs/model-files.md. Example: "
         "hierlmm fit models/sleepstudy.toml --out out/sleepstudy",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_fit_arguments(commands.add_parser(
         "fit",
@@ -83,13 +84,6 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------- printing
-def _format_number(value: float, digits: int = 4) -> str:
-    """``value`` with ``digits`` significant digits; ``"nan"`` when missing."""
-    if value is None or not math.isfinite(value):
-        return "nan"
-    return f"{value:.{digits}g}"
-
-
 def format_header(fit) -> str:
     """Two lines: formula, n and groups; then the timings in seconds."""
     from hierlmm.inference.display import groups_text
@@ -105,29 +99,7 @@ def format_header(fit) -> str:
 
 def format_table(fit, prob: float = 0.9) -> str:
     """Aligned table: parameter, mean, sd, central ``prob`` interval, rhat, ess_bulk."""
-    from hierlmm.inference.summary import quantile_labels
-
-    table = fit.summary(prob=prob)
-    lo, hi = quantile_labels(prob)
-    rows = [("parameter", "mean", "sd", f"{prob:.0%} interval", "rhat", "ess_bulk")]
-    for name, row in table.iterrows():
-        ess = row["ess_bulk"]
-        rows.append((
-            str(name),
-            _format_number(row["mean"]),
-            _format_number(row["sd"]),
-            f"[{_format_number(row[lo])}, {_format_number(row[hi])}]",
-            f"{row['rhat']:.3f}" if math.isfinite(row["rhat"]) else "nan",
-            f"{ess:.0f}" if math.isfinite(ess) else "nan",
-        ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
-        for r in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return fit.summary(prob=prob).to_text()
 
 
 def print_summary(fit, stream: TextIO) -> None:

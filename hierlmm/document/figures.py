@@ -114,6 +114,20 @@ def _head(frame: pd.DataFrame, n: int = TABLE_HEAD) -> tuple[pd.DataFrame, str]:
     return shown, more
 
 
+def icc_quantities(icc_table: pd.DataFrame) -> tuple[str, ...]:
+    """ICC rows to plot: ``("icc",)``, and ``"corr_same"`` too where a factor is nested.
+
+    For a nested factor the share of variance at its level (``icc``) and the correlation
+    of two observations sharing that level (``corr_same``, which adds the variance of the
+    factors it is nested in) differ; both are shown, each under its own label.
+    """
+    if icc_table.empty:
+        return ("icc",)
+    wide = icc_table.pivot(index="factor", columns="quantity", values="mean")
+    differs = not np.allclose(wide["icc"], wide["corr_same"], rtol=1e-9, atol=0.0)
+    return ("icc", "corr_same") if differs else ("icc",)
+
+
 # ---------------------------------------------------------------------------- sections
 def model_blocks(fit, prob: float) -> list[Block]:
     """Formula, data size, factors, engine, sampler, seed, timings and diagnostics."""
@@ -161,13 +175,20 @@ def variance_blocks(fit, prob: float) -> list[Block]:
     if icc_table.empty:
         blocks.append(Text("No factor has a random intercept, so no ICC is defined."))
     else:
-        shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob)]]
+        shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob),
+                           "description"]]
         blocks.append(Table("Intraclass correlations and design effects", shown))
         notes = sorted({str(n) for n in icc_table["note"] if n})
         blocks.extend(Text(f"Note: {note}.") for note in notes)
-    figure = plot_variance_components(vc, None if icc_table.empty else icc_table)
-    blocks.append(Plot("variance_components", "Posterior means and central intervals of "
-                       "the random-effect and residual SDs, and of the ICCs.", figure))
+    quantities = icc_quantities(icc_table)
+    figure = plot_variance_components(vc, None if icc_table.empty else icc_table,
+                                      icc_quantities=quantities,
+                                      response=fit.design.response)
+    shown = "variance shares and within-level correlations" if len(quantities) > 1 \
+        else "ICCs"
+    blocks.append(Plot("variance_components", f"Posterior means and central {prob:.0%} "
+                       f"intervals of the random-effect and residual SDs, and of the "
+                       f"{shown}.", figure))
     return blocks
 
 
@@ -183,7 +204,7 @@ def correlation_blocks(fit, prob: float) -> list[Block]:
     blocks: list[Block] = [Table("Random-effect correlations", table[columns])]
     blocks.extend(Text(str(r)) for r in table["reading"])
     blocks.append(Plot("correlations", "Posterior density of each correlation; the shaded "
-                       "band is the central interval.",
+                       f"band is the central {prob:.0%} interval.",
                        plot_correlations(table, correlation_densities(fit))))
     return blocks
 
@@ -201,11 +222,13 @@ def variance_curve_blocks(fit, prob: float) -> list[Block]:
         blocks.append(Table(f"Variance of the response over {term} ({factor}); "
                             f"{len(rows)} of {len(table)} grid points", rows))
         blocks.append(Plot(f"variance_curve_{factor}_{term}",
-                           f"Stacked posterior-mean components of Var(y | {term}) for "
-                           f"{factor}, with the central interval of the total.",
-                           plot_variance_curve(table)))
+                           f"Stacked posterior-mean components of Var({fit.design.response}"
+                           f" | {term}) for {factor}, with the central {prob:.0%} interval "
+                           "of the total.",
+                           plot_variance_curve(table, response=fit.design.response)))
         blocks.append(Plot(f"icc_curve_{factor}_{term}",
-                           f"Share of the variance due to {factor} as {term} changes.",
+                           f"Share of the variance due to {factor} as {term} changes: "
+                           f"posterior mean and central {prob:.0%} interval.",
                            plot_icc_curve(icc_curve(fit, factor, term=term, prob=prob))))
     return blocks
 
@@ -260,7 +283,8 @@ def trajectory_blocks(fit, prob: float) -> list[Block]:
              f"Fitted mean of each {factor} (line), its {prob:.0%} credible band (dark) and "
              "predictive band for new observations (light), observed points, and the "
              "population-average line (dashed).",
-             plot_trajectories(table, points, ncols=3)),
+             plot_trajectories(table, points, ncols=3, response=fit.design.response,
+                               factor=factor)),
     ]
 
 
@@ -276,7 +300,8 @@ def frequentist_blocks(fit, prob: float) -> list[Block]:
     if notes:
         blocks.extend(Text(f"statsmodels: {note}", "caution") for note in notes)
     blocks.append(Plot("frequentist", "Each parameter by method: point estimate and "
-                       "interval where available.", plot_frequentist(table)))
+                       f"{prob:.0%} interval where available (posterior for hierlmm, Wald "
+                       "for REML).", plot_frequentist(table)))
     return blocks
 
 
@@ -285,7 +310,8 @@ def ppc_blocks(fit, prob: float) -> list[Block]:
     y_rep = posterior_predictive(fit, n_draws=PPC_DRAWS, seed=fit.seed)
     blocks: list[Block] = [Plot("ppc_density", f"Observed density of {fit.design.response} "
                                 f"(dark) over {PPC_DRAWS} replicated data sets.",
-                                plot_ppc_density(fit.design.y, y_rep))]
+                                plot_ppc_density(fit.design.y, y_rep,
+                                                 response=fit.design.response))]
     if fit.design.groups:
         g = max(fit.design.groups, key=lambda group: group.n_levels)
         table = ppc_group_stats(fit, "mean", seed=fit.seed, factor=g.factor, prob=prob)

@@ -44,8 +44,9 @@ from hierlmm.report.variance import check_prob
 
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
-DPI = 110
-HALF_WIDTH_PX = 720  # figures up to this wide may be shown two per row
+DPI = 200  # PNG resolution: sharp when printed or zoomed
+LAYOUT_DPI = 110  # CSS pixels per figure inch, for the page layout
+HALF_WIDTH_PX = 720  # figures up to this wide (in CSS pixels) may be shown two per row
 STATUSES = ("ok", "skipped", "failed")
 
 logger = logging.getLogger(__name__)
@@ -130,10 +131,20 @@ def format_number(value: float) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def format_count(value: float) -> str:
+    """A count such as an effective sample size: ``"593"``, ``"4,849"``; NaN empty."""
+    value = float(value)
+    return f"{value:,.0f}" if math.isfinite(value) else ""
+
+
 def table_html(frame: pd.DataFrame) -> str:
-    """``frame`` as an HTML table (no index, formatted floats, empty cells for missing)."""
+    """``frame`` as an HTML table (no index, formatted floats, empty cells for missing).
+
+    Effective sample sizes (columns ending in ``ess_bulk``) are whole counts.
+    """
+    counts = {c: format_count for c in frame.columns if str(c).endswith("ess_bulk")}
     body = frame.to_html(index=False, classes="data", border=0, na_rep="",
-                         float_format=format_number, escape=True)
+                         float_format=format_number, formatters=counts, escape=True)
     return f'<div class="table-wrap">{body}</div>'
 
 
@@ -172,7 +183,8 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
     while stem in used:
         stem, k = f"{slug(block.name)}-{k}", k + 1
     used.add(stem)
-    narrow = block.figure.get_figwidth() * DPI <= HALF_WIDTH_PX
+    width_px = round(block.figure.get_figwidth() * LAYOUT_DPI)
+    narrow = width_px <= HALF_WIDTH_PX
     try:
         png = figure_png(block.figure)
     finally:
@@ -181,7 +193,7 @@ def _plot_html(block: Plot, figures_dir: Path, used: set[str]) -> tuple[str, Pat
     path.write_bytes(png)
     data = base64.b64encode(png).decode("ascii")
     caption = html.escape(block.caption)
-    return (f'<img src="data:image/png;base64,{data}" alt="{caption}">'
+    return (f'<img src="data:image/png;base64,{data}" width="{width_px}" alt="{caption}">'
             f"<figcaption>{caption}</figcaption>"), path, narrow
 
 

@@ -159,6 +159,17 @@ def fit(
     Returns
     -------
     Fit
+
+    Examples
+    --------
+    >>> import hierlmm
+    >>> sleep = hierlmm.datasets.load("sleepstudy")
+    >>> fit = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleep, draws=50, tune=50,
+    ...                   chains=1, seed=1, progress=False, warn_convergence=False)
+    >>> fit.spec.formula
+    'Reaction ~ 1 + Days + (1 + Days | Subject)'
+    >>> fit.posterior["b_Subject"].shape  # (chain, draw, level, term)
+    (1, 50, 18, 2)
     """
     start = time.perf_counter()
     configure()

@@ -130,6 +130,14 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     FitError
         If the file does not exist, is not a hierlmm fit, or its stored data no longer
         encode to the stored response and labels.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, hierlmm
+    >>> path = fit.save(pathlib.Path(tempfile.mkdtemp()) / "fit.nc")
+    >>> loaded = hierlmm.load(path)
+    >>> loaded.spec == fit.spec and loaded.fixef().equals(fit.fixef())
+    True
     """
     path = Path(path).expanduser().resolve()
     tree = _read_tree(path)

@@ -9,18 +9,19 @@ frame again. Grouping levels are matched by their labels (as in
 Unseen levels (or a grouping column absent from ``new_data``, which means "a new level")
 are handled by ``new_groups``:
 
+``"error"`` (the default, as in lme4 and brms)
+    raise :class:`~hierlmm.errors.DataError` naming the unseen levels and the two
+    options below.
 ``"population"``
     ``b = 0``: the population-average (marginal) mean of a Gaussian LMM.
 ``"sample"``
     ``b ~ N(0, Sigma)`` drawn afresh for each posterior draw and each unseen level,
     Sigma being that draw's random-effect covariance (Gelman & Hill 2007, ch. 12.8).
-``"error"``
-    raise :class:`~hierlmm.errors.DataError` naming the unseen levels.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,11 +33,13 @@ from hierlmm.design.new_data import NewGroupDesign
 from hierlmm.errors import DataError
 from hierlmm.families import get_family
 from hierlmm.inference.joint import joint_posterior
-from hierlmm.inference.result import Fit
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
 from hierlmm.model.linear_predictor import linear_predictor
 from hierlmm.options import check_option
+
+if TYPE_CHECKING:  # Fit.predict calls this module, so no runtime import of the record
+    from hierlmm.inference.result import Fit
 
 NewGroups = Literal["population", "sample", "error"]
 PredictKind = Literal["mean", "predictive"]
@@ -103,7 +106,7 @@ def predict(
     fit: Fit,
     new_data: pd.DataFrame,
     *,
-    new_groups: NewGroups = "population",
+    new_groups: NewGroups = "error",
     kind: PredictKind = "mean",
     seed: int | np.random.Generator | None = None,
 ) -> np.ndarray:
@@ -115,8 +118,9 @@ def predict(
     new_data : pandas.DataFrame, shape (m, k)
         Every column the model uses except the response. Grouping columns may be left
         out: each such factor then counts as one new level for all rows.
-    new_groups : {"population", "sample", "error"}
-        Treatment of unseen levels (see the module docstring).
+    new_groups : {"error", "population", "sample"}
+        Treatment of unseen levels (see the module docstring). The default ``"error"``
+        refuses them, as lme4 and brms do.
     kind : {"mean", "predictive"}
         ``"mean"``: the family's mean at ``eta = X beta + sum_k Z_k b_k`` (``eta`` itself
         for the Gaussian family); ``"predictive"``: one new observation per draw and row
@@ -134,6 +138,17 @@ def predict(
     DataError
         If a needed column is missing, values are missing or not encodable, or
         ``new_groups="error"`` meets an unseen level.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> new = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "new"]})
+    >>> predict(fit, new)
+    Traceback (most recent call last):
+    ...
+    hierlmm.errors.DataError: new_data has level(s) of 'Subject' not seen in fitting: 'new'; ...
+    >>> predict(fit, new, new_groups="population").shape  # (chain, draw, row)
+    (1, 50, 2)
     """
     check_option("new_groups", new_groups, NewGroups)
     check_option("kind", kind, PredictKind)

@@ -11,9 +11,12 @@ import pandas as pd
 import xarray as xr
 
 from hierlmm.design.design import Design
+from hierlmm.inference import accessors
 from hierlmm.inference.diagnostics import convergence_problems, diagnostics
 from hierlmm.inference.display import facts_html, facts_text, fit_facts
 from hierlmm.inference.netcdf import write_fit
+from hierlmm.inference.predict import NewGroups
+from hierlmm.inference.predictions import TableKind, prediction_table
 from hierlmm.inference.summary import summary_table
 from hierlmm.spec.schema import ModelSpec
 
@@ -24,7 +27,7 @@ class Fit:
 
     ``repr(fit)`` (and a notebook's rich display) shows the formula, the number of
     observations, the groups, the engine and sampler, the draws, the timings and whether
-    the chains converged.
+    the chains converged; the notebook display adds the rounded summary table.
 
     Attributes
     ----------
@@ -80,6 +83,76 @@ class Fit:
         # dataclass (without slots) allows; it is not a field, so eq/replace ignore it.
         return diagnostics(self)
 
+    def fixef(self, prob: float = 0.9) -> pd.DataFrame:
+        """Fixed effects: index ``term``, columns ``mean, sd, lower, upper``.
+
+        See :func:`hierlmm.inference.accessors.fixef`.
+
+        Examples
+        --------
+        >>> fit.fixef(prob=0.9).index.tolist()
+        ['Intercept', 'Days']
+        """
+        return accessors.fixef(self, prob)
+
+    def ranef(self, prob: float = 0.9) -> pd.DataFrame:
+        """Random effects, one row per factor, level and term: ``factor, level, term, mean,
+        sd, lower, upper``. See :func:`hierlmm.inference.accessors.ranef`.
+
+        Examples
+        --------
+        >>> fit.ranef().shape  # 18 subjects x (Intercept, Days)
+        (36, 7)
+        """
+        return accessors.ranef(self, prob)
+
+    def coef(self, prob: float = 0.9) -> pd.DataFrame:
+        """Fixed plus random effects per level, summed per draw, then summarised (same
+        columns as :meth:`ranef`). See :func:`hierlmm.inference.accessors.coef`.
+
+        Examples
+        --------
+        >>> fit.coef().query("level == '308'")["term"].tolist()
+        ['Intercept', 'Days']
+        """
+        return accessors.coef(self, prob)
+
+    def varcorr(self, prob: float = 0.9) -> pd.DataFrame:
+        """SDs, variances and correlations per factor plus the residual, as lme4's
+        ``VarCorr``. See :func:`hierlmm.inference.accessors.varcorr`.
+
+        Examples
+        --------
+        >>> fit.varcorr()["statistic"].tolist()
+        ['sd', 'variance', 'sd', 'variance', 'corr', 'sd', 'variance']
+        """
+        return accessors.varcorr(self, prob)
+
+    def predict(
+        self,
+        newdata: pd.DataFrame,
+        kind: TableKind = "mean",
+        interval: float = 0.9,
+        new_groups: NewGroups = "error",
+        *,
+        predictive: bool = False,
+        seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Predictions at new rows: estimate and interval per row, or tidy draws.
+
+        Unseen grouping levels raise :class:`~hierlmm.errors.DataError` unless
+        ``new_groups`` is ``"population"`` or ``"sample"``. See
+        :func:`hierlmm.inference.predictions.prediction_table`.
+
+        Examples
+        --------
+        >>> new = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "308"]})
+        >>> fit.predict(new, interval=0.9).columns.tolist()
+        ['estimate', 'lower', 'upper']
+        """
+        return prediction_table(self, newdata, kind=kind, interval=interval,
+                                new_groups=new_groups, predictive=predictive, seed=seed)
+
     def save(self, path: str | Path) -> Path:
         """Write the fit to one netCDF file (no pickle); reload with :func:`hierlmm.load`."""
         return write_fit(self, path)
@@ -93,4 +166,4 @@ class Fit:
         return facts_text(self._facts())
 
     def _repr_html_(self) -> str:
-        return facts_html(self._facts())
+        return facts_html(self._facts()) + self.summary().to_rounded_html()

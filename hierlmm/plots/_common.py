@@ -165,6 +165,15 @@ def forest(
     ax.set_ylim(-0.6, len(labels) - 0.4)
 
 
+def outside_legend(ax: Axes, **kwargs) -> None:
+    """The axes' legend to the right of the data, outside the plotting area.
+
+    Constrained layout makes room for it, so it never hides points or bands.
+    """
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              frameon=False, fontsize="small", **kwargs)
+
+
 def message_figure(text: str) -> Figure:
     """A one-panel figure that states why there is nothing to plot."""
     fig, (ax,) = new_figure(1)

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from hierlmm.errors import DataError
-from hierlmm.plots._common import new_figure, require_columns
+from hierlmm.plots._common import new_figure, outside_legend, require_columns
 
 GRID_POINTS = 256
 MAX_TICK_LABELS = 40
@@ -68,6 +68,7 @@ def plot_ppc_density(
     n_lines: int = 50,
     ax: Axes | None = None,
     label: str = "posterior predictive",
+    response: str = "response",
 ) -> Figure:
     """Overlay densities of replicated data sets on the observed density.
 
@@ -82,6 +83,8 @@ def plot_ppc_density(
     ax : matplotlib Axes, optional
     label : str
         Legend label of the replicates.
+    response : str
+        Name of the response, for the x axis and the title.
 
     Returns
     -------
@@ -101,9 +104,10 @@ def plot_ppc_density(
     for k, row in enumerate(dens):
         ax.plot(grid, row, color="C0", alpha=0.2, lw=0.7, label=label if k == 0 else None)
     ax.plot(grid, binned_kde(y[None, :], grid)[0], color="k", lw=2, label="observed")
-    ax.set_xlabel("response")
+    ax.set_xlabel(response)
     ax.set_ylabel("density")
-    ax.legend(frameon=False, fontsize="small")
+    ax.set_title(f"Distribution of {response}: observed and replicated")
+    outside_legend(ax)
     return fig
 
 
@@ -134,13 +138,14 @@ def plot_ppc_groups(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.scatter(x, observed, c=np.where(outside, "C3", "k"), s=14, zorder=3, label="observed")
     stat = str(rows["stat"].iloc[0]) if not rows.empty else "statistic"
     factor = str(rows["factor"].iloc[0]) if not rows.empty else ""
-    ax.set_ylabel(f"group {stat}")
+    ax.set_ylabel(f"{factor} {stat}")
     ax.set_xlabel(f"{factor} (sorted by observed {stat})")
+    ax.set_title(f"Observed {stat} of each {factor} and its predictive interval")
     if x.size <= MAX_TICK_LABELS:
         ax.set_xticks(x, [str(v) for v in rows["level"]], rotation=90, fontsize="x-small")
     else:
         ax.set_xticks([])
-    ax.legend(frameon=False, fontsize="small")
+    outside_legend(ax)
     return fig
 
 

@@ -14,6 +14,7 @@ from hierlmm.plots._common import (
     require_columns,
     wrap,
 )
+from hierlmm.plots.labels import parameter_label
 
 
 def plot_correlations(table: pd.DataFrame, densities: pd.DataFrame) -> Figure:
@@ -49,7 +50,7 @@ def plot_correlations(table: pd.DataFrame, densities: pd.DataFrame) -> Figure:
         ax.axvline(0.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_xlim(-1, 1)
         ax.set_ylim(bottom=0, top=max(float(np.nanmax(y)) * 1.1, 1e-9) if y.size else 1)
-        ax.set_xlabel(row["parameter"])
+        ax.set_xlabel(f"correlation ({row['parameter']})")
         ax.set_ylabel("posterior density")
-        ax.set_title(wrap(row["reading"], 55))
+        ax.set_title(wrap(parameter_label(str(row["parameter"])), 55))
     return fig

@@ -13,6 +13,7 @@ from hierlmm.plots._common import (
     require_columns,
     wrap,
 )
+from hierlmm.plots.labels import parameter_label
 
 METHODS = (("hierlmm", "hierlmm_mean", "hierlmm"), ("reml", "reml", "REML"),
            ("ml", "ml", "ML"), ("ols", "ols", "OLS"))
@@ -51,7 +52,10 @@ def plot_frequentist(table: pd.DataFrame) -> Figure:
                         markersize=5, label=label)
         ax.set_yticks(np.arange(len(METHODS))[::-1], labels=labels)
         ax.set_ylim(-0.6, len(METHODS) - 0.4)
-        ax.set_title(str(row["parameter"]))
+        ax.set_title(parameter_label(str(row["parameter"])))
+    fig.supxlabel("estimate and interval (posterior for hierlmm, Wald for REML)",
+                  fontsize="medium")
+    fig.supylabel("method", fontsize="medium")
     notes = table["note"].dropna().unique() if "note" in table else []
     if len(notes):
         fig.suptitle(wrap(notes[0], 110), fontsize=8)

@@ -18,7 +18,8 @@ from matplotlib.patches import Ellipse, FancyArrowPatch
 from scipy.stats import chi2
 
 from hierlmm.errors import SpecError
-from hierlmm.plots._common import new_figure, require_columns
+from hierlmm.plots._common import new_figure, outside_legend, require_columns
+from hierlmm.plots.labels import effect_label
 from hierlmm.report.shrinkage import PopulationDistribution
 
 NO_POOL_STYLE = {"facecolors": "none", "edgecolors": "C0", "s": 28, "label": "no pooling"}
@@ -62,7 +63,11 @@ def spread_ties(n: np.ndarray, width: float = 0.6) -> np.ndarray:
 def plot_shrinkage(
     table: pd.DataFrame, term: str | None = None, ax: Axes | None = None
 ) -> Figure:
-    """Arrows from no-pooling to partial-pooling estimates against group size.
+    """Arrows from no-pooling to partial-pooling estimates, against group size.
+
+    When every group has the same number of observations the x axis would carry no
+    information, so the groups are laid out in the order of their partial-pooling
+    estimates instead (a caterpillar plot).
 
     Parameters
     ----------
@@ -80,7 +85,10 @@ def plot_shrinkage(
     """
     rows = _term_rows(table, term)
     fig, ax = _figure_axes(ax, (6.5, 4.0))
-    x = spread_ties(rows["n"].to_numpy())
+    n = rows["n"].to_numpy()
+    by_size = np.unique(n).size > 1
+    x = spread_ties(n) if by_size else np.argsort(np.argsort(rows["partial"].to_numpy(),
+                                                             kind="stable"))
     no_pool = rows["no_pool"].to_numpy(dtype=np.float64)
     partial = rows["partial"].to_numpy(dtype=np.float64)
     ok = np.isfinite(no_pool)
@@ -89,9 +97,13 @@ def plot_shrinkage(
     ax.scatter(x[ok], no_pool[ok], **NO_POOL_STYLE)
     ax.scatter(x, partial, **PARTIAL_STYLE)
     ax.axhline(float(rows["population"].iloc[0]), color="k", ls="--", lw=1, label="population")
-    ax.set_xlabel("observations in group (n_j)")
-    ax.set_ylabel(f"{rows['term'].iloc[0]} ({rows['factor'].iloc[0]})")
-    ax.legend(frameon=False, fontsize="small")
+    term, factor = str(rows["term"].iloc[0]), str(rows["factor"].iloc[0])
+    ax.set_xlabel("observations in group (n_j)" if by_size
+                  else f"{factor} (sorted by partial-pooling estimate; {int(n[0])} "
+                  "observations each)")
+    ax.set_ylabel(effect_label(term, factor))
+    ax.set_title(f"Shrinkage of {effect_label(term, factor)}")
+    outside_legend(ax)
     return fig
 
 
@@ -164,8 +176,8 @@ def plot_shrinkage_2d(
     ax.scatter(partial[:, 0], partial[:, 1], **PARTIAL_STYLE)
     ax.plot(*population.mean[idx], marker="X", color="k", ls="none", label="population mean")
     ax.autoscale_view()
-    ax.set_xlabel(terms[0])
-    ax.set_ylabel(terms[1])
-    ax.set_title(f"shrinkage of {population.factor} effects", fontsize="medium")
-    ax.legend(frameon=False, fontsize="small")
+    ax.set_xlabel(effect_label(terms[0], population.factor))
+    ax.set_ylabel(effect_label(terms[1], population.factor))
+    ax.set_title(f"Shrinkage of {population.factor} effects", fontsize="medium")
+    outside_legend(ax)
     return fig

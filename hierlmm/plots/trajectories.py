@@ -35,6 +35,8 @@ def plot_trajectories(
     points: pd.DataFrame | None = None,
     ncols: int = 4,
     panel_size: tuple[float, float] = (2.8, 2.2),
+    response: str = "response",
+    factor: str | None = None,
 ) -> Figure:
     """One panel per group with bands, fitted line, observed points and population line.
 
@@ -48,6 +50,10 @@ def plot_trajectories(
         Panels per row.
     panel_size : pair of float
         Width and height of one panel in inches.
+    response : str
+        Name of the response: the figure's y label.
+    factor : str, optional
+        Name of the grouping factor: panel titles read ``"Subject 308"``.
 
     Returns
     -------
@@ -69,10 +75,11 @@ def plot_trajectories(
         rows = table[(table["curve"] == "group") & (table["group"] == label)]
         own = None if points is None else points[points["group"] == label]
         _panel(ax, rows, population, own)
-        ax.set_title(str(label), fontsize="small")
+        ax.set_title(f"{factor} {label}" if factor else str(label), fontsize="small")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
                fontsize="small")
     fig.supxlabel(str(table["covariate"].iloc[0]), fontsize="medium")
+    fig.supylabel(response, fontsize="medium")
     return fig
 

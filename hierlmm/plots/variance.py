@@ -9,14 +9,28 @@ from matplotlib.figure import Figure
 
 from hierlmm.errors import SpecError
 from hierlmm.plots._common import ACCENT, forest, interval_columns, new_figure, require_columns
+from hierlmm.plots.labels import parameter_label
 
 _QUANTITY_AXIS = {"sd": "standard deviation", "variance": "variance", "share": "share of variance"}
+_QUANTITY_TITLE = {"sd": "Random-effect and residual SDs",
+                   "variance": "Random-effect and residual variances",
+                   "share": "Shares of the total variance"}
 
 
-def _forest_panel(ax, rows: pd.DataFrame, lo: str, hi: str, title: str, xlabel: str) -> None:
-    forest(ax, rows["parameter"].tolist(), rows["mean"], rows[lo], rows[hi], color=ACCENT)
+def _forest_panel(ax, rows: pd.DataFrame, lo: str, hi: str, title: str, xlabel: str,
+                  ylabel: str) -> None:
+    labels = [parameter_label(str(p)) for p in rows["parameter"]]
+    forest(ax, labels, rows["mean"], rows[lo], rows[hi], color=ACCENT)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def _quantity_axis(quantity: str, response: str | None) -> str:
+    """``"SD of Reaction"`` style axis label (the bare quantity without a response)."""
+    if response is None or quantity == "share":
+        return _QUANTITY_AXIS[quantity]
+    return f"{_QUANTITY_AXIS[quantity]} of {response}"
 
 
 def plot_variance_components(
@@ -25,6 +39,7 @@ def plot_variance_components(
     *,
     quantity: str = "sd",
     icc_quantities: Sequence[str] = ("icc",),
+    response: str | None = None,
 ) -> Figure:
     """Forest plot of random-effect and residual SDs (or variances), and of ICCs.
 
@@ -39,11 +54,14 @@ def plot_variance_components(
     icc_quantities : sequence of str
         Which ``quantity`` rows of ``icc_table`` to draw (``"icc"``, ``"corr_same"``,
         ``"design_effect"``, ``"consistency"``, ``"agreement"``).
+    response : str, optional
+        Name of the response, for the x axis (``"standard deviation of Reaction"``).
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel (posterior mean and central interval per row), two with ``icc_table``.
+        One panel (posterior mean and central interval per row, rows labelled as
+        "SD of Subject intercepts"), two with ``icc_table``.
     """
     source = "hierlmm.report.variance.variance_components"
     require_columns(components, ("parameter", "quantity", "mean"), source)
@@ -60,9 +78,10 @@ def plot_variance_components(
         if icc_rows.empty:
             icc_rows = None
     fig, axes = new_figure(1 if icc_rows is None else 2, ncols=2)
-    _forest_panel(axes[0], rows, lo, hi, f"Variance components ({quantity})",
-                  _QUANTITY_AXIS[quantity])
+    _forest_panel(axes[0], rows, lo, hi, _QUANTITY_TITLE[quantity],
+                  _quantity_axis(quantity, response), "component")
     if icc_rows is not None:
         ilo, ihi = interval_columns(icc_table)
-        _forest_panel(axes[1], icc_rows, ilo, ihi, "Intraclass correlation", "correlation")
+        _forest_panel(axes[1], icc_rows, ilo, ihi, "Intraclass correlations",
+                      "correlation or share of variance", "quantity")
     return fig

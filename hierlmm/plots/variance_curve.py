@@ -11,6 +11,7 @@ from hierlmm.plots._common import (
     COMPONENT_COLORS,
     interval_columns,
     new_figure,
+    outside_legend,
     require_columns,
 )
 
@@ -18,13 +19,15 @@ from hierlmm.plots._common import (
 STACK_ORDER = ("residual", "other", "intercept", "slope", "covariance")
 
 
-def plot_variance_curve(table: pd.DataFrame) -> Figure:
+def plot_variance_curve(table: pd.DataFrame, response: str = "the response") -> Figure:
     """Stacked areas of the component means of Var(y | t), with the total's interval.
 
     Parameters
     ----------
     table : pandas.DataFrame
         From :func:`hierlmm.report.variance_curve.variance_over_covariate`.
+    response : str
+        Name of the response, for the y axis and the title.
 
     Returns
     -------
@@ -54,9 +57,9 @@ def plot_variance_curve(table: pd.DataFrame) -> Figure:
     term = table["term"].iloc[0] if "term" in table and len(table) else "t"
     factor = table["factor"].iloc[0] if "factor" in table and len(table) else ""
     ax.set_xlabel(str(term))
-    ax.set_ylabel("variance of the response")
-    ax.set_title(f"Variance of the response over {term} ({factor})")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_ylabel(f"variance of {response}")
+    ax.set_title(f"Variance of {response} over {term} ({factor})")
+    outside_legend(ax)
     return fig
 
 

@@ -5,8 +5,12 @@ design's ``X``, ``y``, level codes and ``Z`` columns), so the fixed-effect names
 random-effect terms match hierlmm's. statsmodels fits one grouping factor (``groups``)
 with correlated effects (``exog_re``; ``||`` via a diagonal ``free`` pattern) plus,
 for factors nested in it with random intercepts only, variance components
-(``exog_vc``). Other structures (crossed factors, nested slopes) are reported as not
-fittable. Every warning statsmodels raises is caught and recorded, never re-raised.
+(``exog_vc``). Other structures (crossed or partly nested factors, nested slopes) are
+fitted as pure variance components: one group holding every row, no ``exog_re``, and one
+variance component per (factor, term), statsmodels' recipe for crossed designs; this
+needs uncorrelated effects (intercepts, or ``||`` slopes), and correlated ones are
+reported as not fittable. Every warning statsmodels raises is caught and recorded,
+never re-raised.
 
 References
 ----------
@@ -41,6 +45,8 @@ from hierlmm.report.variance import (
 from hierlmm.spec.schema import INTERCEPT
 
 CANNOT_FIT = "statsmodels cannot fit this random-effects structure"
+#: the single all-data group of a variance-components fit builds (n, n) matrices
+MAX_VC_ROWS = 5_000
 METHODS = ("reml", "ml")
 FIT_ERRORS = (ValueError, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError)
 
@@ -57,12 +63,16 @@ class MixedLMInputs:
         Level codes of the outer grouping factor.
     exog_re : pandas.DataFrame, shape (n, q), columns the outer factor's terms
     exog_vc : VCSpec or None
-        One indicator block per nested intercept-only factor and outer level.
+        One indicator block per nested intercept-only factor and outer level; for a
+        variance-components fit one (n, levels) block per (factor, term).
     free : MixedLMParams or None
         Diagonal covariance pattern when the outer factor is uncorrelated (``||``).
-    outer : str
-        The outer factor; ``inner`` lists the variance-component factors.
+    outer : str or None
+        The outer factor; None for a variance-components fit (one all-data group, no
+        ``exog_re``). ``inner`` lists the variance-component factors.
     inner : tuple of str
+    vc_terms : tuple of (str, str)
+        ``(factor, term)`` of each variance component, in ``exog_vc`` order.
     """
 
     endog: np.ndarray
@@ -71,8 +81,9 @@ class MixedLMInputs:
     exog_re: pd.DataFrame
     exog_vc: Any
     free: Any
-    outer: str
+    outer: str | None
     inner: tuple[str, ...]
+    vc_terms: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,11 +151,59 @@ def _structure(design: Design) -> tuple[GroupDesign, list[GroupDesign]] | str:
     return outer, inner
 
 
+def _level_block(group: GroupDesign, k: int) -> np.ndarray:
+    """(n, levels) matrix with row i's effect column ``Z[i, k]`` at its level's column."""
+    block = np.zeros((group.codes.size, group.n_levels))
+    block[np.arange(group.codes.size), group.codes] = group.Z[:, k]
+    return block
+
+
+def variance_component_inputs(design: Design) -> MixedLMInputs | str:
+    """Crossed or partly nested factors as pure variance components, or why not.
+
+    statsmodels' recipe for crossed designs: every row in one group, no group-level
+    random effects (``exog_re`` with no columns) and one variance component per
+    (factor, term), whose design block holds the term's column at each row's level.
+
+    Returns
+    -------
+    MixedLMInputs or str
+        ``outer`` None, ``vc_terms`` the (factor, term) pairs; a reason when a factor has
+        correlated effects or the data have more than :data:`MAX_VC_ROWS` rows.
+    """
+    correlated = [g.factor for g in design.groups if g.correlated and g.q > 1]
+    if correlated:
+        return (f"{CANNOT_FIT} (crossed or partly nested factors with correlated effects: "
+                f"{correlated})")
+    if design.n > MAX_VC_ROWS:
+        return (f"{CANNOT_FIT} quickly (crossed factors as variance components need one "
+                f"n x n system; n = {design.n} > {MAX_VC_ROWS})")
+    terms = tuple((g.factor, t) for g in design.groups for t in g.terms)
+    blocks = [[_level_block(g, k)] for g in design.groups for k in range(g.q)]
+    names = [f"{t}|{f}" for f, t in terms]
+    colnames = [[[str(c) for c in range(b[0].shape[1])]] for b in blocks]
+    return MixedLMInputs(
+        endog=design.y,
+        exog=pd.DataFrame(design.X, columns=list(design.fixed_names)),
+        groups=np.zeros(design.n, dtype=np.int64),
+        exog_re=pd.DataFrame(index=range(design.n)),
+        exog_vc=VCSpec(names, colnames, blocks),
+        free=None,
+        outer=None,
+        inner=tuple(dict.fromkeys(f for f, _ in terms)),
+        vc_terms=terms,
+    )
+
+
 def mixedlm_inputs(design: Design) -> MixedLMInputs | str:
-    """The statsmodels MixedLM arrays for ``design``, or why it cannot be fitted."""
+    """The statsmodels MixedLM arrays for ``design``, or why it cannot be fitted.
+
+    One outer factor with nested intercept-only factors as variance components when the
+    design has that shape; otherwise :func:`variance_component_inputs`.
+    """
     found = _structure(design)
     if isinstance(found, str):
-        return found
+        return variance_component_inputs(design) if design.groups else found
     outer, inner = found
     exog_vc = None
     if inner:
@@ -165,6 +224,7 @@ def mixedlm_inputs(design: Design) -> MixedLMInputs | str:
         free=free,
         outer=outer.factor,
         inner=tuple(g.factor for g in inner),
+        vc_terms=tuple((g.factor, INTERCEPT) for g in inner),
     )
 
 
@@ -234,21 +294,31 @@ def _mixed_estimates(freq: FrequentistFit, design: Design) -> dict[str, tuple[fl
     res, nan = freq.result, float("nan")
     if res is None:
         return {}
-    out = {name: (float(res.fe_params[name]), float(res.bse_fe[name]))
-           for name in design.fixed_names}
-    outer = design.group(freq.inputs.outer)
+    with np.errstate(invalid="ignore"):  # a singular Hessian (boundary fit): SE NaN
+        bse = res.bse_fe
+    out = {name: (float(res.fe_params[name]), float(bse[name])) for name in design.fixed_names}
+    if freq.inputs.outer is not None:
+        out.update(_outer_estimates(res, design.group(freq.inputs.outer)))
+    vcomp = np.asarray(res.vcomp, dtype=float)
+    for (factor, term), var in zip(freq.inputs.vc_terms, vcomp, strict=True):
+        out[f"sd({term}|{factor})"] = (float(np.sqrt(max(var, 0.0))), nan)
+    out["sigma"] = (float(np.sqrt(res.scale)), nan)
+    out.update(_point_design_effects(out, design))
+    return out
+
+
+def _outer_estimates(res, outer: GroupDesign) -> dict[str, tuple[float, float]]:
+    """SDs and correlations of the outer factor from ``res.cov_re``; SEs NaN."""
+    nan = float("nan")
     cov = np.asarray(res.cov_re, dtype=float)  # (q, q)
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    out = {}
     for i, a in enumerate(outer.terms):
         out[f"sd({a}|{outer.factor})"] = (float(sd[i]), nan)
         for j in range(i + 1, outer.q):
             denom = sd[i] * sd[j]
             value = cov[i, j] / denom if denom > 0 else nan
             out[f"corr({a},{outer.terms[j]}|{outer.factor})"] = (float(value), nan)
-    for name, var in zip(freq.inputs.inner, np.asarray(res.vcomp, dtype=float), strict=True):
-        out[f"sd({INTERCEPT}|{name})"] = (float(np.sqrt(max(var, 0.0))), nan)
-    out["sigma"] = (float(np.sqrt(res.scale)), nan)
-    out.update(_point_design_effects(out, design))
     return out
 
 

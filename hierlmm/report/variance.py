@@ -275,6 +275,7 @@ def _slope_note(design: Design) -> str | None:
 
 
 def _level_descriptions(factors: list[str], ancestors: np.ndarray) -> list[str]:
+    """Who shares a level: ``"two observations in the same b:c (hence the same b)"``."""
     out = []
     for i, f in enumerate(factors):
         outer = [factors[j] for j in np.flatnonzero(ancestors[:, i])]
@@ -286,6 +287,32 @@ def _level_descriptions(factors: list[str], ancestors: np.ndarray) -> list[str]:
             text += f" but a different {', '.join(inner)}"
         out.append(text)
     return out
+
+
+def quantity_descriptions(factor: str, shared: str, cluster_size: float) -> dict[str, str]:
+    """The ``description`` of each ICC row of one factor, by quantity.
+
+    Parameters
+    ----------
+    factor : str
+    shared : str
+        Who shares the level (from :func:`_level_descriptions`).
+    cluster_size : float
+        Mean observations per level.
+
+    Examples
+    --------
+    >>> quantity_descriptions("b:c", "two observations in the same b:c", 2.0)["icc"]
+    'share of the total variance due to b:c alone: var(b:c) / total variance'
+    """
+    return {
+        "icc": f"share of the total variance due to {factor} alone: var({factor}) / total "
+               "variance",
+        "corr_same": f"correlation of {shared}: the variances of {factor} and of every "
+                     "factor it is nested in, over the total variance",
+        "design_effect": f"variance of a mean of {cluster_size:g} observations sharing a "
+                         f"{factor} relative to independent ones: 1 + (m - 1) corr_same",
+    }
 
 
 def icc(fit, prob: float = 0.9) -> pd.DataFrame:
@@ -300,6 +327,11 @@ def icc(fit, prob: float = 0.9) -> pd.DataFrame:
       tau_class^2) / V``; for an outer or crossed factor it equals the ICC);
     - ``design_effect``: ``1 + (m_k - 1) * corr_same_k`` with m_k the mean number of
       observations per level of k.
+
+    In a nested design (``(1 | batch/cask)``) the two differ for the inner factor: the
+    correlation of two observations of the same cask is ``corr_same(batch:cask)``, not
+    ``icc(batch:cask)``, which is only cask's share of the variance. Each row's
+    ``description`` says which quantity it is.
 
     With random slopes these are conditional on the slope covariates being 0 (the
     ``note`` column says so); :func:`hierlmm.report.variance_curve.icc_curve` gives
@@ -332,10 +364,11 @@ def icc(fit, prob: float = 0.9) -> pd.DataFrame:
     rows = []
     for i, (f, g) in enumerate(zip(factors, groups, strict=True)):
         m = design.n / g.n_levels
-        extra = {"cluster_size": m, "description": descriptions[i], "note": note}
+        described = quantity_descriptions(f, descriptions[i], m)
         deff = design_effect(shared[..., i], m)
         for quantity, values in (("icc", iccs[..., i]), ("corr_same", shared[..., i]),
                                  ("design_effect", deff)):
+            extra = {"cluster_size": m, "description": described[quantity], "note": note}
             rows.append({**stats_row(f"{quantity}({f})", quantity, f, None, values, prob), **extra})
     columns = ["parameter", "quantity", "factor", "term", "cluster_size", "description",
                "note", *stat_columns(prob)]

@@ -143,7 +143,9 @@ def test_loaded_fit_rebuilds_encoders_and_predicts_the_same(tmp_path: Path) -> N
         "g": [3, 5, 42],
         "plot": np.array([2, 0, 1], dtype=np.int32),
     })
-    for kwargs in ({}, {"new_groups": "sample", "seed": 2}, {"kind": "predictive", "seed": 3}):
+    # g=42 is unseen: new_groups="error" is the default since issue 11
+    for kwargs in ({"new_groups": "population"}, {"new_groups": "sample", "seed": 2},
+                   {"new_groups": "population", "kind": "predictive", "seed": 3}):
         np.testing.assert_array_equal(
             hierlmm.predict(loaded, new, **kwargs), hierlmm.predict(fit, new, **kwargs)
         )

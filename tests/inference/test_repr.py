@@ -50,7 +50,17 @@ def test_repr_html_is_an_escaped_table_of_the_same_facts(sleep_fit) -> None:
     assert cell.format("engine", "collapsed") in page
     status = expected_status(sleep_fit).replace(">", "&gt;").replace("<", "&lt;")
     assert cell.format("convergence", status) in page
-    assert page.count("<tr>") == 8
+    facts, summary = page.split('<table class="hierlmm-summary">')
+    assert facts.count("<tr>") == 8  # issue 11: the rounded summary table follows the facts
+    assert summary.count("<tr>") == 1 + len(sleep_fit.summary())
+    assert "<th>90% interval</th>" in summary
+    days = sleep_fit.summary().loc["Days"]
+    assert f'<td style="text-align:right">{days["ess_bulk"]:.0f}</td>' in summary
+
+
+def test_repr_is_short(sleep_fit) -> None:
+    assert len(repr(sleep_fit)) < 1500
+    assert len(repr(sleep_fit)) == len(str(sleep_fit)) < 400
 
 
 def test_facts_are_escaped_and_aligned() -> None:

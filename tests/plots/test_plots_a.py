@@ -89,9 +89,11 @@ def test_variance_forest(sleep_fit):
     left, right = fig.axes
     ticks = {t.get_text(): y for t, y in zip(left.get_yticklabels(), left.get_yticks(),
                                              strict=True)}
-    assert ticks == {"sd(Intercept|Subject)": 2, "sd(Days|Subject)": 1, "sigma": 0}
+    # issue 11: rows carry human labels instead of the internal parameter names
+    assert ticks == {"SD of Subject intercepts": 2, "SD of Subject slopes on Days": 1,
+                     "Residual SD": 0}
     assert len(_containers(left)) == 1 and len(left.lines) == 3  # markers + two cap lines
-    assert [t.get_text() for t in right.get_yticklabels()] == ["icc(Subject)"]
+    assert [t.get_text() for t in right.get_yticklabels()] == ["Variance share of Subject"]
     only = plot_variance_components(comps, quantity="share")
     assert len(only.axes) == 1 and len(only.axes[0].get_yticklabels()) == 2
     with pytest.raises(SpecError, match="quantity='var'"):
@@ -106,7 +108,8 @@ def test_correlation_densities_plot(sleep_fit, crossed_fit):
     assert not figure_is_blank(fig)
     (ax,) = fig.axes
     assert len(ax.lines) == 2 and len(ax.collections) == 1
-    assert ax.get_title().replace("\n", " ") == table.loc[0, "reading"]
+    # issue 11: a short human title; the reading is the paragraph printed next to it
+    assert ax.get_title() == "Corr. of Subject intercepts and slopes on Days"
     empty = plot_correlations(random_correlations(crossed_fit),
                               correlation_densities(crossed_fit))
     assert not figure_is_blank(empty) and "No correlated" in empty.axes[0].texts[0].get_text()
@@ -134,9 +137,11 @@ def test_frequentist_plot(sleep_fit, crossed_fit):
     assert len(fig.axes) == len(table) == 7
     by_title = {ax.get_title(): ax for ax in fig.axes}
     assert len(_containers(by_title["Days"])) == 4  # hierlmm, REML, ML, OLS
-    assert len(_containers(by_title["sd(Days|Subject)"])) == 3  # no OLS counterpart
-    assert len(_containers(by_title["sigma"])) == 4
+    # issue 11: panels are titled with human labels
+    assert len(_containers(by_title["SD of Subject slopes on Days"])) == 3  # no OLS counterpart
+    assert len(_containers(by_title["Residual SD"])) == 4
     assert fig.get_suptitle() == ""
+    # issue 11: crossed designs are fitted by statsmodels as variance components
     crossed = plot_frequentist(frequentist_comparison(crossed_fit))
-    assert crossed.get_suptitle().replace("\n", " ").startswith(CANNOT_FIT)
-    assert len(_containers(crossed.axes[0])) == 2  # hierlmm and OLS only
+    assert not crossed.get_suptitle().startswith(CANNOT_FIT)
+    assert len(_containers(crossed.axes[0])) == 4  # hierlmm, REML, ML and OLS

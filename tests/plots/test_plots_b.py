@@ -57,7 +57,7 @@ def test_shrinkage_arrows_one_per_group(intercept_fit):
 def test_shrinkage_slope_term_and_bad_term(slopes_fit):
     table = shrinkage(slopes_fit)
     fig = plot_shrinkage(table, term="Days")
-    assert fig.axes[0].get_ylabel() == "Days (Subject)"
+    assert fig.axes[0].get_ylabel() == "Subject slopes on Days"  # issue 11: human label
     with pytest.raises(hierlmm.SpecError, match="term 'x'"):
         plot_shrinkage(table, term="x")
     with pytest.raises(hierlmm.SpecError, match="lacks column"):
@@ -72,7 +72,8 @@ def test_shrinkage_2d_arrows_and_ellipse(slopes_fit):
     assert len(_patches(ax, FancyArrowPatch)) == 18
     (ellipse,) = _patches(ax, Ellipse)
     assert_allclose(ellipse.center, pop.mean, rtol=1e-12)
-    assert ax.get_xlabel() == "Intercept" and ax.get_ylabel() == "Days"
+    # issue 11: human labels
+    assert ax.get_xlabel() == "Subject intercepts" and ax.get_ylabel() == "Subject slopes on Days"
     assert not figure_is_blank(fig)
 
 

@@ -116,20 +116,62 @@ def test_statsmodels_warnings_are_recorded_not_raised():
     assert out.note == "; ".join(out.warnings)
 
 
-def test_crossed_structure_is_reported_not_fitted():
+def test_crossed_structure_fits_as_variance_components():
+    # issue 11: crossed designs are fitted (one all-data group, a variance component per
+    # factor) instead of being reported as not fittable
     sim = hierlmm.datasets.simulate_crossed(n_subjects=6, n_items=4, seed=7)
     design = _design(sim.formula, sim.data)
+    inputs = mixedlm_inputs(design)
+    assert inputs.outer is None and inputs.vc_terms == (("subject", "Intercept"),
+                                                        ("item", "Intercept"))
     out = reml_fit(design, method="ml")
-    assert out.result is None and out.note.startswith(CANNOT_FIT)
+    assert out.result is not None
     rng = np.random.default_rng(9)
     fit = fake_fit(sim.formula, sim.data, sigma=np.abs(rng.normal(1, 0.1, (CHAINS, DRAWS))),
                    sd={"subject": np.abs(rng.normal(1, 0.1, (CHAINS, DRAWS, 1))),
                        "item": np.abs(rng.normal(0.7, 0.1, (CHAINS, DRAWS, 1)))})
-    table = frequentist_comparison(fit)
-    assert table["reml"].isna().all() and table["ml"].isna().all()
-    assert table["note"].str.startswith(CANNOT_FIT).all()
+    table = frequentist_comparison(fit).set_index("parameter")
+    for name in ("(Intercept)", "x", "sd(Intercept|subject)", "sd(Intercept|item)", "sigma"):
+        if name in table.index:
+            assert np.isfinite(table.loc[name, "reml"]) and np.isfinite(table.loc[name, "ml"])
     fixed = table[table["kind"] == "fixed"]
     np.testing.assert_allclose(fixed["ols"], ols_fit(design).params.to_numpy(), rtol=1e-12)
+
+
+def test_penicillin_reml_matches_statsmodels_and_lme4():
+    data = hierlmm.datasets.load("penicillin")
+    formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    rng = np.random.default_rng(3)
+    fit = fake_fit(formula, data, sigma=np.abs(rng.normal(0.55, 0.05, (CHAINS, DRAWS))),
+                   sd={"plate": np.abs(rng.normal(0.85, 0.1, (CHAINS, DRAWS, 1))),
+                       "sample": np.abs(rng.normal(1.9, 0.3, (CHAINS, DRAWS, 1)))})
+    table = frequentist_comparison(fit).set_index("parameter")
+    ref = smf.mixedlm("diameter ~ 1", data.assign(all=1), groups="all", re_formula="0",
+                      vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"}
+                      ).fit(reml=True)
+    ours = {"Intercept": table.loc["Intercept", "reml"],
+            "sd(Intercept|plate)": table.loc["sd(Intercept|plate)", "reml"],
+            "sd(Intercept|sample)": table.loc["sd(Intercept|sample)", "reml"],
+            "sigma": table.loc["sigma", "reml"]}
+    theirs = {"Intercept": ref.fe_params.iloc[0],
+              "sd(Intercept|plate)": np.sqrt(ref.vcomp[0]),
+              "sd(Intercept|sample)": np.sqrt(ref.vcomp[1]), "sigma": np.sqrt(ref.scale)}
+    for name, value in ours.items():
+        assert value == pytest.approx(theirs[name], rel=0.05), name  # the issue's 5%
+        assert value == pytest.approx(theirs[name], rel=1e-6), name  # in fact the same fit
+    # lme4: lmer(diameter ~ 1 + (1|plate) + (1|sample), Penicillin): 0.8467, 1.9316, 0.5499
+    np.testing.assert_allclose([ours["sd(Intercept|plate)"], ours["sd(Intercept|sample)"],
+                                ours["sigma"]], [0.8467, 1.9316, 0.5499], atol=1e-3)
+    assert table.loc["Intercept", "reml_se"] == pytest.approx(0.8086, abs=1e-3)
+    assert table["note"].isna().all()
+
+
+def test_crossed_correlated_slopes_are_reported_not_fitted():
+    sim = hierlmm.datasets.simulate_crossed(n_subjects=6, n_items=4, seed=7)
+    design = _design("y ~ x + (1 + x | subject) + (1 | item)", sim.data)
+    out = reml_fit(design)
+    assert out.result is None and out.note.startswith(CANNOT_FIT)
+    assert "correlated effects: ['subject']" in out.note
 
 
 def test_bad_arguments_raise_spec_errors(sleep):

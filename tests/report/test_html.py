@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.image import imread
 
@@ -21,6 +22,7 @@ from hierlmm.document import html as report_html
 from hierlmm.document.figures import SECTIONS, Plot, Text
 from hierlmm.document.html import (
     build_report,
+    format_count,
     format_number,
     render_blocks,
     slug,
@@ -218,7 +220,7 @@ def test_failing_sections_become_notes_and_are_logged(sleep_fit, tmp_path, monke
 
 def test_figures_are_freed_named_uniquely_and_paired(tmp_path: Path) -> None:
     figures = []
-    for panels in (1, 1, 1, 3):  # 462 px wide each panel at DPI 110
+    for panels in (1, 1, 1, 3):  # 462 CSS px wide each panel at LAYOUT_DPI 110
         fig, axes = new_figure(panels)
         for ax in axes:
             ax.plot([0, 1], [0, 1])
@@ -228,7 +230,8 @@ def test_figures_are_freed_named_uniquely_and_paired(tmp_path: Path) -> None:
     body, files = render_blocks(blocks, tmp_path, set())
     assert [f.name for f in files] == ["a-b.png", "a-b-2.png", "c.png", "d.png"]
     assert all(f.stat().st_size > 1000 for f in files)
-    assert imread(files[3]).shape[1] == 3 * 462
+    assert imread(files[3]).shape[1] == 3 * 840  # issue 11: 200 dpi (4.2 in panels)
+    assert 'width="1386"' in body  # shown at 110 CSS pixels per inch, as before
     assert all(fig.axes == [] for fig in figures)  # cleared after saving
     assert body.count('<div class="figures">') == 2 and "<p>between</p>" in body
     # two narrow neighbours share a line; a narrow figure next to a wide one does not
@@ -239,6 +242,11 @@ def test_format_number_and_slug() -> None:
     assert [format_number(x) for x in (1.0002864, 0.0774843, 1309.82, -0.358081, 25.88579,
                                        999.97, 0.0, 12345.6, float("nan"))] == [
         "1.000", "0.07748", "1,310", "-0.3581", "25.89", "1000", "0.000", "12,346", ""]
+    assert [format_count(x) for x in (592.6, 4849.46, float("nan"))] == ["593", "4,849", ""]
+    table = report_html.table_html(pd.DataFrame({"mean": [592.6], "ess_bulk": [592.6],
+                                                 "corr_ess_bulk": [4849.46]}))
+    assert "<td>592.6</td><td>593</td><td>4,849</td>" in table.replace("\n", "").replace(
+        " ", "")  # issue 11: ESS as whole numbers
     assert slug("shrinkage_school:class") == "shrinkage_school-class"
     assert slug("icc curve (x/y)") == "icc-curve-x-y"
 

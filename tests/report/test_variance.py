@@ -158,8 +158,10 @@ def test_icc_nested_levels(nested_fit):
     for parameter, values in checks.items():
         assert table.loc[parameter, "mean"] == pytest.approx(values.mean(), rel=1e-12)
     assert table.loc["icc(school)", "cluster_size"] == 15.0
-    assert "hence the same school" in table.loc["icc(school:class)", "description"]
-    assert "different school:class" in table.loc["icc(school)", "description"]
+    # issue 11: the "two observations in the same ..." text describes corr_same, not icc
+    assert "hence the same school" in table.loc["corr_same(school:class)", "description"]
+    assert "different school:class" in table.loc["corr_same(school)", "description"]
+    assert "due to school:class alone" in table.loc["icc(school:class)", "description"]
     assert table["note"].isna().all()
 
 

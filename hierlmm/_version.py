@@ -1,0 +1,3 @@
+"""The package version, in one place (``hierlmm.__version__``, ``hierlmm --version``)."""
+
+__version__ = "0.1.0"
