@@ -45,10 +45,11 @@ def test_predictive_interval_is_wider_and_contains_the_mean(fit) -> None:
     assert np.all(table["predicted_upper"] > table["upper"])
     assert np.all((table["predicted_lower"] < table["estimate"])
                   & (table["estimate"] < table["predicted_upper"]))
-    # +-1.645 sigma around the mean, sigma about 25 ms
+    # +-1.645 predictive SDs around the mean: sqrt(sigma^2 + Var(mean)), sigma about 25 ms
     width = (table["predicted_upper"] - table["predicted_lower"]).to_numpy()
-    sigma = fit.posterior[names.SIGMA].values.mean()
-    assert np.all(np.abs(width / (2 * 1.645 * sigma) - 1) < 0.2)
+    sigma2 = (fit.posterior[names.SIGMA].values ** 2).mean()
+    mean_var = predict(fit, NEW).reshape(-1, 3).var(axis=0)
+    assert np.all(np.abs(width / (2 * 1.645 * np.sqrt(sigma2 + mean_var)) - 1) < 0.2)
 
 
 def test_draws_table_is_long(fit) -> None:
