@@ -61,9 +61,14 @@ def kernel_manager_class(spec_dir: Path, *, quick: bool) -> type[KernelManager]:
     return Manager
 
 
-def execute(path: Path, *, quick: bool, timeout: int = 600) -> nbformat.NotebookNode:
-    """Run ``path`` in a fresh kernel (cwd: ``notebooks/``); return the executed notebook."""
-    nb = nbformat.read(path, as_version=4)
+def execute(path: Path, *, quick: bool, timeout: int = 600,
+            nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """Run ``path`` in a fresh kernel (cwd: ``notebooks/``); return the executed notebook.
+
+    ``nb``, when given, is the notebook read from ``path``; it is executed in place, so
+    after a :class:`CellExecutionError` it holds the outputs up to the failing cell.
+    """
+    nb = nbformat.read(path, as_version=4) if nb is None else nb
     with tempfile.TemporaryDirectory() as tmp:
         client = NotebookClient(
             nb, timeout=timeout, kernel_name=KERNEL, shutdown_kernel="immediate",
@@ -105,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.name}: skipped ({reason})", flush=True)
             continue
         start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
         try:
-            nb = execute(path, quick=args.quick, timeout=args.timeout)
+            execute(path, quick=args.quick, timeout=args.timeout, nb=nb)
         except CellExecutionError as error:
+            nbformat.write(nb, args.html / f"{path.stem}.failed.ipynb")
             print(f"{path.name}: FAILED\n{error}", flush=True)
             failed.append(path.name)
             continue
