@@ -22,7 +22,8 @@ CELL_TIMEOUT_S = 300
 
 
 def _runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    script = ROOT / "scripts" / "run_notebooks.py"
+    spec = importlib.util.spec_from_file_location("run_notebooks", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
