@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/sleepstudy
 
-.PHONY: setup demo test test-fast lint imports bench bench-quick clean
+.PHONY: setup demo test test-fast lint imports bench bench-quick notebooks clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick
+
+# executes notebooks/*.ipynb with full draws; HTML (and executed) copies in out/notebooks/
+notebooks: $(STAMP)
+	$(PY) scripts/run_notebooks.py --html out/notebooks
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
