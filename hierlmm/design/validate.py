@@ -97,6 +97,12 @@ def check_frame(data: object) -> pd.DataFrame:
         )
     if data.shape[0] == 0:
         raise DataError("data has no rows; pass a DataFrame with at least one observation")
+    if isinstance(data.columns, pd.MultiIndex):
+        raise DataError(
+            f"data has MultiIndex columns ({data.columns.nlevels} levels, e.g. "
+            f"{data.columns[0]!r}); flatten them to one name per column, e.g. "
+            "data.columns = ['_'.join(map(str, c)) for c in data.columns]"
+        )
     return data
 
 

@@ -134,8 +134,9 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     path = Path(path).expanduser().resolve()
     tree = _read_tree(path)
     _check_format(dict(tree.attrs), path)
-    if DESIGN_GROUP not in tree.children:
-        raise FitError(f"{path} has no {DESIGN_GROUP!r} group; the file is damaged")
+    for group in (DESIGN_GROUP, "posterior"):
+        if group not in tree.children:
+            raise FitError(f"{path} has no {group!r} group; the file is damaged")
     try:
         idata, data_ds, attrs = _split_tree(tree)
         spec = ModelSpec.from_dict(json.loads(attrs[f"{PREFIX}spec"]))

@@ -263,6 +263,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise SpecError(f"model file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise SpecError(f"model file {path} is a folder; give the path of a .toml file") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"model file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise SpecError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"model file {path} is not valid TOML: {exc}") from exc
 

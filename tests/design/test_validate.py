@@ -303,3 +303,9 @@ def test_formulae_parse_error_is_spec_error(frame: pd.DataFrame) -> None:
 def test_polynomial_of_too_high_degree_is_rank_deficient(frame: pd.DataFrame) -> None:
     with pytest.raises(DataError, match=r"column 'poly\(Days, 5\)\[3\]' is a linear combination"):
         build_design(basic_spec(fixed=("poly(Days, 5)",)), frame)
+
+
+def test_multiindex_columns_are_refused_with_a_fix(frame: pd.DataFrame) -> None:
+    frame.columns = pd.MultiIndex.from_tuples([(c, "v") for c in frame.columns])
+    with pytest.raises(DataError, match=r"MultiIndex columns \(2 levels.*flatten them"):
+        build_design(basic_spec(), frame)
