@@ -22,6 +22,7 @@ from formulae.scanner import ScanError
 from hierlmm.design import validate
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.design.encoders import Encoders, TermEncoder
+from hierlmm.design.numeric import check_poly_degrees, integers_as_floats
 from hierlmm.design.residual import ResidualDesign, series_design
 from hierlmm.errors import DataError, SpecError
 from hierlmm.spec.schema import GroupSpec, ModelSpec
@@ -65,6 +66,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     validate.check_slope_dtypes(data, spec)
     validate.check_residual_time_dtype(data, spec)
     kept, n_dropped = validate.handle_missing(data, list(columns), na_action)
+    check_poly_degrees(spec.fixed + tuple(t for g in spec.groups for t in g.slopes), kept)
 
     y, X, fixed_names, fixed_encoder = encode_fixed(spec, kept)
     validate.check_response_values(y, spec.response)
@@ -111,6 +113,7 @@ def design_matrices(formula: str, data: pd.DataFrame) -> formulae.matrices.Desig
         If a term cannot be evaluated on the data (e.g. ``log`` of a string column).
     """
     env = Environment([{}])
+    data = integers_as_floats(data, formula)
     try:
         with np.errstate(all="ignore"):
             return formulae.design_matrices(

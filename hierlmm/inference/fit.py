@@ -22,6 +22,7 @@ from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
 from hierlmm.inference.loglik import loglik_dataset
+from hierlmm.inference.memory import check_draws_memory
 from hierlmm.inference.result import Fit
 from hierlmm.inference.samplers import (
     SamplerSettings,
@@ -32,8 +33,16 @@ from hierlmm.inference.samplers import (
 )
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
+from hierlmm.options import (
+    MAX_CHAINS,
+    MAX_DRAWS,
+    Family,
+    NaAction,
+    Sampler,
+    check_count,
+    check_option,
+)
 from hierlmm.options import Engine as EngineName
-from hierlmm.options import Family, NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import ModelSpec, PriorSpec, ResidualSpec, with_residual
 
@@ -70,9 +79,9 @@ def _check_seed(seed: object) -> int:
 
 
 def _check_counts(draws: int, tune: int, chains: int, target_accept: float) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise SpecError(f"{name}={value!r} must be an integer >= {low}")
+    for name, value, low, high in (("draws", draws, 1, MAX_DRAWS), ("tune", tune, 1, MAX_DRAWS),
+                                   ("chains", chains, 1, MAX_CHAINS)):
+        check_count(name, value, low, high)
     if not 0 < target_accept < 1:
         raise SpecError(f"target_accept={target_accept!r} must lie strictly between 0 and 1")
 
@@ -172,6 +181,7 @@ def fit(
             "dropped %d row(s) with missing values (na_action='drop')", design.n_dropped
         )
     plan = plan_model(design=design, spec=spec, engine=engine)
+    check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
     keep = plan.kept_variables()
     built_at = time.perf_counter()

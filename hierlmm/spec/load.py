@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from hierlmm.errors import DataError, SpecError
-from hierlmm.options import Engine, NaAction, Sampler, check_option
+from hierlmm.options import (
+    MAX_CHAINS,
+    MAX_DRAWS,
+    Engine,
+    NaAction,
+    Sampler,
+    check_count,
+    check_option,
+)
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec
 
@@ -52,6 +60,7 @@ _FORMULA_KEYS = ("formula",)
 _STRUCTURED_KEYS = ("response", "fixed", "intercept", "groups")
 _MODEL_KEYS = _FORMULA_KEYS + _STRUCTURED_KEYS + ("family",)
 _GROUP_KEYS = ("factor", "intercept", "slopes", "correlated")
+_COUNT_BOUNDS = (("draws", 1, MAX_DRAWS), ("tune", 0, MAX_DRAWS), ("chains", 1, MAX_CHAINS))
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,8 @@ class FitOptions:
     Parameters
     ----------
     draws, tune, chains : int
-        Posterior draws per chain (>= 1), tuning steps per chain (>= 0), chains (>= 1).
+        Posterior draws per chain (1 to ``MAX_DRAWS`` = 1,000,000), tuning steps per chain
+        (0 to ``MAX_DRAWS``), chains (1 to ``MAX_CHAINS`` = 64).
     seed : int or None
         Non-negative random seed; ``None`` draws one (not reproducible).
     sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
@@ -82,8 +92,8 @@ class FitOptions:
     target_accept: float = 0.9
 
     def __post_init__(self) -> None:
-        for name, minimum in (("draws", 1), ("tune", 0), ("chains", 1)):
-            _check_int(name, getattr(self, name), minimum)
+        for name, minimum, maximum in _COUNT_BOUNDS:
+            check_count(f"fit option {name}", getattr(self, name), minimum, maximum)
         if self.seed is not None:
             _check_int("seed", self.seed, 0)
         check_option("sampler", self.sampler, Sampler)
