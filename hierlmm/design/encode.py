@@ -59,6 +59,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     """
     na_action = validate.check_na_action(na_action)
     data = validate.check_frame(data)
+    validate.check_response_not_reused(spec)
     columns = validate.used_columns(spec)
     validate.check_residual_group(data, spec)
     validate.check_columns(data, columns)

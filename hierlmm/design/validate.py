@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from hierlmm.errors import DataError
+from hierlmm.errors import DataError, SpecError
 from hierlmm.options import NaAction, check_option
 from hierlmm.spec.schema import ModelSpec
 from hierlmm.spec.transforms import check_term, tokenize
@@ -86,6 +86,26 @@ def used_columns(spec: ModelSpec) -> dict[str, str]:
     for column, role in roles:
         out.setdefault(column, role)
     return out
+
+
+def check_response_not_reused(spec: ModelSpec) -> None:
+    """Raise :class:`SpecError` if a response column is also a predictor or grouping factor.
+
+    Such a model explains the response by itself (or groups it by its own values).
+    """
+    response = set(term_variables(spec.response))
+    roles = [(t, "a fixed term", term_variables(t)) for t in spec.fixed]
+    for g in spec.groups:
+        roles += [(t, f"a random slope of {g.factor!r}", term_variables(t)) for t in g.slopes]
+        roles.append((g.factor, "a grouping factor", g.columns))
+    for term, role, columns in roles:
+        reused = sorted(response & set(columns))
+        if reused:
+            raise SpecError(
+                f"the response column {reused[0]!r} is also used in {role} ({term!r}); a "
+                "model cannot predict the response from itself: remove it from the "
+                "right-hand side"
+            )
 
 
 def check_frame(data: object) -> pd.DataFrame:

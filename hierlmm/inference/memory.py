@@ -12,6 +12,7 @@ import os
 
 from hierlmm.engines.base import Engine
 from hierlmm.errors import SpecError
+from hierlmm.model.identifiability import variance_parameters
 
 MEMORY_FRACTION = 0.5  # of the machine's physical memory that the draws may fill
 BYTES_PER_VALUE = 8  # float64
@@ -21,12 +22,8 @@ def values_per_draw(plan: Engine) -> int:
     """Numbers stored per posterior draw: beta, family parameters, SDs, correlations and
     the effects of every sampled factor (an integrated factor's effects are thinned to a
     fixed budget, so they do not count)."""
-    design = plan.design
-    count = design.p + len(plan.family.parameters)
-    for g in design.groups:
-        count += g.q + (g.q * (g.q - 1) // 2 if g.correlated else 0)
-    count += sum(g.n_levels * g.q for g in plan.sampled_groups)
-    return count
+    effects = sum(g.n_levels * g.q for g in plan.sampled_groups)
+    return plan.design.p + variance_parameters(plan.design, plan.family) + effects
 
 
 def physical_memory() -> int | None:
