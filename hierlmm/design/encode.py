@@ -257,8 +257,15 @@ def factor_codes(
     codes : ndarray of int64, shape (n,)
         Level index of each row, in ``[0, n_levels)``.
     levels : tuple of str, length n_levels
+
+    Raises
+    ------
+    DataError
+        If two different values of a column print alike (the int 308 and the str "308").
     """
     parts = [pd.factorize(data[c], sort=True) for c in columns]
+    for column, (_, uniques) in zip(columns, parts, strict=True):
+        validate.check_distinct_labels(column, uniques)
     if len(parts) == 1:
         codes, uniques = parts[0]
         return codes.astype(np.int64), tuple(str(u) for u in uniques)

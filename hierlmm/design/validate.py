@@ -320,6 +320,27 @@ def check_levels(factor: str, levels: tuple[str, ...]) -> None:
         )
 
 
+def check_distinct_labels(column: str, uniques: pd.Index) -> None:
+    """Raise :class:`DataError` if distinct values of ``column`` share a printed label.
+
+    A column holding both the int ``308`` and the str ``"308"`` would give two levels both
+    labelled ``'308'``; the message names the values and their types.
+    """
+    labels = [str(u) for u in uniques]
+    if len(set(labels)) == len(labels):
+        return
+    seen: dict[str, object] = {}
+    for value, label in zip(uniques, labels, strict=True):
+        if label in seen:
+            first = seen[label]
+            raise DataError(
+                f"grouping column {column!r} holds {first!r} ({type(first).__name__}) and "
+                f"{value!r} ({type(value).__name__}), which print alike; convert the column "
+                f"to one type, e.g. data[{column!r}] = data[{column!r}].astype(str)"
+            )
+        seen[label] = value
+
+
 def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     """Raise :class:`DataError` if the fixed-effects matrix is rank deficient.
 
