@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import h5netcdf
 import numpy as np
 import xarray as xr
 
@@ -26,6 +27,7 @@ from hierlmm.inference.netcdf import (
     FORMAT_VERSION,
     NETCDF_ENGINE,
     PREFIX,
+    RUN_ID_ATTR,
     decode_objects,
     design_data_frame,
     write_fit,
@@ -36,7 +38,7 @@ from hierlmm.spec.schema import ModelSpec
 
 
 # ------------------------------------------------------------------------------- save
-def save_fit(fit: Fit, path: str | os.PathLike[str]) -> Path:
+def save_fit(fit: Fit, path: str | os.PathLike[str], *, run_id: str | None = None) -> Path:
     """Write ``fit`` to one netCDF file; see :func:`hierlmm.inference.netcdf.write_fit`.
 
     Raises
@@ -46,10 +48,26 @@ def save_fit(fit: Fit, path: str | os.PathLike[str]) -> Path:
     """
     if not isinstance(fit, Fit):
         raise FitError(f"save_fit() takes a hierlmm Fit, got {type(fit).__name__}")
-    return write_fit(fit, path)
+    return write_fit(fit, path, run_id=run_id)
 
 
 # ------------------------------------------------------------------------------- load
+def saved_run_id(path: str | os.PathLike[str]) -> str | None:
+    """The run id stored in a saved fit (``hierlmm_run_id``), or None if it has none.
+
+    Raises
+    ------
+    FitError
+        If the file cannot be read as netCDF.
+    """
+    try:
+        with h5netcdf.File(Path(path), "r") as handle:
+            value = handle.attrs.get(RUN_ID_ATTR)
+    except (OSError, ValueError) as exc:
+        raise FitError(f"cannot read {path}: {exc}") from exc
+    return None if value is None else str(value)
+
+
 def _read_tree(path: Path) -> xr.DataTree:
     if not path.is_file():
         raise FitError(f"no saved fit at {path}; check the path (fits are saved by Fit.save)")
