@@ -63,10 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_dir(value: str) -> Path:
+    """``--out``: a non-empty folder path (``""`` would silently mean the working folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must name a folder, not an empty string")
+    return Path(value).expanduser()
+
+
 def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     """The options of ``hierlmm fit``."""
     fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
-    fit.add_argument("--out", required=True, type=Path, metavar="DIR",
+    fit.add_argument("--out", required=True, type=_out_dir, metavar="DIR",
                      help="output folder (created if needed)")
     fit.add_argument("--draws", type=int, metavar="N", help="posterior draws per chain")
     fit.add_argument("--tune", type=int, metavar="N", help="warm-up (tuning) steps per chain")

