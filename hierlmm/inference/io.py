@@ -9,6 +9,7 @@ fixed-effect names, level labels), so a loaded fit behaves exactly like the orig
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +35,8 @@ from hierlmm.inference.netcdf import (
 )
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
+from hierlmm.options import Engine as EngineName
+from hierlmm.options import Sampler, allowed
 from hierlmm.spec.schema import ModelSpec
 
 
@@ -115,6 +118,25 @@ def _check_design(design: Design, idata: xr.DataTree, path: Path) -> None:
         raise FitError(f"{path} is inconsistent: {problem}; the file is damaged or was edited")
 
 
+def _check_fields(fields: dict[str, Any], path: Path) -> None:
+    """Raise :class:`FitError` if a stored engine, sampler, timings or settings is invalid."""
+    engines = tuple(e for e in allowed(EngineName) if e != "auto")
+    problem = None
+    if fields["engine"] not in engines:
+        problem = f"engine {fields['engine']!r} is not one of {', '.join(engines)}"
+    elif fields["sampler"] not in allowed(Sampler):
+        problem = f"sampler {fields['sampler']!r} is not one of {', '.join(allowed(Sampler))}"
+    elif not isinstance(fields["timings"], dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in fields["timings"].values()
+    ):
+        problem = "timings must map names to finite non-negative seconds"
+    elif not isinstance(fields["settings"], dict):
+        problem = "settings must be a JSON object"
+    if problem is not None:
+        raise FitError(f"{path} is damaged: {PREFIX}{problem}")
+
+
 def _split_tree(tree: xr.DataTree) -> tuple[xr.DataTree, xr.Dataset, dict[str, Any]]:
     """Separate the fit's own groups, ``design_data`` and the ``hierlmm_*`` attributes."""
     attrs = dict(tree.attrs)
@@ -170,6 +192,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         raise FitError(
             f"{path} is damaged: cannot read {exc.args[0] if exc.args else exc!s}"
         ) from exc
+    _check_fields(fields, path)
     try:
         design = build_design(spec, frame, na_action="raise")
     except HierlmmError as exc:
