@@ -21,6 +21,7 @@ from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
+from hierlmm.inference.advice import convergence_advice
 from hierlmm.inference.interrupts import InterruptGuard
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.memory import check_draws_memory
@@ -220,12 +221,13 @@ def fit(
 def _warn_if_unconverged(result: Fit) -> None:
     from hierlmm.inference.diagnostics import convergence_problems
 
-    problems = convergence_problems(result.diagnostics())
+    diag = result.diagnostics()
+    problems = convergence_problems(diag)
     if problems:
+        advice = convergence_advice(diag, result.design, result.settings)
         warnings.warn(
             "convergence diagnostics failed: " + "; ".join(problems)
-            + ". Run longer chains (draws/tune), raise target_accept, or simplify the "
-            "random-effects structure.",
+            + f". Likely cause and remedy: {advice}.",
             ConvergenceWarning,
             stacklevel=3,
         )
