@@ -25,6 +25,7 @@ from hierlmm.inference.advice import convergence_advice
 from hierlmm.inference.interrupts import InterruptGuard
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.memory import check_draws_memory
+from hierlmm.inference.quiet import quiet_info
 from hierlmm.inference.result import Fit
 from hierlmm.inference.samplers import (
     SamplerSettings,
@@ -189,7 +190,7 @@ def fit(
     built_at = time.perf_counter()
     # Ctrl-C from compiling to the exact effects: KeyboardInterrupt, never a partial
     # posterior (the samplers catch it and return what they have)
-    with InterruptGuard():
+    with InterruptGuard(), quiet_info("pymc", enabled=not progress):
         entry, compile_s = compiled_model(
             plan.structure_key(inputs), lambda: plan.build(inputs),
             backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
