@@ -64,10 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_dir(value: str) -> Path:
+    """``--out``: a non-empty folder path (``""`` would silently mean the working folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must name a folder, not an empty string")
+    return Path(value).expanduser()
+
+
 def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     """The options of ``hierlmm fit``."""
     fit.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
-    fit.add_argument("--out", required=True, type=Path, metavar="DIR",
+    fit.add_argument("--out", required=True, type=_out_dir, metavar="DIR",
                      help="output folder (created if needed)")
     fit.add_argument("--draws", type=int, metavar="N", help="posterior draws per chain")
     fit.add_argument("--tune", type=int, metavar="N", help="warm-up (tuning) steps per chain")
@@ -145,6 +152,7 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     import hierlmm
     from hierlmm.datasets import read_source
     from hierlmm.inference.io import save_fit
+    from hierlmm.inference.outputs import RUN_KEY, Staging, new_run_id
     from hierlmm.report.json_summary import write_summary_json
     from hierlmm.spec.load import load_model_file
 
@@ -152,6 +160,7 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     options = _fit_options(args, model_file.fit)
     data = read_source(model_file.resolved_source(), model_file.base_dir)
     out = _prepare_out_dir(args.out)  # before sampling, so a bad --out fails fast
+    run_id = new_run_id()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fit = hierlmm.fit(
@@ -160,12 +169,14 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             engine=options.engine, progress=options.progress,
             na_action=model_file.na_action, target_accept=options.target_accept,
         )
-    try:
-        write_summary_json(fit, out / SUMMARY_JSON)
-    except OSError as exc:
-        raise FitError(f"cannot write {out / SUMMARY_JSON}: {exc.strerror or exc}") from exc
-    save_fit(fit, out / POSTERIOR_NC)
-    written = [out / SUMMARY_JSON, out / POSTERIOR_NC]
+    with Staging(out, run_id) as staging:  # removes its temporary files unless published
+        try:
+            write_summary_json(fit, staging.path(SUMMARY_JSON),
+                               extra={RUN_KEY: lambda fit, table: {"id": run_id}})
+        except OSError as exc:
+            raise FitError(f"cannot write {out / SUMMARY_JSON}: {exc.strerror or exc}") from exc
+        save_fit(fit, staging.path(POSTERIOR_NC), run_id=run_id)
+        written = staging.publish()
     if not args.no_report:
         from hierlmm.document.html import write_report
 
@@ -178,9 +189,12 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def run_summary(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """``hierlmm summary``: reload a saved fit and print its summary."""
-    from hierlmm.inference.io import load_fit
+    from hierlmm.inference.io import load_fit, saved_run_id
+    from hierlmm.inference.outputs import check_pair
 
-    print_summary(load_fit(args.path), stdout)
+    fit = load_fit(args.path)
+    check_pair(saved_run_id(args.path), args.path.parent / SUMMARY_JSON)
+    print_summary(fit, stdout)
     return 0
 
 

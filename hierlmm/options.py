@@ -5,6 +5,7 @@ Each alias is checked once, where a user hands it to hierlmm, by :func:`check_op
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Literal, get_args
 
 from hierlmm.errors import SpecError
@@ -14,6 +15,9 @@ Engine = Literal["auto", "collapsed", "sampled"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
 ResidualKind = Literal["iid", "ar1", "car1"]
 NaAction = Literal["raise", "drop"]
+
+MAX_DRAWS = 1_000_000  # draws and tune per chain (docs/model-files.md)
+MAX_CHAINS = 64
 
 
 def allowed(alias: object) -> tuple[str, ...]:
@@ -39,3 +43,27 @@ def check_option(name: str, value: object, alias: object) -> str:
             f"option {name}={value!r} is not recognised; choose one of {', '.join(choices)}"
         )
     return str(value)
+
+
+def check_count(name: str, value: object, minimum: int, maximum: int) -> int:
+    """Return ``value`` if it is an integer in ``[minimum, maximum]``, else raise.
+
+    Parameters
+    ----------
+    name : str
+        Option name, used in the message (e.g. ``"draws"``).
+    value : object
+        The value the user gave; ``bool`` is refused.
+    minimum, maximum : int
+        Inclusive bounds.
+
+    Raises
+    ------
+    SpecError
+        Naming the option and both bounds.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or not (
+        minimum <= value <= maximum
+    ):
+        raise SpecError(f"{name}={value!r} must be an integer >= {minimum} and <= {maximum:,}")
+    return int(value)

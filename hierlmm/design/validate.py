@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from hierlmm.errors import DataError
+from hierlmm.errors import DataError, SpecError
 from hierlmm.options import NaAction, check_option
 from hierlmm.spec.schema import ModelSpec
 from hierlmm.spec.transforms import check_term, tokenize
@@ -88,6 +88,26 @@ def used_columns(spec: ModelSpec) -> dict[str, str]:
     return out
 
 
+def check_response_not_reused(spec: ModelSpec) -> None:
+    """Raise :class:`SpecError` if a response column is also a predictor or grouping factor.
+
+    Such a model explains the response by itself (or groups it by its own values).
+    """
+    response = set(term_variables(spec.response))
+    roles = [(t, "a fixed term", term_variables(t)) for t in spec.fixed]
+    for g in spec.groups:
+        roles += [(t, f"a random slope of {g.factor!r}", term_variables(t)) for t in g.slopes]
+        roles.append((g.factor, "a grouping factor", g.columns))
+    for term, role, columns in roles:
+        reused = sorted(response & set(columns))
+        if reused:
+            raise SpecError(
+                f"the response column {reused[0]!r} is also used in {role} ({term!r}); a "
+                "model cannot predict the response from itself: remove it from the "
+                "right-hand side"
+            )
+
+
 def check_frame(data: object) -> pd.DataFrame:
     """Return ``data`` if it is a non-empty DataFrame, else raise :class:`DataError`."""
     if not isinstance(data, pd.DataFrame):
@@ -97,6 +117,12 @@ def check_frame(data: object) -> pd.DataFrame:
         )
     if data.shape[0] == 0:
         raise DataError("data has no rows; pass a DataFrame with at least one observation")
+    if isinstance(data.columns, pd.MultiIndex):
+        raise DataError(
+            f"data has MultiIndex columns ({data.columns.nlevels} levels, e.g. "
+            f"{data.columns[0]!r}); flatten them to one name per column, e.g. "
+            "data.columns = ['_'.join(map(str, c)) for c in data.columns]"
+        )
     return data
 
 
@@ -292,6 +318,27 @@ def check_levels(factor: str, levels: tuple[str, ...]) -> None:
             f"effect needs at least 2 levels: drop ({factor}) from the model or use data "
             "with several groups"
         )
+
+
+def check_distinct_labels(column: str, uniques: pd.Index) -> None:
+    """Raise :class:`DataError` if distinct values of ``column`` share a printed label.
+
+    A column holding both the int ``308`` and the str ``"308"`` would give two levels both
+    labelled ``'308'``; the message names the values and their types.
+    """
+    labels = [str(u) for u in uniques]
+    if len(set(labels)) == len(labels):
+        return
+    seen: dict[str, object] = {}
+    for value, label in zip(uniques, labels, strict=True):
+        if label in seen:
+            first = seen[label]
+            raise DataError(
+                f"grouping column {column!r} holds {first!r} ({type(first).__name__}) and "
+                f"{value!r} ({type(value).__name__}), which print alike; convert the column "
+                f"to one type, e.g. data[{column!r}] = data[{column!r}].astype(str)"
+            )
+        seen[label] = value
 
 
 def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:

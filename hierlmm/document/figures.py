@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from hierlmm.design.validate import is_numeric
 from hierlmm.inference.diagnostics import ESS_MIN, RHAT_MAX, convergence_problems
 from hierlmm.inference.display import groups_text, observations_text
+from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.summary import quantile_labels
 from hierlmm.model.names import INTERCEPT
 from hierlmm.plots.checks import plot_ppc_density, plot_ppc_groups
@@ -42,6 +43,7 @@ MAX_SHRINKAGE_FACTORS = 3
 TABLE_HEAD = 10
 CURVE_ROWS = 6
 PPC_DRAWS = 100
+PPC_GROUP_DRAWS = 200
 
 
 class NotApplicable(Exception):
@@ -307,14 +309,18 @@ def frequentist_blocks(fit, prob: float) -> list[Block]:
 
 def ppc_blocks(fit, prob: float) -> list[Block]:
     """Density overlay of replicated data and per-group means against their intervals."""
-    y_rep = posterior_predictive(fit, n_draws=PPC_DRAWS, seed=fit.seed)
+    joint = joint_posterior(fit.idata)
+    total = joint.sizes["chain"] * joint.sizes["draw"]  # a small fit uses all its draws
+    n_draws = min(PPC_DRAWS, total)
+    y_rep = posterior_predictive(fit, n_draws=n_draws, seed=fit.seed)
     blocks: list[Block] = [Plot("ppc_density", f"Observed density of {fit.design.response} "
-                                f"(dark) over {PPC_DRAWS} replicated data sets.",
+                                f"(dark) over {n_draws} replicated data sets.",
                                 plot_ppc_density(fit.design.y, y_rep,
                                                  response=fit.design.response))]
     if fit.design.groups:
         g = max(fit.design.groups, key=lambda group: group.n_levels)
-        table = ppc_group_stats(fit, "mean", seed=fit.seed, factor=g.factor, prob=prob)
+        table = ppc_group_stats(fit, "mean", seed=fit.seed, factor=g.factor, prob=prob,
+                                n_draws=min(PPC_GROUP_DRAWS, total))
         extreme = int(((table["p_value"] < 0.05) | (table["p_value"] > 0.95)).sum())
         blocks.append(Plot(f"ppc_group_means_{g.factor}", f"Observed mean of each "
                            f"{g.factor} against its {prob:.0%} posterior predictive "

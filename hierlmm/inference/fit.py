@@ -23,7 +23,11 @@ from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
 from hierlmm.families import get_family
+from hierlmm.inference.advice import convergence_advice
+from hierlmm.inference.interrupts import InterruptGuard
 from hierlmm.inference.loglik import loglik_dataset
+from hierlmm.inference.memory import check_draws_memory
+from hierlmm.inference.quiet import quiet_info
 from hierlmm.inference.result import Fit
 from hierlmm.inference.samplers import (
     SamplerSettings,
@@ -35,8 +39,16 @@ from hierlmm.inference.samplers import (
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
 from hierlmm.model.scaling import standardize, unscale_draws
+from hierlmm.options import (
+    MAX_CHAINS,
+    MAX_DRAWS,
+    Family,
+    NaAction,
+    Sampler,
+    check_count,
+    check_option,
+)
 from hierlmm.options import Engine as EngineName
-from hierlmm.options import Family, NaAction, Sampler, check_option
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import ModelSpec, PriorSpec, ResidualSpec, with_residual
 
@@ -73,9 +85,9 @@ def _check_seed(seed: object) -> int:
 
 
 def _check_counts(draws: int, tune: int, chains: int, target_accept: float) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise SpecError(f"{name}={value!r} must be an integer >= {low}")
+    for name, value, low, high in (("draws", draws, 1, MAX_DRAWS), ("tune", tune, 1, MAX_DRAWS),
+                                   ("chains", chains, 1, MAX_CHAINS)):
+        check_count(name, value, low, high)
     if not 0 < target_accept < 1:
         raise SpecError(f"target_accept={target_accept!r} must lie strictly between 0 and 1")
 
@@ -187,20 +199,24 @@ def fit(
         )
     scaled, scaling = standardize(design, get_family(spec.family))
     plan = plan_model(design=scaled, spec=spec, engine=engine)
+    check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
     keep = plan.kept_variables()
     built_at = time.perf_counter()
-    entry, compile_s = compiled_model(
-        plan.structure_key(inputs), lambda: plan.build(inputs),
-        backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
-    )
-    settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
-    tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
-    recover_start = time.perf_counter()
-    posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
-    posterior, extra = plan.finish(posterior, seed)  # in internal units
-    posterior = unscale_draws(posterior, scaling)
-    extra = {name: unscale_draws(group, scaling) for name, group in extra.items()}
+    # Ctrl-C from compiling to the exact effects: KeyboardInterrupt, never a partial
+    # posterior (the samplers catch it and return what they have)
+    with InterruptGuard(), quiet_info("pymc", enabled=not progress):
+        entry, compile_s = compiled_model(
+            plan.structure_key(inputs), lambda: plan.build(inputs),
+            backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
+        )
+        settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
+        tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
+        recover_start = time.perf_counter()
+        posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
+        posterior, extra = plan.finish(posterior, seed)  # in internal units
+        posterior = unscale_draws(posterior, scaling)
+        extra = {name: unscale_draws(group, scaling) for name, group in extra.items()}
     idata = _assemble(tree, posterior, design, plan, extra)
     timings = {
         "build_s": built_at - start,
@@ -223,12 +239,13 @@ def fit(
 def _warn_if_unconverged(result: Fit) -> None:
     from hierlmm.inference.diagnostics import convergence_problems
 
-    problems = convergence_problems(result.diagnostics())
+    diag = result.diagnostics()
+    problems = convergence_problems(diag)
     if problems:
+        advice = convergence_advice(diag, result.design, result.settings)
         warnings.warn(
             "convergence diagnostics failed: " + "; ".join(problems)
-            + ". Run longer chains (draws/tune), raise target_accept, or simplify the "
-            "random-effects structure.",
+            + f". Likely cause and remedy: {advice}.",
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -9,11 +9,13 @@ fixed-effect names, level labels), so a loaded fit behaves exactly like the orig
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import h5netcdf
 import numpy as np
 import xarray as xr
 
@@ -26,17 +28,20 @@ from hierlmm.inference.netcdf import (
     FORMAT_VERSION,
     NETCDF_ENGINE,
     PREFIX,
+    RUN_ID_ATTR,
     decode_objects,
     design_data_frame,
     write_fit,
 )
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
+from hierlmm.options import Engine as EngineName
+from hierlmm.options import Sampler, allowed
 from hierlmm.spec.schema import ModelSpec
 
 
 # ------------------------------------------------------------------------------- save
-def save_fit(fit: Fit, path: str | os.PathLike[str]) -> Path:
+def save_fit(fit: Fit, path: str | os.PathLike[str], *, run_id: str | None = None) -> Path:
     """Write ``fit`` to one netCDF file; see :func:`hierlmm.inference.netcdf.write_fit`.
 
     Raises
@@ -46,10 +51,26 @@ def save_fit(fit: Fit, path: str | os.PathLike[str]) -> Path:
     """
     if not isinstance(fit, Fit):
         raise FitError(f"save_fit() takes a hierlmm Fit, got {type(fit).__name__}")
-    return write_fit(fit, path)
+    return write_fit(fit, path, run_id=run_id)
 
 
 # ------------------------------------------------------------------------------- load
+def saved_run_id(path: str | os.PathLike[str]) -> str | None:
+    """The run id stored in a saved fit (``hierlmm_run_id``), or None if it has none.
+
+    Raises
+    ------
+    FitError
+        If the file cannot be read as netCDF.
+    """
+    try:
+        with h5netcdf.File(Path(path), "r") as handle:
+            value = handle.attrs.get(RUN_ID_ATTR)
+    except (OSError, ValueError) as exc:
+        raise FitError(f"cannot read {path}: {exc}") from exc
+    return None if value is None else str(value)
+
+
 def _read_tree(path: Path) -> xr.DataTree:
     if not path.is_file():
         raise FitError(f"no saved fit at {path}; check the path (fits are saved by Fit.save)")
@@ -97,6 +118,25 @@ def _check_design(design: Design, idata: xr.DataTree, path: Path) -> None:
         raise FitError(f"{path} is inconsistent: {problem}; the file is damaged or was edited")
 
 
+def _check_fields(fields: dict[str, Any], path: Path) -> None:
+    """Raise :class:`FitError` if a stored engine, sampler, timings or settings is invalid."""
+    engines = tuple(e for e in allowed(EngineName) if e != "auto")
+    problem = None
+    if fields["engine"] not in engines:
+        problem = f"engine {fields['engine']!r} is not one of {', '.join(engines)}"
+    elif fields["sampler"] not in allowed(Sampler):
+        problem = f"sampler {fields['sampler']!r} is not one of {', '.join(allowed(Sampler))}"
+    elif not isinstance(fields["timings"], dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in fields["timings"].values()
+    ):
+        problem = "timings must map names to finite non-negative seconds"
+    elif not isinstance(fields["settings"], dict):
+        problem = "settings must be a JSON object"
+    if problem is not None:
+        raise FitError(f"{path} is damaged: {PREFIX}{problem}")
+
+
 def _split_tree(tree: xr.DataTree) -> tuple[xr.DataTree, xr.Dataset, dict[str, Any]]:
     """Separate the fit's own groups, ``design_data`` and the ``hierlmm_*`` attributes."""
     attrs = dict(tree.attrs)
@@ -142,8 +182,9 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     path = Path(path).expanduser().resolve()
     tree = _read_tree(path)
     _check_format(dict(tree.attrs), path)
-    if DESIGN_GROUP not in tree.children:
-        raise FitError(f"{path} has no {DESIGN_GROUP!r} group; the file is damaged")
+    for group in (DESIGN_GROUP, "posterior"):
+        if group not in tree.children:
+            raise FitError(f"{path} has no {group!r} group; the file is damaged")
     try:
         idata, data_ds, attrs = _split_tree(tree)
         spec = ModelSpec.from_dict(json.loads(attrs[f"{PREFIX}spec"]))
@@ -159,6 +200,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         raise FitError(
             f"{path} is damaged: cannot read {exc.args[0] if exc.args else exc!s}"
         ) from exc
+    _check_fields(fields, path)
     try:
         design = build_design(spec, frame, na_action="raise")
     except HierlmmError as exc:

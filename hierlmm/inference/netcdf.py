@@ -8,7 +8,8 @@ No pickle is involved. The file holds
   column along the dimension ``design_row`` (strings as strings, integers, floats and
   booleans with their dtype, categoricals as strings plus their category order);
 - root attributes ``hierlmm_*``: the spec, engine, sampler, seed, timings and settings
-  (JSON where they are not plain scalars).
+  (JSON where they are not plain scalars), and ``hierlmm_run_id`` when the writer gave
+  one (the CLI does, and writes the same id into summary.json).
 
 This module encodes and decodes those pieces and writes the file. It reads a fit only
 through its attributes and never imports the :class:`~hierlmm.inference.result.Fit`
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +40,7 @@ FORMAT_VERSION = 1
 DESIGN_GROUP = "design_data"
 ROW_DIM = "design_row"
 PREFIX = "hierlmm_"
+RUN_ID_ATTR = f"{PREFIX}run_id"
 NETCDF_ENGINE = "h5netcdf"
 
 
@@ -249,8 +252,13 @@ def _tree_to_write(fit: FitRecord) -> xr.DataTree:
     return xr.DataTree.from_dict(groups)
 
 
-def write_fit(fit: FitRecord, path: str | os.PathLike[str]) -> Path:
+def write_fit(
+    fit: FitRecord, path: str | os.PathLike[str], *, run_id: str | None = None
+) -> Path:
     """Write ``fit`` to one netCDF file (h5netcdf engine, no pickle).
+
+    The file is written under a unique temporary name in the same folder and renamed
+    into place, so a concurrent save or an interrupt never leaves a partial file there.
 
     Parameters
     ----------
@@ -258,6 +266,9 @@ def write_fit(fit: FitRecord, path: str | os.PathLike[str]) -> Path:
     path : str or path-like
         Target file, conventionally ``*.nc``; an existing file is replaced. Its folder
         must exist.
+    run_id : str, optional
+        Id of the run that made the fit, stored as the ``hierlmm_run_id`` attribute
+        (the CLI writes the same id into summary.json).
 
     Returns
     -------
@@ -273,11 +284,14 @@ def write_fit(fit: FitRecord, path: str | os.PathLike[str]) -> Path:
     if not target.parent.is_dir():
         raise FitError(f"cannot save the fit to {target}: folder {target.parent} does not exist")
     tree = _tree_to_write(fit)
-    partial = target.with_name(f".{target.name}.partial")
+    if run_id is not None:
+        tree.attrs[RUN_ID_ATTR] = str(run_id)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
         tree.to_netcdf(partial, engine=NETCDF_ENGINE)
         os.replace(partial, target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise FitError(f"cannot write the fit to {target}: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)  # after os.replace there is nothing to remove
     return target

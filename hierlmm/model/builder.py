@@ -17,6 +17,7 @@ from hierlmm.design.design import Design
 from hierlmm.engines import Engine, make_engine
 from hierlmm.errors import SpecError
 from hierlmm.families import get_family
+from hierlmm.model.identifiability import check_identifiable
 from hierlmm.spec.schema import ModelSpec
 
 IMPLEMENTED_RESIDUALS = ("iid",)
@@ -63,11 +64,15 @@ def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engi
     SpecError
         For a family or residual structure that is not implemented yet, or an engine
         that cannot fit the model.
+    DataError
+        If the data cannot identify the parameters (see
+        :func:`hierlmm.model.identifiability.check_identifiable`).
     """
     family = get_family(spec.family)
     if spec.residual.kind not in IMPLEMENTED_RESIDUALS:
         raise SpecError(f"residual={spec.residual.kind!r} is planned but not implemented yet")
     family.check_response(design.y, spec.response)
+    check_identifiable(design, family)
     return make_engine(engine, design, spec, family)
 
 

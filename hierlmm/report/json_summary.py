@@ -175,9 +175,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_summary_json(fit, path: str | os.PathLike[str]) -> Path:
-    """Write :func:`summary_dict` to ``path`` as indented strict JSON; return the path."""
+def write_summary_json(
+    fit, path: str | os.PathLike[str], extra: Mapping[str, SectionBuilder] | None = None
+) -> Path:
+    """Write :func:`summary_dict` (with ``extra`` keys) to ``path`` as indented strict
+    JSON; return the path."""
     path = Path(path)
-    text = json.dumps(summary_dict(fit), indent=2, allow_nan=False)
+    text = json.dumps(summary_dict(fit, extra), indent=2, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path

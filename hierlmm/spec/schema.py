@@ -15,6 +15,7 @@ from hierlmm.errors import SpecError
 from hierlmm.options import Family, ResidualKind, check_option
 
 INTERCEPT = "Intercept"
+PRIOR_SETTING_MAX = 1e6  # larger multipliers overflow the data-scaled hyperparameters
 _FACTOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_.]*)*$")
 
 
@@ -132,8 +133,11 @@ class PriorSpec:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SpecError(f"prior setting {f.name}={value!r} must be a number")
-            if not value > 0:
-                raise SpecError(f"prior setting {f.name}={value!r} must be positive")
+            if not 0 < value <= PRIOR_SETTING_MAX:  # False for NaN and inf too
+                raise SpecError(
+                    f"prior setting {f.name}={value!r} must be a finite positive number "
+                    f"at most {PRIOR_SETTING_MAX:g}"
+                )
             object.__setattr__(self, f.name, float(value))
 
     @classmethod

@@ -9,8 +9,10 @@ Allowed calls
 -------------
 ``log, log2, log10, log1p, exp, sqrt, abs`` (numpy elementwise),
 ``center, scale, standardize`` (formulae's stateful transforms),
-``poly(x, degree)`` (orthogonal polynomials), ``C(x)`` (categorical coding, optional
-``levels=[...]``), ``I(...)`` (arithmetic inside a term, e.g. ``I(x ** 2)``).
+``poly(x, degree)`` (orthogonal polynomials), ``C(x)`` (categorical coding; the level
+order comes from the column: ``C(x, levels=[...])`` passes the guard below but is then
+refused, as formulae cannot parse the list), ``I(...)`` (arithmetic inside a term, e.g.
+``I(x ** 2)``).
 Anything else - attribute access, indexing, imports, lambdas, dunder names, Python
 keywords, strings outside ``C(levels=...)``, other calls, calls of call results,
 comparisons, conditional expressions - is refused with :class:`SpecError`.
@@ -120,7 +122,7 @@ def check_term(term: str) -> str:
     Parameters
     ----------
     term : str
-        One formula term, e.g. ``"log(dose)"``, ``"C(group, levels=['a', 'b'])"``.
+        One formula term, e.g. ``"log(dose)"``, ``"C(group)"``.
     """
     tokens = tokenize(term)
     for i, (kind, text) in enumerate(tokens):
@@ -153,6 +155,13 @@ def check_term(term: str) -> str:
         if text in ("[", "]") and not _inside_levels(tokens, i):
             raise SpecError(f"formula term {term!r} uses indexing, which is refused")
     _check_syntax_tree(term, tokens)
+    if any(tokens[i] == ("name", "levels") and tokens[i + 1][1] == "="
+           for i in range(len(tokens) - 1)):
+        raise SpecError(
+            f"formula term {term!r}: C(x, levels=[...]) is not supported; write C(x) and "
+            "give the column the level order as a pandas Categorical, e.g. "
+            "data['x'] = pandas.Categorical(data['x'], categories=['a', 'b'])"
+        )
     return term
 
 

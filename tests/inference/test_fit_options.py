@@ -57,6 +57,9 @@ def first_fit(with_missing: pd.DataFrame) -> tuple[hierlmm.Fit, list[str]]:
         ("target_accept", 1.0),
         ("target_accept", 0.0),
         ("target_accept", 1.5),
+        ("draws", 10**12),
+        ("tune", 10**7),
+        ("chains", 1000),
     ],
 )
 def test_bad_option_raises_spec_error_naming_it(

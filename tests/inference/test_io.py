@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import xarray as xr
 import hierlmm
 from hierlmm.design import build_design
 from hierlmm.errors import FitError
-from hierlmm.inference.io import load_fit, save_fit
+from hierlmm.inference.io import load_fit, save_fit, saved_run_id
 from hierlmm.inference.netcdf import DESIGN_GROUP, design_data_dataset, design_data_frame
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
@@ -224,3 +225,27 @@ def test_missing_attribute_reports_a_damaged_file(tmp_path: Path) -> None:
     tree.to_netcdf(tmp_path / "edited.nc", engine="h5netcdf")
     with pytest.raises(FitError, match="edited.nc is damaged: cannot read hierlmm_seed"):
         load_fit(tmp_path / "edited.nc")
+
+
+@pytest.mark.parametrize(("attribute", "value", "message"), [
+    ("hierlmm_engine", "turbo", "hierlmm_engine 'turbo' is not one of collapsed, sampled"),
+    ("hierlmm_sampler", "stan", "hierlmm_sampler 'stan' is not one of nutpie, pymc"),
+    ("hierlmm_timings", '{"total_s": -1}', "hierlmm_timings must map names to finite"),
+    ("hierlmm_timings", '[1, 2]', "hierlmm_timings must map names to finite"),
+    ("hierlmm_settings", '"draws"', "hierlmm_settings must be a JSON object"),
+])
+def test_edited_attributes_are_validated(tmp_path: Path, attribute: str, value: str,
+                                         message: str) -> None:
+    fit = fake_fit("y ~ x + (1 | g)", mixed_frame())
+    tree = xr.load_datatree(save_fit(fit, tmp_path / "fit.nc"), engine="h5netcdf")
+    tree.attrs[attribute] = value
+    tree.to_netcdf(tmp_path / "edited.nc", engine="h5netcdf")
+    with pytest.raises(FitError, match=rf"edited.nc is damaged: {re.escape(message)}"):
+        load_fit(tmp_path / "edited.nc")
+
+
+def test_run_id_is_stored_when_given(tmp_path: Path) -> None:
+    fit = fake_fit("y ~ x + (1 | g)", mixed_frame())
+    assert saved_run_id(save_fit(fit, tmp_path / "plain.nc")) is None
+    assert saved_run_id(save_fit(fit, tmp_path / "run.nc", run_id="abc123")) == "abc123"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.nc", "run.nc"]  # no temps

@@ -15,3 +15,13 @@ def test_collapsed_fit_logs_no_warnings(sleepstudy, caplog, capfd) -> None:
     assert noisy == [], [r.getMessage()[:200] for r in noisy]
     err = capfd.readouterr().err
     assert "Rewrite failure" not in err and "Traceback" not in err, err[:500]
+
+
+def test_pymc_without_progress_prints_no_initializing_line(sleepstudy, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="pymc"):
+        hierlmm.fit("Reaction ~ Days + (1 | Subject)", sleepstudy, seed=2, draws=30, tune=30,
+                    chains=1, sampler="pymc", engine="collapsed", progress=False,
+                    warn_convergence=False)
+        assert logging.getLogger("pymc").level == logging.INFO  # restored after the fit
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("pymc")]
+    assert not [m for m in messages if "Initializing NUTS" in m], messages

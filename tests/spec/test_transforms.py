@@ -33,6 +33,8 @@ HOSTILE = {
     "C(g, levels=['a', __import__])": "dunder names are refused",
     "I(x @ y)": "contains '@'",
     "I(x == 1)": "not a valid term",
+    "C(g, levels=['a','b'])": "C(x, levels=[...]) is not supported; write C(x) and give the "
+    "column the level order as a pandas Categorical",
 }
 ALLOWED = [
     "log(x)",
@@ -42,7 +44,6 @@ ALLOWED = [
     "poly(x, 2)",
     "poly(x, degree=3)",
     "C(g)",
-    "C(g, levels=['a','b'])",
     "I(x ** 2)",
     "I(x * 2.5 - 1e-3)",
     "sqrt(x)",

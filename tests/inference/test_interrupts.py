@@ -1,0 +1,44 @@
+"""InterruptGuard turns a swallowed Ctrl-C into KeyboardInterrupt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from hierlmm.inference.interrupts import InterruptGuard
+
+
+def sampler_that_swallows_ctrl_c() -> str:
+    """Like pm.sample / nutpie.sample: catch KeyboardInterrupt, return partial draws."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises KeyboardInterrupt before this ends
+    except KeyboardInterrupt:
+        return "partial draws"
+    return "complete draws"
+
+
+def test_swallowed_interrupt_is_raised_again() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), InterruptGuard() as guard:
+        assert sampler_that_swallows_ctrl_c() == "partial draws"
+    assert guard.interrupted
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+
+
+def test_error_after_an_interrupt_becomes_keyboard_interrupt() -> None:
+    with pytest.raises(KeyboardInterrupt) as info, InterruptGuard():
+        sampler_that_swallows_ctrl_c()
+        raise IndexError("partial trace")  # what later steps did on partial draws
+    assert isinstance(info.value.__cause__, IndexError)
+
+
+def test_no_interrupt_changes_nothing() -> None:
+    with InterruptGuard() as guard:
+        value = 1 + 1
+    assert value == 2 and not guard.interrupted
+    with pytest.raises(ValueError), InterruptGuard():
+        raise ValueError("an ordinary error passes through")
