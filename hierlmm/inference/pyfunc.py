@@ -107,6 +107,7 @@ def compile_density(
     x0 = np.concatenate([np.ravel(start[v.name]) for v in value_vars]).astype("float64")
     names = [v.name for v in model.unobserved_value_vars if v.name in wanted]
     shapes = [np.shape(value) for value in expand(x0)]
+    logp_dlogp(x0)  # a cold numba cache compiles on the first call: count it as compile time
     dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
     initial_point = _flat_initial_point(model, [v.name for v in value_vars])
     return PyFuncDensity(logp_dlogp, expand, initial_point, names, shapes, dims, ndim)
