@@ -176,11 +176,16 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         except OSError as exc:
             raise FitError(f"cannot write {out / SUMMARY_JSON}: {exc.strerror or exc}") from exc
         save_fit(fit, staging.path(POSTERIOR_NC), run_id=run_id)
-        written = staging.publish()
-    if not args.no_report:
-        from hierlmm.document.html import write_report
+        if not args.no_report:
+            from hierlmm.document.html import write_report
 
-        written.append(write_report(fit, out))
+            scratch = staging.folder_path("report")
+            page = write_report(fit, scratch)
+            staging.adopt(scratch / "figures", "figures")
+            staging.adopt(page, page.name)
+        written = staging.publish()
+        if not args.no_report:
+            written = [p for p in written if p.name != "figures"]
     print_summary(fit, stdout)
     report_warnings(caught, stderr)
     print(f"\nwrote {', '.join(map(str, written[:-1]))} and {written[-1]}", file=stdout)

@@ -19,7 +19,7 @@ from hierlmm.inference.outputs import Staging
 def cli_command(model: Path, out: Path, seed: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hierlmm.cli", "fit", str(model), "--out", str(out),
             "--draws", "60", "--tune", "60", "--chains", "1", "--seed", str(seed),
-            "--no-progress", "--no-report", *extra]
+            "--no-progress", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,10 @@ def test_two_concurrent_runs_both_succeed(concurrent) -> None:
     for code, _, stderr in results:
         assert code == 0, stderr
         assert "Traceback" not in stderr and "error" not in stderr
-    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.json"]
+    # no temporary file or folder is left; the report is staged and renamed in too
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["figures", "posterior.nc", "report.html", "summary.json"]
+    assert len(list((out / "figures").glob("*.png"))) >= 8
 
 
 def test_files_left_behind_are_a_matching_loadable_pair(concurrent) -> None:

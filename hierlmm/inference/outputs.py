@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,25 @@ from types import TracebackType
 from hierlmm.errors import FitError
 
 RUN_KEY = "run"
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree, if present."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replace(source: Path, target: Path, run_id: str) -> None:
+    """``os.replace``, also for a folder onto an existing folder (moved aside, removed)."""
+    if source.is_dir() and target.is_dir():
+        old = target.with_name(f".{target.name}.{run_id}.old")
+        os.replace(target, old)
+        os.replace(source, target)
+        _remove(old)
+    else:
+        os.replace(source, target)
 
 
 def new_run_id() -> str:
@@ -46,12 +66,24 @@ class Staging:
     def __init__(self, folder: Path, run_id: str) -> None:
         self.folder, self.run_id = Path(folder), run_id
         self._staged: dict[Path, Path] = {}
+        self._scratch: list[Path] = []
 
     def path(self, name: str) -> Path:
         """The temporary path to write ``name`` to (final path: ``folder / name``)."""
         temporary = self.folder / f".{name}.{self.run_id}.partial"
         self._staged[self.folder / name] = temporary
         return temporary
+
+    def folder_path(self, name: str) -> Path:
+        """A temporary folder to fill with ``name`` (a file or folder); created empty."""
+        scratch = self.folder / f".{name}.{self.run_id}.partial.d"
+        scratch.mkdir()
+        self._scratch.append(scratch)
+        return scratch
+
+    def adopt(self, staged: Path, name: str) -> None:
+        """Publish ``staged`` (a file or folder written elsewhere) as ``folder / name``."""
+        self._staged[self.folder / name] = staged
 
     def publish(self) -> list[Path]:
         """Rename every staged file into place under the folder lock; return the targets.
@@ -65,20 +97,24 @@ class Staging:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             for target, temporary in self._staged.items():
-                os.replace(temporary, target)
+                _replace(temporary, target, self.run_id)
         except OSError as exc:
             raise FitError(f"cannot move the output into {self.folder}: {exc}") from exc
         finally:
             os.close(lock)  # releases the lock
         targets = list(self._staged)
         self._staged.clear()
+        self.discard()
         return targets
 
     def discard(self) -> None:
         """Remove every staged file not yet published."""
         for temporary in self._staged.values():
-            temporary.unlink(missing_ok=True)
+            _remove(temporary)
+        for scratch in self._scratch:
+            _remove(scratch)
         self._staged.clear()
+        self._scratch.clear()
 
     def __enter__(self) -> Staging:
         return self
