@@ -17,6 +17,7 @@ An engine is bound to one ``(design, spec, family)``. It owns
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +75,11 @@ class Engine(ABC):
         """Factors whose effects are model parameters."""
         return tuple(g for g in self.design.groups if g.factor != self.integrated_factor)
 
+    @cached_property
+    def centred_factors(self) -> frozenset[str]:
+        """Sampled factors given the centred parametrisation; none by default."""
+        return frozenset()
+
     def kept_variables(self) -> list[str]:
         """Posterior variables to keep: beta, family parameters, SDs, correlations, effects."""
         keep = [names.BETA, *self.family.parameters]
@@ -91,7 +97,7 @@ class Engine(ABC):
         return (
             self.name, type(self.family).__name__, self.family.link, self.spec.residual.kind,
             self.spec.priors.lkj_eta, self.intercept_index, self.integrated_factor,
-            groups, shapes,
+            groups, tuple(sorted(self.centred_factors)), shapes,
         )
 
     def prefers_python_callback(self) -> bool:
@@ -138,7 +144,8 @@ class Engine(ABC):
             params = self.family.add_parameters(data)
             offset = None
             for g in self.sampled_groups:
-                b = add_effects(model=model, group=g, chol=chols[g.factor])
+                b = add_effects(model=model, group=g, chol=chols[g.factor],
+                                centred=g.factor in self.centred_factors)
                 term = group_contribution(  # (n,)
                     effects=b, codes=data[names.data_codes(g.factor)],
                     Z=data[names.data_z(g.factor)],

@@ -50,14 +50,47 @@ def add_covariance(
 
 
 def add_effects(
-    *, model: pm.Model, group: GroupDesign, chol: pt.TensorVariable
+    *, model: pm.Model, group: GroupDesign, chol: pt.TensorVariable, centred: bool = False
 ) -> pt.TensorVariable:
-    """Add non-centred effects of ``group``; return b with shape (n_levels, q)."""
+    """Add the effects of ``group``; return b with shape (n_levels, q).
+
+    Non-centred (``b = z L'``, ``z ~ N(0, 1)``) by default; centred (``b ~ N(0, sd)``)
+    for a single-effect factor whose data pin each level down (see
+    :func:`informative_intercepts`), where the non-centred form mixes slowly.
+    """
     f = group.factor
     dims = (names.level_dim(f), names.term_dim(f))
     with model:
+        if centred and group.q == 1:
+            return pm.Normal(names.effects(f), 0.0, chol[0, 0], dims=dims)  # q = 1
         z = pm.Normal(names.offsets(f), 0.0, 1.0, dims=dims)
         return pm.Deterministic(names.effects(f), z @ chol.T, dims=dims)  # (L, q) @ (q, q)
+
+
+CENTRED_MIN_PER_LEVEL = 20  # observations per level, on average
+CENTRED_MIN_RATIO = 5.0  # n * var(level means) / var(y) from which a factor is centred
+
+
+def informative_intercepts(group: GroupDesign, y: np.ndarray) -> bool:
+    """Whether a single-effect factor's data identify each level well (centre it).
+
+    A one-way ANOVA reading: with ``n`` the mean observations per level, the ratio
+    ``n * var(level means of y) / var(y)`` is near 1 when the factor explains nothing
+    and near ``n tau^2 / sigma^2`` when it does; from :data:`CENTRED_MIN_RATIO` (and
+    :data:`CENTRED_MIN_PER_LEVEL` observations per level) the centred parametrisation
+    samples better (Papaspiliopoulos, Roberts & Skold 2007).
+
+    Parameters
+    ----------
+    group : GroupDesign
+    y : ndarray, shape (n,)
+    """
+    counts = group.counts
+    if group.q != 1 or counts.mean() < CENTRED_MIN_PER_LEVEL or np.var(y) == 0:
+        return False
+    means = np.bincount(group.codes, weights=y, minlength=group.n_levels)[counts > 0]
+    means /= counts[counts > 0]
+    return counts.mean() * np.var(means) / np.var(y) >= CENTRED_MIN_RATIO
 
 
 def group_contribution(
