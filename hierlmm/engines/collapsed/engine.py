@@ -67,10 +67,11 @@ class CollapsedEngine(Engine):
 
         Next to an integrated-out factor, a strongly identified sampled factor (e.g.
         the items of a subjects x items design, 30 observations each) mixes slowly
-        non-centred: on a simulated 30 x 20 crossed design the item SD had bulk ESS
-        445 of 4,000 draws non-centred and about 4,900 centred. In the sampled engine
-        centring every informative factor instead slowed the intercept (ESS 393), so
-        it keeps the non-centred form.
+        non-centred: on a simulated 30 x 20 crossed design (4 x 1000 draws) the
+        smallest bulk ESS rose from 445 (the item SD) to 625 and max R-hat fell from
+        1.015 to 1.003. In the sampled engine centring every informative factor made
+        the SDs mix well (ESS ~4,900) but slowed the intercept (ESS 393), so it keeps
+        the non-centred form.
         """
         y = self.design.y
         return frozenset(
