@@ -14,6 +14,7 @@ Family = Literal["gaussian", "student_t", "bernoulli", "binomial", "poisson", "n
 Engine = Literal["auto", "collapsed", "sampled"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
 ResidualKind = Literal["iid", "ar1", "car1"]
+GapsMode = Literal["error", "order"]
 NaAction = Literal["raise", "drop"]
 
 MAX_DRAWS = 1_000_000  # draws and tune per chain (docs/model-files.md)

@@ -234,6 +234,7 @@ def encode_residual(
         series=series,
         series_levels=levels,
         time=data[residual.time].to_numpy(dtype=np.float64),
+        gaps=residual.gaps,
     )
 
 

@@ -97,6 +97,34 @@ class ResidualDesign:
         gaps[self.offsets[:-1]] = np.nan
         return gaps
 
+    @property
+    def lags(self) -> np.ndarray:
+        """Correlation exponent of each row with its predecessor, in sorted order, (n,).
+
+        ``phi ** lags[i]`` is the correlation of row ``order[i]`` with the previous row of
+        its series: 1 for ``"ar1"`` (lag one is the next observation in time order),
+        the time gap for ``"car1"``; 0 at the first row of each series.
+        """
+        gaps = self.gaps if self.kind == "car1" else np.ones(self.series.shape[0])
+        gaps = np.array(gaps, dtype=np.float64)
+        gaps[self.offsets[:-1]] = 0.0
+        return gaps
+
+    @property
+    def previous(self) -> np.ndarray:
+        """Row (user order) preceding each row in its series, shape (n,), int64.
+
+        The first row of a series points at itself (its lag is 0, so it is unused).
+        """
+        order = self._arrays()[2]
+        prev_sorted = np.empty_like(order)
+        prev_sorted[1:] = order[:-1]
+        starts = self.offsets[:-1]
+        prev_sorted[starts] = order[starts]
+        out = np.empty_like(order)
+        out[order] = prev_sorted
+        return out
+
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.series is None or self.time is None or self.order is None:
             raise ValueError("iid residuals have no series, times or order")
@@ -111,6 +139,7 @@ def series_design(
     series: np.ndarray,
     series_levels: tuple[str, ...],
     time: np.ndarray,
+    gaps: str = "error",
 ) -> ResidualDesign:
     """Check the times of an ``"ar1"``/``"car1"`` residual and order the rows.
 
@@ -127,6 +156,8 @@ def series_design(
         Series labels in code order.
     time : ndarray, shape (n,)
         Time of each row (any real dtype; stored as float64).
+    gaps : {"error", "order"}
+        For ``"ar1"``: whether a missing integer time inside a series is an error.
 
     Returns
     -------
@@ -137,7 +168,8 @@ def series_design(
     ------
     DataError
         Naming the time column for non-finite times or non-integer ``"ar1"`` times, and
-        the series for a time repeated within one series.
+        the series for a time repeated within one series, or (``"ar1"`` with
+        ``gaps="error"``) a missing integer time inside a series.
     """
     time = check_times(np.asarray(time, dtype=np.float64), column=time_column, kind=kind)
     series = np.asarray(series, dtype=np.int64)
@@ -145,6 +177,10 @@ def series_design(
     check_distinct_times(
         series[order], time[order], column=time_column, group=group, levels=series_levels
     )
+    if kind == "ar1" and gaps == "error":
+        check_no_gaps(
+            series[order], time[order], column=time_column, group=group, levels=series_levels
+        )
     return ResidualDesign(
         kind=kind,
         group=group,
@@ -217,3 +253,31 @@ def check_distinct_times(
         "duplicates, or choose a finer group)"
     )
 
+
+
+def check_no_gaps(
+    sorted_series: np.ndarray,
+    sorted_time: np.ndarray,
+    *,
+    column: str,
+    group: str,
+    levels: tuple[str, ...],
+) -> None:
+    """Raise :class:`DataError` if an AR(1) series skips an integer time.
+
+    Parameters are those of :func:`check_distinct_times` (rows sorted by series, time).
+    """
+    s, t = sorted_series, sorted_time
+    skip = np.flatnonzero((s[1:] == s[:-1]) & (t[1:] - t[:-1] > 1))  # sorted positions
+    if not skip.size:
+        return
+    shown = "; ".join(
+        f"{group} {levels[s[i]]!r} jumps from time {t[i]:g} to {t[i + 1]:g}"
+        for i in skip[:_MAX_SHOWN]
+    )
+    more = f"; ... ({skip.size} in all)" if skip.size > _MAX_SHOWN else ""
+    raise DataError(
+        f'residual time column {column!r} has gaps within series of {group!r} (kind="ar1" '
+        f'takes lag 1 as the next integer time): {shown}{more}; pass gaps="order" to treat '
+        'each series as consecutive, or use kind="car1" for real-valued time gaps'
+    )

@@ -8,9 +8,13 @@ line in :data:`ENGINES`.
 
 from __future__ import annotations
 
+import logging
+
 from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine
 from hierlmm.engines.collapsed import CollapsedEngine
+from hierlmm.engines.collapsed.engine import integrated_group
+from hierlmm.engines.collapsed.series import series_nested
 from hierlmm.engines.sampled import SampledEngine
 from hierlmm.errors import SpecError
 from hierlmm.families.base import Family
@@ -22,9 +26,33 @@ ENGINES: dict[str, type[Engine]] = {
 }
 
 
+_log = logging.getLogger(__name__)
+
+
+def series_not_nested(spec: ModelSpec, design: Design) -> str | None:
+    """Why an AR(1)/CAR(1) residual cannot be collapsed, or None when it can.
+
+    The collapsed engine integrates the factor with most effects out; the residual's
+    series must lie within its levels (e.g. the residual group is that factor), so
+    that ``R`` is block-diagonal by level.
+    """
+    if spec.residual.kind == "iid" or not design.groups:
+        return None
+    group = integrated_group(design.groups)
+    if series_nested(design.residual, group.codes):
+        return None
+    return (
+        f"the residual series (within {design.residual.group!r}) are not nested in the "
+        f"levels of {group.factor!r}, the factor the collapsed engine integrates out"
+    )
+
+
 def can_collapse(family: Family, spec: ModelSpec, design: Design) -> bool:
-    """Whether the collapsed engine applies: a collapsible family, iid residuals, a factor."""
-    return family.collapsible and spec.residual.kind == "iid" and bool(design.groups)
+    """Whether the collapsed engine applies: a collapsible family, a factor, and iid
+    residuals or AR(1)/CAR(1) series nested in the integrated factor's levels."""
+    if not (family.collapsible and design.groups):
+        return False
+    return series_not_nested(spec, design) is None
 
 
 def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> Engine:
@@ -37,10 +65,19 @@ def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> E
     """
     if name == "auto":
         name = "collapsed" if can_collapse(family, spec, design) else "sampled"
+        reason = series_not_nested(spec, design) if family.collapsible else None
+        if reason:
+            _log.info("engine='auto' uses the sampled engine: %s", reason)
     elif name == "collapsed" and not can_collapse(family, spec, design):
+        reason = series_not_nested(spec, design) if family.collapsible else None
+        if reason:
+            raise SpecError(
+                f'engine="collapsed": {reason}; use engine="sampled" (or "auto", which '
+                "falls back to it), or set the residual group to that factor"
+            )
         raise SpecError(
-            'engine="collapsed" needs a gaussian model with iid residuals and at least one '
-            'grouping factor; use engine="sampled" or "auto"'
+            'engine="collapsed" needs a gaussian model and at least one grouping factor; '
+            'use engine="sampled" or "auto"'
         )
     return ENGINES[name](design, spec, family)
 

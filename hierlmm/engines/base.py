@@ -37,6 +37,7 @@ from hierlmm.model.random_effects import (
     group_contribution,
     group_coords,
 )
+from hierlmm.residuals import ResidualStructure, get_residual
 from hierlmm.spec.schema import ModelSpec
 
 
@@ -63,6 +64,7 @@ class Engine(ABC):
     def __init__(self, design: Design, spec: ModelSpec, family: Family) -> None:
         self.design, self.spec, self.family = design, spec, family
         self.intercept_index = intercept_index(design)
+        self.residual: ResidualStructure | None = get_residual(spec.residual.kind)
 
     # ------------------------------------------------------------------- structure
     @property
@@ -83,6 +85,8 @@ class Engine(ABC):
     def kept_variables(self) -> list[str]:
         """Posterior variables to keep: beta, family parameters, SDs, correlations, effects."""
         keep = [names.BETA, *self.family.parameters]
+        if self.residual is not None:
+            keep += list(self.residual.parameters)
         for g in self.design.groups:
             keep.append(names.sd(g.factor))
             if g.correlated and g.q > 1:
@@ -107,8 +111,10 @@ class Engine(ABC):
     # ---------------------------------------------------------------------- inputs
     def inputs(self) -> dict[str, np.ndarray]:
         """Every array the model reads, by data-container name."""
+        residual = {} if self.residual is None else self.residual.prior_inputs(self.spec.priors)
         return {
             **prior_inputs(self.design, self.spec.priors, self.family),
+            **residual,
             **{k: v for g in self.sampled_groups for k, v in self._group_inputs(g).items()},
             **self.likelihood_inputs(),
         }
@@ -142,6 +148,8 @@ class Engine(ABC):
                 for g in self.design.groups
             }
             params = self.family.add_parameters(data)
+            if self.residual is not None:
+                params = {**params, **self.residual.add_parameters(data)}
             offset = None
             for g in self.sampled_groups:
                 b = add_effects(model=model, group=g, chol=chols[g.factor],

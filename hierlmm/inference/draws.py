@@ -24,7 +24,7 @@ class ScalarDraws:
     ----------
     parameter : str
         Display name, e.g. ``"Days"``, ``"sd(Intercept|Subject)"``, ``"sigma"``.
-    kind : {"fixed", "sd", "corr", "sigma", "family"}
+    kind : {"fixed", "sd", "corr", "sigma", "family", "residual"}
     factor : str or None
     term : str or None
         Effect name; for correlations ``"A,B"``.
@@ -50,6 +50,7 @@ def scalar_draws(
     family_parameters : tuple of str
         :attr:`hierlmm.families.base.Family.parameters` of the fit's family; the residual
         SD ``sigma`` gets kind ``"sigma"``, any other (``nu``, ...) kind ``"family"``.
+        An AR(1)/CAR(1) residual's ``phi`` follows with kind ``"residual"``.
     """
     beta = posterior[names.BETA]
     out = [
@@ -70,4 +71,7 @@ def scalar_draws(
     for name in family_parameters:
         kind = "sigma" if name == names.SIGMA else "family"
         out.append(ScalarDraws(name, kind, None, None, posterior[name].values))
+    if not design.residual.is_iid and names.PHI in posterior:
+        values = posterior[names.PHI].transpose("chain", "draw").values
+        out.append(ScalarDraws(names.PHI, "residual", None, None, values))
     return out

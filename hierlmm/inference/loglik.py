@@ -2,6 +2,9 @@
 
 Computed after sampling for both engines from the same posterior variables and through
 the response family, so LOO and posterior predictive checks do not depend on the engine.
+With AR(1)/CAR(1) residuals the pointwise term of a row is its one-step-ahead conditional
+density given the effects and the previous row of its series (the first row of a series:
+its stationary marginal); these terms sum to the exact joint log-likelihood.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from hierlmm.design.design import Design
 from hierlmm.families.base import Family
 from hierlmm.model import names
 from hierlmm.model.linear_predictor import linear_predictor as eta_from_draws
+from hierlmm.residuals import get_residual, series_inputs
 
 
 def _flat(values: np.ndarray) -> np.ndarray:
@@ -56,7 +60,14 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> n
     ndarray, shape (chain, draw, n)
     """
     eta = linear_predictor(posterior, design)  # reused in place as the result
-    return family.log_likelihood(design.y, eta, family.param_draws(posterior))
+    params = family.param_draws(posterior)
+    residual = get_residual(design.residual.kind)
+    if residual is None:
+        return family.log_likelihood(design.y, eta, params)
+    phi = np.asarray(posterior[names.PHI].transpose("chain", "draw").values, dtype=np.float64)
+    return residual.gaussian_loglik_numpy(
+        design.y, eta, params[names.SIGMA], phi, series_inputs(design.residual)
+    )
 
 
 def loglik_dataset(posterior: xr.Dataset, design: Design, family: Family) -> xr.Dataset:

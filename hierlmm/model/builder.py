@@ -20,7 +20,7 @@ from hierlmm.families import get_family
 from hierlmm.model.identifiability import check_identifiable
 from hierlmm.spec.schema import ModelSpec
 
-IMPLEMENTED_RESIDUALS = ("iid",)
+IMPLEMENTED_RESIDUALS = ("iid", "ar1", "car1")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engi
     family = get_family(spec.family)
     if spec.residual.kind not in IMPLEMENTED_RESIDUALS:
         raise SpecError(f"residual={spec.residual.kind!r} is planned but not implemented yet")
+    if spec.residual.kind != "iid" and spec.family != "gaussian":
+        raise SpecError(
+            f'residual kind "{spec.residual.kind}" needs family="gaussian" (got '
+            f'"{spec.family}"); use residual kind "iid" for other families'
+        )
     family.check_response(design.y, spec.response)
     check_identifiable(design, family)
     return make_engine(engine, design, spec, family)

@@ -89,3 +89,10 @@ def prior(parameter: str, what: str) -> str:
 def prior_sd_scale(factor: str) -> str:
     """HalfNormal scales of ``factor``'s effect SDs, shape (q,)."""
     return prior(sd(factor), "scale")
+
+# autocorrelated residuals (hierlmm.residuals)
+PHI = "phi"  # scalar AR(1) / CAR(1) correlation
+PHI_UNIT = "phi_unit"  # AR(1): (phi + 1) / 2 in (0, 1), the Beta-distributed variable
+DATA_PREVIOUS = "residual_previous"  # (n,) int row preceding each row in its series
+DATA_HAS_PREVIOUS = "residual_has_previous"  # (n,) 1.0 unless the row starts a series
+DATA_LAG = "residual_lag"  # (n,) exponent of phi to the previous row (1 at series starts)

@@ -6,7 +6,8 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
                "sampler", "seed", "n_dropped"},
      "fixed": {term: S},
      "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
-     "residual": {"sigma": S, ...},   (the family's parameters, e.g. also "nu")
+     "residual": {"sigma": S, ...},   (the family's parameters, e.g. also "nu", and
+                                       "phi" for AR(1)/CAR(1) residuals)
      "diagnostics": {"divergences", "max_rhat", "min_ess_bulk"},
      "timing": {"build_s", "compile_s", "sample_s", "recover_s", "total_s"},
      "icc": {factor: {"cluster_size", "note", "icc": S, "corr_same": S,
@@ -87,8 +88,9 @@ def random_section(fit, table: pd.DataFrame) -> dict[str, dict[str, dict]]:
 
 
 def residual_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """The family's own parameters: the residual SD ``sigma`` (and e.g. ``nu``)."""
-    rows = table[table["kind"].isin(("sigma", "family"))]
+    """The family's own parameters: the residual SD ``sigma`` (and e.g. ``nu``), and the
+    AR(1)/CAR(1) correlation ``phi``."""
+    rows = table[table["kind"].isin(("sigma", "family", "residual"))]
     return {str(name): _stats(row) for name, row in rows.iterrows()}
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from hierlmm.errors import SpecError
-from hierlmm.options import Family, ResidualKind, check_option
+from hierlmm.options import Family, GapsMode, ResidualKind, check_option
 
 INTERCEPT = "Intercept"
 PRIOR_SETTING_MAX = 1e6  # larger multipliers overflow the data-scaled hyperparameters
@@ -120,6 +120,8 @@ class PriorSpec:
     - random-effect SD ``~ HalfNormal(sd_scale * s_y / s_z)``
     - LKJ correlation ``~ LKJCorr(lkj_eta)``
     - residual ``sigma ~ Exponential(1 / (sigma_scale * s_y))``
+    - AR(1) residual correlation ``(phi + 1) / 2 ~ Beta(phi_alpha, phi_beta)``; CAR(1)
+      correlation per unit time ``phi ~ Beta(phi_alpha, phi_beta)``
     """
 
     intercept_scale: float = 2.5
@@ -127,6 +129,8 @@ class PriorSpec:
     sd_scale: float = 2.5
     lkj_eta: float = 2.0
     sigma_scale: float = 1.0
+    phi_alpha: float = 2.0
+    phi_beta: float = 2.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -156,9 +160,9 @@ class PriorSpec:
 class ResidualSpec:
     """Residual structure: independent errors, or an AR(1) / CAR(1) process per series.
 
-    Only ``"iid"`` can be fitted today; the design stage already orders the rows of
-    ``"ar1"`` and ``"car1"`` (see :class:`hierlmm.design.residual.ResidualDesign`), and the
-    model stage refuses them as planned but not implemented yet.
+    The design stage orders the rows of ``"ar1"`` and ``"car1"`` series (see
+    :class:`hierlmm.design.residual.ResidualDesign`); :mod:`hierlmm.residuals` holds the
+    structures both engines fit (Gaussian family only).
 
     Parameters
     ----------
@@ -175,21 +179,33 @@ class ResidualSpec:
         Column, or grouping factor of the model (e.g. ``"school:class"``), within which
         each series runs. ``None`` means the model's first grouping factor (resolved by the
         design stage). ``"iid"`` takes none.
+    gaps : {"error", "order"}
+        ``"ar1"`` only: a missing integer time inside a series is an error (``"error"``,
+        the default) or ignored, the series being taken as consecutive in time order
+        (``"order"``).
 
     Raises
     ------
     SpecError
         For an unknown ``kind``, a ``time`` or ``group`` that is not a non-empty string,
         ``"ar1"``/``"car1"`` without ``time``, ``"iid"`` with ``time`` or ``group``, or
-        ``time == group``.
+        ``time == group``, an unknown ``gaps`` or ``gaps="order"`` with another kind than
+        ``"ar1"``.
     """
 
     kind: ResidualKind = "iid"
     time: str | None = None
     group: str | None = None
+    gaps: GapsMode = "error"
 
     def __post_init__(self) -> None:
         check_option("residual", self.kind, ResidualKind)
+        check_option("residual gaps", self.gaps, GapsMode)
+        if self.gaps == "order" and self.kind != "ar1":
+            raise SpecError(
+                f'residual gaps="order" applies to kind="ar1" only (got kind="{self.kind}"); '
+                'drop gaps, or use kind="ar1"'
+            )
         for name in ("time", "group"):
             value = getattr(self, name)
             if value is None:

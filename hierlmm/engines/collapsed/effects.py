@@ -19,6 +19,7 @@ import xarray as xr
 
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.collapsed.recover import draw_group_effects
+from hierlmm.engines.collapsed.series import weighted_offset_zr, weighted_stats_numpy
 from hierlmm.engines.collapsed.stats import GroupSuffStats, group_crossprod, shifted_beta
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
@@ -63,14 +64,22 @@ def draw_effects(
     shift: float,
     intercept_index: int | None,
     rng: np.random.Generator,
+    series: tuple | None = None,
 ) -> xr.DataArray:
     """One exact draw of the factor's effects per posterior draw.
+
+    ``series``: ``(SeriesPieces, ResidualStructure)`` for AR(1)/CAR(1) residuals, whose
+    ``R^{-1}``-weighted statistics replace ``stats``.
 
     Returns
     -------
     xarray.DataArray, dims (chain, draw, <f>_level, <f>_term)
         With the chain and draw coordinates of ``posterior``.
     """
+    if series is not None:
+        out = draw_series_effects(posterior, design=design, group=group, series=series,
+                                  shift=shift, intercept_index=intercept_index, rng=rng)
+        return _as_effects(out, posterior, group)
     beta, sigma, chol = _parameters(posterior, group, shift, intercept_index)
     out = np.empty((sigma.shape[0], group.n_levels, group.q))
     for start in range(0, sigma.shape[0], _CHUNK):
@@ -79,6 +88,11 @@ def draw_effects(
             beta=beta[part], sigma=sigma[part], chol=chol[part], stats=stats, rng=rng,
             offset_zr=other_effects_zr(posterior, design, group, part),
         )
+    return _as_effects(out, posterior, group)
+
+
+def _as_effects(out: np.ndarray, posterior: xr.Dataset, group: GroupDesign) -> xr.DataArray:
+    """Flattened effect draws (D, L, q) as a (chain, draw, level, term) DataArray."""
     f = group.factor
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], group.n_levels, group.q)
     return xr.DataArray(
@@ -87,6 +101,50 @@ def draw_effects(
         coords={"chain": posterior.chain, "draw": posterior.draw,
                 names.level_dim(f): list(group.levels), names.term_dim(f): list(group.terms)},
     )
+
+
+def _series_offset(posterior, design, group, part) -> np.ndarray | None:
+    """Other factors' effects per row for flattened draws ``part``, (d, n); None if none."""
+    offset = None
+    for g in design.groups:
+        if g.factor == group.factor:
+            continue
+        b = posterior[names.effects(g.factor)].values.reshape(-1, g.n_levels, g.q)[part]
+        if offset is None:
+            offset = np.zeros((b.shape[0], design.n))
+        add_group_terms(offset, b, g.codes, g.Z)
+    return offset
+
+
+def draw_series_effects(
+    posterior: xr.Dataset,
+    *,
+    design: Design,
+    group: GroupDesign,
+    series: tuple,
+    shift: float,
+    intercept_index: int | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Exact effect draws (D, L, q) with AR(1)/CAR(1) residuals: ``R^{-1}``-weighted
+    statistics at each draw's ``phi`` (one draw at a time, O(L k^2) or O(n k^2) each)."""
+    pieces, structure = series
+    beta, sigma, chol = _parameters(posterior, group, shift, intercept_index)
+    phi = posterior[names.PHI].values.reshape(-1)
+    Z_sorted = group.Z[pieces.order]
+    out = np.empty((sigma.shape[0], group.n_levels, group.q))
+    for d in range(sigma.shape[0]):
+        part = slice(d, d + 1)
+        stats, c0, c1, _ = weighted_stats_numpy(pieces, structure, float(phi[d]))
+        offset = _series_offset(posterior, design, group, part)
+        zr = None if offset is None else weighted_offset_zr(
+            pieces, Z_sorted, c0, c1, offset[:, pieces.order]
+        )
+        out[part] = draw_group_effects(
+            beta=beta[part], sigma=sigma[part], chol=chol[part], stats=stats, rng=rng,
+            offset_zr=zr,
+        )
+    return out
 
 
 def kept_draws(chains: int, draws: int, cells_per_draw: int, budget: int) -> np.ndarray:
@@ -100,10 +158,11 @@ def add_collapsed_effects(
     *,
     design: Design,
     group: GroupDesign,
-    stats: GroupSuffStats,
+    stats: GroupSuffStats | None,
     shift: float,
     intercept_index: int | None,
     seed: int,
+    series: tuple | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset | None]:
     """Return the posterior with ``b_<factor>`` drawn exactly, or the thinned effects.
 
@@ -121,6 +180,8 @@ def add_collapsed_effects(
         Constant subtracted from y; taken off the intercept draws to match ``stats``.
     intercept_index : int or None
     seed : int
+    series : (SeriesPieces, ResidualStructure), optional
+        AR(1)/CAR(1) residuals (then ``stats`` is unused).
 
     Returns
     -------
@@ -132,7 +193,7 @@ def add_collapsed_effects(
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 20151]))
     args = dict(design=design, group=group, stats=stats, shift=shift,
-                intercept_index=intercept_index, rng=rng)
+                intercept_index=intercept_index, rng=rng, series=series)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     name = names.effects(group.factor)
     if chains * draws * group.n_levels * group.q <= EFFECTS_BUDGET:

@@ -9,6 +9,10 @@ computed once, split into a y-independent and a y-dependent part
 draws of the integrated-out effects after sampling
 (:mod:`hierlmm.engines.collapsed.effects`).
 
+With AR(1)/CAR(1) residuals (Gaussian) the statistics are ``R^{-1}``-weighted and
+formed per gradient from pieces computed once (:mod:`hierlmm.engines.collapsed.series`);
+the residual's series must be nested in the integrated factor's levels.
+
 The response is centred (``y - shift``, ``shift = mean(y)`` with an intercept) before
 its statistics are formed, for accuracy; the intercept absorbs the shift.
 """
@@ -24,6 +28,12 @@ from hierlmm.design.design import GroupDesign
 from hierlmm.engines.base import Engine
 from hierlmm.engines.collapsed.effects import EFFECTS_GROUP, add_collapsed_effects
 from hierlmm.engines.collapsed.likelihood import collapsed_loglik, stats_layout, stats_views
+from hierlmm.engines.collapsed.series import (
+    SeriesPieces,
+    piece_arrays,
+    series_loglik,
+    series_pieces,
+)
 from hierlmm.engines.collapsed.stats import GroupSuffStats, shifted_beta, suffstats_for
 from hierlmm.model import names
 from hierlmm.model.random_effects import informative_intercepts
@@ -97,7 +107,35 @@ class CollapsedEngine(Engine):
     def _stat_name(self, field: str) -> str:
         return f"{field}_{self.group.factor}"
 
+    @cached_property
+    def pieces(self) -> SeriesPieces | None:
+        """Pieces of the ``R^{-1}``-weighted statistics (AR(1)/CAR(1) residuals only)."""
+        if self.residual is None:
+            return None
+        return series_pieces(self.design, self.group, self.shift)
+
+    def _series_name(self, field: str) -> str:
+        return f"series_{field}_{self.group.factor}"
+
+    def _series_inputs(self) -> dict[str, np.ndarray]:
+        pieces = self.pieces
+        out = {self._series_name(k): v
+               for k, v in piece_arrays(pieces, self.residual.kind).items()}
+        out[Y_SHIFT] = np.asarray(self.shift)
+        if self.has_offset:
+            order = pieces.order
+            out |= {
+                self._series_name("order"): order,
+                self._series_name("level"): pieces.level,
+                self._series_name("Z"): self.group.Z[order],
+                self._series_name("X"): self.design.X[order],
+                self._series_name("y"): self.design.y[order] - self.shift,
+            }
+        return out
+
     def likelihood_inputs(self) -> dict[str, np.ndarray]:
+        if self.residual is not None:
+            return self._series_inputs()
         out = {self._stat_name(k): v for k, (v, _) in stats_layout(self.stats).items()}
         out[Y_SHIFT] = np.asarray(self.shift)
         if self.has_offset:
@@ -107,11 +145,32 @@ class CollapsedEngine(Engine):
         return out
 
     def input_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        if self.residual is not None:
+            return {}
         shapes = {self._stat_name(k): s for k, (_, s) in stats_layout(self.stats).items()}
         shapes[names.data_z(self.group.factor)] = (None, self.group.q)
         return shapes
 
+    def _add_series_likelihood(self, *, data, beta, chols, params, offset) -> None:
+        fields = piece_arrays(self.pieces, self.residual.kind)
+        obs = None
+        if offset is not None:
+            obs = {k: data[self._series_name(k)] for k in ("order", "level", "Z", "X", "y")}
+            obs["offset"] = offset
+        loglik = series_loglik(
+            beta=shifted_beta(beta, data[Y_SHIFT], self.intercept_index),
+            sigma=params[names.SIGMA], chol=chols[self.group.factor], phi=params[names.PHI],
+            structure=self.residual, data={k: data[self._series_name(k)] for k in fields},
+            q=self.group.q, p=self.design.p, obs=obs,
+        )
+        pm.Potential(names.COLLAPSED_LOGLIK, loglik)
+
     def add_likelihood(self, *, data, beta_c, beta, chols, params, offset) -> None:
+        if self.residual is not None:
+            self._add_series_likelihood(
+                data=data, beta=beta, chols=chols, params=params, offset=offset
+            )
+            return
         stats = stats_views({k: data[self._stat_name(k)] for k in stats_layout(self.stats)})
         obs = {}
         if offset is not None:
@@ -127,8 +186,10 @@ class CollapsedEngine(Engine):
 
     def finish(self, posterior, seed):
         """Draw the integrated factor's effects exactly (thinned when over budget)."""
+        series = None if self.residual is None else (self.pieces, self.residual)
         posterior, thinned = add_collapsed_effects(
-            posterior, design=self.design, group=self.group, stats=self.stats,
-            shift=self.shift, intercept_index=self.intercept_index, seed=seed,
+            posterior, design=self.design, group=self.group,
+            stats=self.stats if series is None else None,
+            shift=self.shift, intercept_index=self.intercept_index, seed=seed, series=series,
         )
         return posterior, ({} if thinned is None else {EFFECTS_GROUP: thinned})

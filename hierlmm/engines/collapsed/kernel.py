@@ -18,6 +18,10 @@ vectors, so :func:`group_terms_sum` wraps the forward pass in an inlined
     d sum_j log det A_j / dK   = 2 sum_j S_j K A_j^{-1}
     d sum_j u_j'A_j^{-1}u_j/dK = 2 sum_j (Z_j'r_j w_j' - S_j K w_j w_j')
     d sum_j u_j'A_j^{-1}u_j/d(Z_j'r_j) = 2 K w_j
+    d log det A_j / dS_j = K A_j^{-1} K',   d u_j'A_j^{-1}u_j / dS_j = -K w_j w_j' K'
+
+(the last two only when ``S_j`` depends on parameters, e.g. the ``R^{-1}``-weighted
+``Z_j'W_j Z_j`` of AR(1)/CAR(1) residuals: ``zz_gradient=True``).
 
 Storage conventions: ``zz[(c, d)]`` for ``c <= d`` holds ``S_j[c, d]`` (L,); ``zr[c]``
 holds ``(Z_j'r_j)[c]`` (L,); lower-triangular factors are dicts keyed ``(i, j)``, i >= j.
@@ -150,7 +154,9 @@ def _pullback_graph(K, zz: dict, zr: list, g_logdet, g_quad, q: int) -> list:
 
     With ``w = A^{-1} u`` and ``B = g_logdet A^{-1} - g_quad w w'`` per level:
     ``dK = 2 sum_j (S_j K B_j + g_quad Z_j'r_j w_j')`` and ``d(Z_j'r_j) = 2 g_quad K w_j``.
-    Returns ``[dK (q, q), d(Z'r)[0] (L,), ..., d(Z'r)[q-1] (L,)]``.
+    Returns ``[dK (q, q), d(Z'r)[0] (L,), ..., d(Z'r)[q-1] (L,)]`` and, per stored
+    entry ``(c, d)`` of ``S_j``, ``d S[(c, d)]`` (L,) (``K B K'``, doubled off the
+    diagonal as each stored entry stands for two).
     """
     k = _scalars(K, q)
     _, _, C, v = group_terms(K, zz, zr, q)
@@ -167,10 +173,16 @@ def _pullback_graph(K, zz: dict, zr: list, g_logdet, g_quad, q: int) -> list:
         ])
         for c in range(q)
     ])  # fmt: skip
-    return [gK, *(2.0 * g for g in _matvec_cols(k, gw, q, transpose=False))]
+    g_zr = [2.0 * g for g in _matvec_cols(k, gw, q, transpose=False)]
+    g_zz = {
+        (c, d): (1.0 if c == d else 2.0)
+        * _sum([KB[c][a] * k[d][a] for a in range(q)])
+        for c in range(q) for d in range(c, q)
+    }
+    return [gK, *g_zr], g_zz
 
 
-def _pullback(q: int, keys: list):
+def _pullback(q: int, keys: list, zz_gradient: bool = False):
     """Pullback callable for the ``OpFromGraph`` of :func:`group_terms_sum`."""
 
     def pullback(inputs, outputs, cotangents):
@@ -179,19 +191,23 @@ def _pullback(q: int, keys: list):
             pt.constant(0.0) if isinstance(g.type, DisconnectedType) else g for g in cotangents
         )
         zz = dict(zip(keys, cols[: len(keys)], strict=True))
-        gK, *g_zr = _pullback_graph(K, zz, list(cols[len(keys) :]), g_logdet, g_quad, q)
+        (gK, *g_zr), g_zz = _pullback_graph(
+            K, zz, list(cols[len(keys) :]), g_logdet, g_quad, q
+        )
+        if zz_gradient:
+            return [gK, *(g_zz[key] for key in keys), *g_zr]
         return [gK, *(DisconnectedType()() for _ in keys), *g_zr]
 
     return pullback
 
 
 def group_terms_sum(
-    K: TensorVariable, zz: dict, zr: list, q: int
+    K: TensorVariable, zz: dict, zr: list, q: int, zz_gradient: bool = False
 ) -> tuple[TensorVariable, TensorVariable]:
     """``sum_j log det A_j`` and ``sum_j u_j'A_j^{-1}u_j`` (scalars), closed-form gradient.
 
-    Same arguments as :func:`group_terms`. The ``zz`` entries are treated as data: no
-    gradient flows to them.
+    Same arguments as :func:`group_terms`. The ``zz`` entries are treated as data (no
+    gradient flows to them) unless ``zz_gradient`` is True.
     """
     keys = sorted(zz)
     outer = [pt.as_tensor_variable(K), *(zz[key] for key in keys), *zr]
@@ -202,10 +218,11 @@ def group_terms_sum(
         inner,
         [pt.sum(logdet), pt.sum(vtv)],
         inline=True,
-        pullback=_pullback(q, keys),
+        pullback=_pullback(q, keys, zz_gradient),
         name="collapsed_group_terms",
         # K feeds both sums, Z'r only the quadratic form; Z'Z is data (no gradient)
-        connection_pattern=[[True, True]] + [[False, False]] * len(keys) + [[False, True]] * q,
+        connection_pattern=[[True, True]] + [[zz_gradient, zz_gradient]] * len(keys)
+        + [[False, True]] * q,
     )
     logdet_sum, vtv_sum = op(*outer)
     return logdet_sum, vtv_sum
