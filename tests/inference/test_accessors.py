@@ -16,8 +16,8 @@ STATS = ["mean", "sd", "lower", "upper"]
 
 
 @pytest.fixture(scope="module")
-def fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+def fit(sleep_fit) -> hierlmm.Fit:
+    return sleep_fit
 
 
 def _flat(values: np.ndarray) -> np.ndarray:
@@ -62,7 +62,8 @@ def test_ranef_is_tidy_per_level_and_term(fit) -> None:
 
 def test_coef_is_fixef_plus_ranef_per_draw(fit) -> None:
     draws = coef_draws(fit, "Subject")
-    assert draws.dims == ("chain", "draw", "level", "term") and draws.shape == (2, 200, 18, 2)
+    assert draws.dims == ("chain", "draw", "level", "term")
+    assert draws.shape == (2, fit.settings["draws"], 18, 2)
     beta = fit.posterior[names.BETA].values  # (C, D, 2)
     b = fit.posterior[names.effects("Subject")].values  # (C, D, 18, 2)
     assert_allclose(draws.values, beta[:, :, None, :] + b, rtol=1e-12)
@@ -105,9 +106,8 @@ def test_varcorr_lists_sds_variances_correlations_and_residual(fit) -> None:
     assert -1 <= corr["lower"] < corr["upper"] <= 1
 
 
-def test_accessors_work_on_a_fit_with_two_factors() -> None:
-    data = hierlmm.datasets.load("penicillin")
-    fit = hierlmm.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", data, **FIT_KW)
+def test_accessors_work_on_a_fit_with_two_factors(crossed_fit) -> None:
+    fit = crossed_fit
     ranef = fit.ranef()
     assert ranef["factor"].unique().tolist() == ["plate", "sample"]
     assert ranef.shape == (24 + 6, 7)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from _fakes import posterior_fit
 
 import hierlmm
 from hierlmm.design import build_design
@@ -43,25 +44,15 @@ def mixed_frame(n: int = 80, seed: int = 0) -> pd.DataFrame:
 
 def fake_fit(formula: str, data: pd.DataFrame, *, seed: int = 0, y_shift: float = 0.0) -> Fit:
     """A Fit with random 'posterior' draws of the right names and shapes (no sampling)."""
-    spec = hierlmm.parse_formula(formula)
-    design = build_design(spec, data)
+    design = build_design(hierlmm.parse_formula(formula), data)
     rng = np.random.default_rng(seed)
     chains, draws = 2, 40
     cd = ("chain", "draw")
-    variables = {
-        names.BETA: (cd + (names.FIXED_DIM,), rng.normal(size=(chains, draws, design.p))),
-        names.SIGMA: (cd, rng.gamma(5.0, size=(chains, draws))),
-    }
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws),
-              names.FIXED_DIM: np.array(design.fixed_names, dtype=object)}
+    variables = {names.BETA: rng.normal(size=(chains, draws, design.p)),
+                 names.SIGMA: rng.gamma(5.0, size=(chains, draws))}
     for g in design.groups:
-        f = g.factor
-        variables[names.sd(f)] = (cd + (names.term_dim(f),), rng.gamma(3.0, size=(2, 40, g.q)))
-        variables[names.effects(f)] = (
-            cd + (names.level_dim(f), names.term_dim(f)), rng.normal(size=(2, 40, g.n_levels, g.q))
-        )
-        coords[names.term_dim(f)] = np.array(g.terms, dtype=object)
-        coords[names.level_dim(f)] = np.array(g.levels, dtype=object)
+        variables[names.sd(g.factor)] = rng.gamma(3.0, size=(2, 40, g.q))
+        variables[names.effects(g.factor)] = rng.normal(size=(2, 40, g.n_levels, g.q))
     message = np.full((chains, draws), None, dtype=object)
     message[1, 3] = "divergence at step 3"
     stats = xr.Dataset({
@@ -70,13 +61,12 @@ def fake_fit(formula: str, data: pd.DataFrame, *, seed: int = 0, y_shift: float 
     })
     obs = xr.Dataset({names.RESPONSE: ((names.OBS_DIM,), design.y + y_shift)},
                      coords={names.OBS_DIM: np.arange(design.n)})
-    idata = xr.DataTree.from_dict({
-        "posterior": xr.Dataset(variables, coords=coords), "sample_stats": stats,
-        "observed_data": obs,
-    })
-    return Fit(idata=idata, spec=spec, design=design, engine="sampled", sampler="pymc",
-               seed=seed, timings={"build_s": 0.25, "total_s": 1.5},
-               settings={"draws": draws, "tune": 0, "chains": chains, "na_action": "raise"})
+    return posterior_fit(formula, data, variables,
+                         groups={"sample_stats": stats, "observed_data": obs},
+                         engine="sampled", sampler="pymc", seed=seed, object_labels=True,
+                         timings={"build_s": 0.25, "total_s": 1.5},
+                         settings={"draws": draws, "tune": 0, "chains": chains,
+                                   "na_action": "raise"})
 
 
 def assert_same_design(a, b) -> None:

@@ -11,15 +11,14 @@ import hierlmm
 from hierlmm.inference.predict import predict
 from hierlmm.model import names
 
-FIT_KW = dict(draws=200, tune=200, chains=2, seed=3, progress=False, warn_convergence=False)
 NEW = pd.DataFrame({"Days": [0.0, 4.5, 9.0], "Subject": ["308", "309", "308"]},
                    index=["a", "b", "c"])
 UNSEEN = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "newcomer"]})
 
 
 @pytest.fixture(scope="module")
-def fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+def fit(sleep_fit) -> hierlmm.Fit:
+    return sleep_fit
 
 
 def test_mean_table_summarises_predict_draws(fit) -> None:
@@ -55,11 +54,12 @@ def test_predictive_interval_is_wider_and_contains_the_mean(fit) -> None:
 def test_draws_table_is_long(fit) -> None:
     table = fit.predict(NEW, kind="draws", predictive=True, seed=2)
     assert table.columns.tolist() == ["row", "chain", "draw", "estimate", "predicted"]
-    assert table.shape == (3 * 2 * 200, 5)
+    draws = fit.settings["draws"]
+    assert table.shape == (3 * 2 * draws, 5)
     mean = predict(fit, NEW)
     first = table[table["row"] == "b"]
     assert_allclose(first["estimate"], mean[:, :, 1].reshape(-1), rtol=0, atol=0)
-    assert first["chain"].tolist()[199:201] == [0, 1]
+    assert first["chain"].tolist()[draws - 1:draws + 1] == [0, 1]
 
 
 def test_unseen_group_errors_by_default(fit) -> None:

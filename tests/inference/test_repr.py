@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
 import xarray as xr
 
 import hierlmm
 from hierlmm.inference import result
 from hierlmm.inference.diagnostics import convergence_problems
 from hierlmm.inference.display import convergence_status, facts_html, facts_text
-
-FIT_KW = dict(draws=200, tune=200, chains=2, seed=1, progress=False, warn_convergence=False)
-
-
-@pytest.fixture(scope="module")
-def sleep_fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
 
 
 def expected_status(fit: hierlmm.Fit) -> str:
@@ -26,7 +18,7 @@ def expected_status(fit: hierlmm.Fit) -> str:
 
 
 def test_repr_lists_the_facts_of_a_real_fit(sleep_fit) -> None:
-    t = sleep_fit.timings
+    t, s = sleep_fit.timings, sleep_fit.settings
     assert repr(sleep_fit).splitlines() == [
         "<hierlmm Fit>",
         "  formula       Reaction ~ 1 + Days + (1 + Days | Subject)",
@@ -34,7 +26,7 @@ def test_repr_lists_the_facts_of_a_real_fit(sleep_fit) -> None:
         "  groups        Subject (18 levels)",
         "  engine        collapsed",
         "  sampler       nutpie",
-        "  draws         2 chains x 200 draws",
+        f"  draws         {s['chains']} chains x {s['draws']} draws",
         f"  time          {t['total_s']:.2f} s total, {t['compile_s']:.2f} s compiling",
         f"  convergence   {expected_status(sleep_fit)}",
     ]

@@ -10,12 +10,10 @@ import hierlmm
 from hierlmm.inference.summary import Summary, quantile_labels
 from hierlmm.inference.summary_text import row_decimals
 
-FIT_KW = dict(draws=100, tune=100, chains=2, seed=1, progress=False, warn_convergence=False)
-
 
 @pytest.fixture(scope="module")
-def fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+def fit(sleep_fit) -> hierlmm.Fit:
+    return sleep_fit
 
 
 def test_quantile_labels() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
+from _fakes import corr_matrix, posterior_fit
 from matplotlib.figure import Figure
 
 import hierlmm
@@ -29,29 +29,18 @@ CHAINS, DRAWS = 2, 40
 
 def _fit(formula: str, data: pd.DataFrame, sd: dict, corr: dict, seed: int) -> Fit:
     """A Fit whose posterior holds random draws around the given SDs (no sampling)."""
-    spec = parse_formula(formula)
-    design = build_design(spec, data)
+    design = build_design(parse_formula(formula), data)
     rng = np.random.default_rng(seed)
-    dims = ("chain", "draw")
-    coords = {"chain": np.arange(CHAINS), "draw": np.arange(DRAWS),
-              names.FIXED_DIM: list(design.fixed_names)}
     beta = rng.normal(size=(CHAINS, DRAWS, design.p))
     sigma = np.abs(rng.normal(sd["sigma"], 0.1, size=(CHAINS, DRAWS)))
-    variables = {names.BETA: (dims + (names.FIXED_DIM,), beta), names.SIGMA: (dims, sigma)}
+    variables = {names.BETA: beta, names.SIGMA: sigma}
     for g in design.groups:
         f, q = g.factor, g.q
-        coords[names.term_dim(f)] = list(g.terms)
-        variables[names.sd(f)] = (dims + (names.term_dim(f),),
-                                  np.abs(rng.normal(sd[f], 0.1, size=(CHAINS, DRAWS, q))))
+        variables[names.sd(f)] = np.abs(rng.normal(sd[f], 0.1, size=(CHAINS, DRAWS, q)))
         if f in corr:
-            coords[names.term_dim_bis(f)] = list(g.terms)
             r = np.tanh(rng.normal(corr[f], 0.1, size=(CHAINS, DRAWS)))
-            mat = np.broadcast_to(r[..., None, None], (CHAINS, DRAWS, q, q)).copy()
-            mat[..., np.arange(q), np.arange(q)] = 1.0
-            variables[names.corr(f)] = (dims + (names.term_dim(f), names.term_dim_bis(f)), mat)
-    post = xr.Dataset(variables, coords=coords)
-    return Fit(idata=xr.DataTree.from_dict({"posterior": post}), spec=spec, design=design,
-               engine="sampled", sampler="nutpie", seed=seed)
+            variables[names.corr(f)] = corr_matrix(r, q)
+    return posterior_fit(formula, data, variables, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -23,17 +23,15 @@ from hierlmm.report.checks import compare, posterior_predictive, ppc_group_stats
 from hierlmm.report.shrinkage import population_distribution, shrinkage
 from hierlmm.report.trajectories import observed_points, trajectories
 
-FIT_KW = dict(seed=2, progress=False, draws=200, tune=300, chains=2, warn_convergence=False)
+
+@pytest.fixture(scope="module")
+def slopes_fit(sleep_fit) -> hierlmm.Fit:
+    return sleep_fit
 
 
 @pytest.fixture(scope="module")
-def slopes_fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
-
-
-@pytest.fixture(scope="module")
-def intercept_fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (1 | Subject)", sleepstudy, **FIT_KW)
+def intercept_fit(sleep_intercept_fit) -> hierlmm.Fit:
+    return sleep_intercept_fit
 
 
 def _patches(ax, kind):

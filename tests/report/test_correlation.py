@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _fake_fit_a import corr_matrix, fake_fit
+from _fakes import corr_matrix, fake_fit
 
-import hierlmm
 from hierlmm.errors import SpecError
 from hierlmm.report.correlation import (
     correlation_densities,
@@ -87,13 +86,6 @@ def test_densities_and_uncorrelated_models():
     empty = random_correlations(plain)
     assert empty.empty and "reading" in empty.columns
     assert correlation_densities(plain).empty
-
-
-@pytest.fixture(scope="module")
-def sleep_fit():
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", hierlmm.datasets.load("sleepstudy"),
-                       seed=1, progress=False, draws=200, tune=300, chains=2,
-                       warn_convergence=False)
 
 
 def test_real_fit_tables_agree_with_summary(sleep_fit):

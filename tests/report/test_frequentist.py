@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.formula.api as smf
-from _fake_fit_a import corr_matrix, fake_fit
+from _fakes import corr_matrix, fake_fit
 from scipy.stats import norm
 
 import hierlmm

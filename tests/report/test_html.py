@@ -10,10 +10,13 @@ import math
 import re
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from _fakes import posterior_fit
+from _report_tables import check_report_tables, page_tables
 from matplotlib.image import imread
 
 import hierlmm
@@ -25,6 +28,7 @@ from hierlmm.document.html import (
     format_count,
     format_number,
     render_blocks,
+    render_page,
     slug,
     write_report,
 )
@@ -33,7 +37,6 @@ from hierlmm.plots._common import new_figure
 from hierlmm.report.json_summary import summary_dict
 from hierlmm.report.variance import icc, variance_components
 
-FIT_KW = dict(draws=500, tune=500, chains=2, seed=1, progress=False, warn_convergence=False)
 TITLES = {
     "model": "Model", "fixed": "Fixed effects", "variance": "Variance components and ICC",
     "correlations": "Random-effect correlations", "variance-curve": "Variance over the covariate",
@@ -55,32 +58,18 @@ def statuses(page: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sleep_fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
-
-
-@pytest.fixture(scope="module")
 def sleep_report(sleep_fit, tmp_path_factory) -> Path:
     return write_report(sleep_fit, tmp_path_factory.mktemp("report") / "out")
 
 
-@pytest.fixture(scope="module")
-def nested_fit() -> hierlmm.Fit:
-    sim = hierlmm.datasets.simulate_nested(n_schools=6, classes_per_school=3,
-                                           students_per_class=5, seed=2)
-    return hierlmm.fit("score ~ x + (1 | school/class)", sim.data,
-                       **{**FIT_KW, "draws": 200, "tune": 200})
-
-
 # ------------------------------------------------------------------------ sleepstudy
 def test_report_of_a_fit_above_the_effects_budget_has_every_section(
-    sleepstudy, tmp_path: Path, monkeypatch
+    large_collapsed_fit, tmp_path: Path
 ) -> None:
     """Thinned exact effects (see hierlmm.engines.collapsed.effects) feed every section."""
     from hierlmm.engines.collapsed import effects
 
-    monkeypatch.setattr(effects, "EFFECTS_BUDGET", 18 * 2 * 2 * 100)  # 100 of 500 draws
-    large = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+    large = large_collapsed_fit  # 100 of 500 draws carry effects
     assert effects.EFFECTS_GROUP in large.idata.children
     assert "b_Subject" not in large.posterior
     page = write_report(large, tmp_path / "out").read_text(encoding="utf-8")
@@ -98,7 +87,6 @@ def test_sleepstudy_report_has_every_section_and_no_failure(sleep_report: Path) 
         assert f"<h2>{title}</h2>" in page
         assert f'<a href="#{key}">{title}</a>' in page
     assert 'class="note failed"' not in page and 'class="note skipped"' not in page
-    assert "Diagnostics OK" in page or "Convergence warning" in page
     assert page.count("<table") >= 8
 
 
@@ -133,6 +121,73 @@ def test_report_is_self_contained_and_shows_the_fit(sleep_fit, sleep_report: Pat
             assert f"<td>{format_number(summary.loc[parameter, column])}</td>" in page
     assert "Note: conditional on Days = 0" in page  # the ICC note of a slope model
     assert "No clear relation between Intercept and Days" in page  # correlation reading
+
+
+def test_the_diagnostics_badge_says_what_the_diagnostics_say(sleep_fit, sleep_report) -> None:
+    from hierlmm.inference.diagnostics import convergence_problems
+
+    page = sleep_report.read_text(encoding="utf-8")
+    problems = convergence_problems(sleep_fit.diagnostics())
+    assert ("Convergence warning" in page) == bool(problems)
+    assert ("Diagnostics OK" in page) == (not problems)
+    diag = sleep_fit.diagnostics()
+    assert f"<th>Max R-hat</th><td>{diag['max_rhat']:.4f}</td>" in page
+    assert f"<th>Divergent transitions</th><td>{diag['divergences']}</td>" in page
+
+
+@pytest.fixture(scope="module")
+def design_pages(sleep_fit, sleep_report, nested_fit, crossed_fit, tmp_path_factory) -> dict:
+    """report.html text of the sleepstudy, nested (Pastes-like) and crossed (Penicillin) fits,
+    written in strict mode (a failing section raises)."""
+    pages = {"sleepstudy": (sleep_fit, sleep_report.read_text(encoding="utf-8"))}
+    for name, fit in (("nested", nested_fit), ("crossed", crossed_fit)):
+        path = write_report(fit, tmp_path_factory.mktemp(name) / "out", strict=True)
+        pages[name] = (fit, path.read_text(encoding="utf-8"))
+    return pages
+
+
+@pytest.mark.parametrize("design", ["sleepstudy", "nested", "crossed"])
+def test_report_tables_print_the_report_values(design, design_pages) -> None:
+    """Every number of the variance, ICC, shrinkage and frequentist tables of report.html
+    equals the hierlmm.report table's value at the printed precision."""
+    fit, page = design_pages[design]
+    assert "failed" not in statuses(page).values()
+    cells = check_report_tables(page, fit)
+    n_factors = len(fit.design.groups)
+    assert cells > 40 * n_factors  # all four tables were found and read
+    tables = page_tables(page)
+    assert len(tables["variance"]) == 2 and len(tables["frequentist"]) == 1
+    assert len(tables["shrinkage"]) == min(n_factors, 3)
+
+
+def test_crossed_and_nested_reports_name_their_factors(design_pages) -> None:
+    _, crossed = design_pages["crossed"]
+    assert statuses(crossed)["correlations"] == "skipped"
+    for text in ("icc(plate)", "icc(sample)", "Shrinkage of plate coefficients",
+                 "Shrinkage of sample coefficients", "<th>Grouping factors</th>"):
+        assert text in crossed, text
+    _, nested = design_pages["nested"]
+    assert "corr_same(batch:cask)" in nested and "Shrinkage of batch:cask coefficients" in nested
+
+
+def test_user_text_is_escaped_everywhere_in_the_page(tmp_path: Path) -> None:
+    """A formula, level labels and fixed-effect names holding markup are shown as text."""
+    attack = "<script>alert(1)</script>"
+    stub = SimpleNamespace(spec=SimpleNamespace(formula=f"y ~ x + (1 | g) # {attack}"),
+                           design=SimpleNamespace(n=3), engine="collapsed",
+                           sampler=attack, seed=1)
+    page = render_page(stub, [])
+    assert "<script" not in page and page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 3
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"y": rng.normal(size=24), "treat": [attack, "b"] * 12,
+                         "g": [f"<b>g{i % 4}</b>" for i in range(24)]})
+    draws = {"beta": rng.normal(size=(2, 30, 2)), "sigma": np.abs(rng.normal(1, .1, (2, 30))),
+             "sd_g": np.abs(rng.normal(1, .1, (2, 30, 1))), "b_g": rng.normal(size=(2, 30, 4, 1))}
+    fake = posterior_fit("y ~ treat + (1 | g)", data, draws)
+    page, sections = build_report(fake, tmp_path, strict=False)
+    assert "<script" not in page and "<b>" not in page
+    assert "&lt;b&gt;g0&lt;/b&gt;" in page  # the shrinkage table's level column
+    assert "treat[&lt;script&gt;" in page or "treat[b]" in page
 
 
 def test_summary_json_has_icc_and_variance_components(sleep_fit) -> None:
@@ -185,11 +240,11 @@ def test_nested_report_skips_slope_sections_with_a_note(nested_fit, tmp_path: Pa
     assert "Not shown: the model has no random slope on a numeric covariate." in page
     assert "Not shown: no grouping factor has correlated random effects" in page
     names = sorted(p.name for s in sections for p in s.figures)
-    assert names == ["frequentist.png", "ppc_density.png", "ppc_group_means_school-class.png",
-                     "shrinkage_school-class_Intercept.png", "shrinkage_school_Intercept.png",
+    assert names == ["frequentist.png", "ppc_density.png", "ppc_group_means_batch-cask.png",
+                     "shrinkage_batch-cask_Intercept.png", "shrinkage_batch_Intercept.png",
                      "variance_components.png"]
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == names
-    assert "icc(school:class)" in page and "design_effect(school)" in page
+    assert "icc(batch:cask)" in page and "design_effect(batch)" in page
 
 
 # ------------------------------------------------------------------------- robustness
@@ -209,7 +264,7 @@ def test_failing_sections_become_notes_and_are_logged(sleep_fit, tmp_path, monke
     )
     monkeypatch.setattr(report_html, "SECTIONS", specs)
     with caplog.at_level(logging.WARNING, logger=report_html.__name__):
-        page, sections = build_report(sleep_fit, tmp_path)
+        page, sections = build_report(sleep_fit, tmp_path, strict=False)
     assert [(s.key, s.status) for s in sections] == [
         ("fixed", "ok"), ("shrinkage", "failed"), ("ppc", "failed")]
     assert page.count('class="note failed"') == 2

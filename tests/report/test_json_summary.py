@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from _fakes import corr_matrix
+from _fakes import posterior_fit as fake_posterior_fit
 
 import hierlmm
 from hierlmm.design import build_design
@@ -26,34 +28,20 @@ STAT_KEYS = list(STAT_COLUMNS)
 
 def posterior_fit(formula: str, data: pd.DataFrame, *, constant_sigma: bool = False) -> Fit:
     """A Fit whose draws are seeded normal noise (no sampling), with correlations."""
-    spec = hierlmm.parse_formula(formula)
-    design = build_design(spec, data)
+    design = build_design(hierlmm.parse_formula(formula), data)
     rng = np.random.default_rng(5)
     cd = ("chain", "draw")
     sigma = np.full((2, 50), 3.0) if constant_sigma else 3.0 + 0.1 * rng.normal(size=(2, 50))
-    variables = {
-        names.BETA: (cd + (names.FIXED_DIM,), rng.normal(size=(2, 50, design.p))),
-        names.SIGMA: (cd, sigma),
-    }
-    coords = {names.FIXED_DIM: list(design.fixed_names)}
+    variables = {names.BETA: rng.normal(size=(2, 50, design.p)), names.SIGMA: sigma}
     for g in design.groups:
-        t, tb = names.term_dim(g.factor), names.term_dim_bis(g.factor)
-        coords[t] = coords[tb] = list(g.terms)
-        variables[names.sd(g.factor)] = (cd + (t,), 1.0 + rng.gamma(2.0, size=(2, 50, g.q)))
+        variables[names.sd(g.factor)] = 1.0 + rng.gamma(2.0, size=(2, 50, g.q))
         if g.correlated and g.q > 1:
-            r = np.tanh(rng.normal(size=(2, 50)))
-            corr = np.empty((2, 50, 2, 2))
-            corr[..., 0, 0] = corr[..., 1, 1] = 1.0
-            corr[..., 0, 1] = corr[..., 1, 0] = r
-            variables[names.corr(g.factor)] = (cd + (t, tb), corr)
+            variables[names.corr(g.factor)] = corr_matrix(np.tanh(rng.normal(size=(2, 50))))
     stats = xr.Dataset({"diverging": (cd, np.eye(2, 50, k=7, dtype=bool))})
-    idata = xr.DataTree.from_dict(
-        {"posterior": xr.Dataset(variables, coords=coords), "sample_stats": stats}
-    )
     timings = {"build_s": 0.5, "compile_s": 6.0, "sample_s": 3.0, "recover_s": 0.0,
                "total_s": 9.5}
-    return Fit(idata=idata, spec=spec, design=design, engine="collapsed", sampler="nutpie",
-               seed=7, timings=timings, settings={})
+    return fake_posterior_fit(formula, data, variables, groups={"sample_stats": stats},
+                         engine="collapsed", sampler="nutpie", seed=7, timings=timings)
 
 
 @pytest.fixture(scope="module")

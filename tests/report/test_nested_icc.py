@@ -8,24 +8,22 @@ cask (``corr_same``, which adds the batch variance); the report must not mix the
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from _fakes import fake_fit
 
 import hierlmm
+from hierlmm.design import build_design
 from hierlmm.document.figures import Plot, Table, variance_blocks
 from hierlmm.model import names
 from hierlmm.report.variance import icc
 
-FIT_KW = dict(draws=200, tune=300, chains=2, seed=4, progress=False, warn_convergence=False)
 CASK = "batch:cask"
 
 
 @pytest.fixture(scope="module")
-def pastes_fit() -> hierlmm.Fit:
-    sim = hierlmm.datasets.simulate_nested(n_schools=10, classes_per_school=3,
-                                           students_per_class=2, sd_school=1.3,
-                                           sd_class=2.9, sigma=0.8, beta=(60.0, 0.0), seed=1)
-    data = sim.data.rename(columns={"school": "batch", "class": "cask", "score": "strength"})
-    return hierlmm.fit("strength ~ 1 + (1 | batch/cask)", data, **FIT_KW)
+def pastes_fit(nested_fit) -> hierlmm.Fit:
+    return nested_fit
 
 
 def hand_computed(fit: hierlmm.Fit) -> dict[str, float]:
@@ -72,3 +70,65 @@ def test_report_plots_both_quantities_under_their_own_labels(pastes_fit) -> None
     assert "within-level correlations" in plot.caption
     icc_table = next(b for b in blocks if isinstance(b, Table) and "Intraclass" in b.caption)
     assert "description" in icc_table.frame.columns
+
+
+# ------------------------------------- independent reference: the marginal covariance matrix
+def _three_level_unbalanced() -> pd.DataFrame:
+    """a / b / c with uneven counts: 3 a's; 1-3 b's per a; 1-3 c's per b; 1-4 rows per c."""
+    rng = np.random.default_rng(12)
+    rows = []
+    for a in range(3):
+        for b in range(1 + a):
+            for c in range(1 + (a + b) % 3):
+                for _ in range(1 + (a + 2 * b + c) % 4):
+                    rows.append({"a": f"a{a}", "b": f"b{b}", "c": f"c{c}"})
+    data = pd.DataFrame(rows)
+    return data.assign(y=rng.normal(size=len(data)))
+
+
+@pytest.mark.parametrize("formula", ["y ~ 1 + (1 | a/b/c)", "y ~ 1 + (1 | a/b)"],
+                         ids=["three-level", "two-level"])
+def test_nested_icc_equals_correlations_of_the_marginal_covariance(formula) -> None:
+    """For every draw, build the dense marginal covariance ``V = sum_k tau_k^2 Z_k Z_k' +
+    sigma^2 I`` of the unbalanced data and read the ICC quantities off it: ``icc(k) =
+    tau_k^2 / V_ii``, ``corr_same(k) = V_ij / V_ii`` for two rows sharing a level of k and
+    no level of a factor nested in k, ``design_effect(k) = 1 + (n / levels_k - 1)
+    corr_same(k)``. The report's posterior means must equal their means over draws."""
+    data = _three_level_unbalanced()
+    design = build_design(hierlmm.parse_formula(formula), data)
+    factors = [g.factor for g in design.groups]  # outer to inner: a, a:b (, a:b:c)
+    rng = np.random.default_rng(3)
+    sd = {f: np.abs(rng.normal(1.0 + k, 0.2, (2, 40, 1))) for k, f in enumerate(factors)}
+    sigma = np.abs(rng.normal(1.5, 0.2, (2, 40)))
+    fit = fake_fit(formula, data, sd=sd, sigma=sigma)
+    table = icc(fit).set_index("parameter")
+    codes = {g.factor: g.codes for g in design.groups}
+    n = design.n
+    expected = {f"{q}({f})": np.zeros((2, 40)) for f in factors
+                for q in ("icc", "corr_same", "design_effect")}
+    for c in range(2):
+        for d in range(40):
+            V = sigma[c, d] ** 2 * np.eye(n)
+            for f in factors:
+                same = codes[f][:, None] == codes[f][None, :]
+                V += sd[f][c, d, 0] ** 2 * same
+            for k, f in enumerate(factors):
+                inner = factors[k + 1] if k + 1 < len(factors) else None
+                i, j = _pair(codes[f], None if inner is None else codes[inner])
+                expected[f"icc({f})"][c, d] = sd[f][c, d, 0] ** 2 / V[i, i]
+                expected[f"corr_same({f})"][c, d] = V[i, j] / V[i, i]
+                m = n / design.group(f).n_levels
+                expected[f"design_effect({f})"][c, d] = 1 + (m - 1) * V[i, j] / V[i, i]
+    assert sorted(table.index) == sorted(expected)
+    for parameter, values in expected.items():
+        assert table.loc[parameter, "mean"] == pytest.approx(values.mean(), rel=1e-12), parameter
+
+
+def _pair(outer: np.ndarray, inner: np.ndarray | None) -> tuple[int, int]:
+    """Two rows with the same ``outer`` code and (if given) different ``inner`` codes."""
+    n = outer.size
+    for i in range(n):
+        for j in range(i + 1, n):
+            if outer[i] == outer[j] and (inner is None or inner[i] != inner[j]):
+                return i, j
+    raise AssertionError("no such pair in the design")

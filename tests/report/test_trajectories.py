@@ -15,12 +15,10 @@ from hierlmm.inference.predict import predict
 from hierlmm.model import names
 from hierlmm.report.trajectories import TABLE_COLUMNS, observed_points, trajectories
 
-FIT_KW = dict(seed=5, progress=False, draws=300, tune=300, chains=2, warn_convergence=False)
-
 
 @pytest.fixture(scope="module")
-def fit(sleepstudy) -> hierlmm.Fit:
-    return hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **FIT_KW)
+def fit(sleep_fit) -> hierlmm.Fit:
+    return sleep_fit
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +34,7 @@ def draws(fit):
 def test_known_groups_reproduce_the_fitted_linear_predictor(fit, sleepstudy):
     rows = np.arange(0, 180, 7)
     mu = predict(fit, sleepstudy.iloc[rows])
-    assert mu.shape == (2, 300, rows.size)
+    assert mu.shape == (2, fit.settings["draws"], rows.size)
     assert_allclose(mu, linear_predictor(fit.posterior, fit.design)[:, :, rows], rtol=1e-12)
 
 
