@@ -33,7 +33,8 @@ def term_variables(term: str) -> tuple[str, ...]:
     Parameters
     ----------
     term : str
-        One term, e.g. ``"log(x)"``, ``"C(g)"``, ``"a:b"``, ``"poly(x, 2)"``, ``"I(x**2)"``.
+        One term, e.g. ``"log(x)"``, ``"C(g)"``, ``"a:b"``, ``"poly(x, 2)"``, ``"I(x**2)"``,
+        ``"log(`reaction time`)"`` (a backtick-quoted column).
 
     Returns
     -------
@@ -49,7 +50,9 @@ def term_variables(term: str) -> tuple[str, ...]:
     names: list[str] = []
     for i, (kind, text) in enumerate(tokens):
         following = tokens[i + 1][1] if i + 1 < len(tokens) else ""
-        if kind != "name" or following in ("(", "=") or text in _CONSTANTS:
+        if kind == "column":
+            text = text[1:-1]  # a backtick-quoted column name
+        elif kind != "name" or following in ("(", "=") or text in _CONSTANTS:
             continue
         if text not in names:
             names.append(text)
