@@ -15,6 +15,7 @@ aborting the report, and the error (with its traceback) is logged on this module
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -22,7 +23,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +42,7 @@ from hierlmm.document.figures import (
 )
 from hierlmm.errors import FitError, HierlmmError
 from hierlmm.report.variance import check_prob
+from hierlmm.spec.units import check_units
 
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
@@ -97,7 +99,7 @@ p.note.caution { background: #fff8ec; border-color: #e0a030; color: #5c4100;
 """
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RenderedSection:
     """One section of the page.
 
@@ -327,7 +329,10 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
     return render_page(fit, sections), sections
 
 
-def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> Path:
+def write_report(
+    fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
+    units: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
 
     Parameters
@@ -338,6 +343,9 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> 
         Output folder, created if needed.
     prob : float
         Mass of every central interval in tables and figures, in (0, 1).
+    units : mapping of str to str, optional
+        Units of data columns for the figure axes, e.g. ``{"Reaction": "ms"}``; added to
+        (and overriding) the fit's own ``Fit.units``.
 
     Returns
     -------
@@ -351,6 +359,9 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9) -> 
     FitError
         The folder or a file cannot be written.
     """
+    if units:
+        merged = check_units({**fit.units, **units}, fit.spec)
+        fit = dataclasses.replace(fit, settings={**fit.settings, "units": merged})
     page, _ = build_report(fit, out_dir, prob=prob)
     path = Path(out_dir) / REPORT_HTML
     try:

@@ -251,6 +251,42 @@ def _spaced(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def term_columns(term: str) -> tuple[str, ...]:
+    """Data columns a formula term reads, in order of first appearance.
+
+    Calls (a name followed by ``(``), keyword arguments (a name followed by ``=``) and
+    Python constants are not columns; every other name is, and so is every
+    backtick-quoted name (without its backticks).
+
+    Parameters
+    ----------
+    term : str
+        One term, e.g. ``"log(x)"``, ``"C(g)"``, ``"a:b"``, ``"poly(x, 2)"``, ``"I(x**2)"``,
+        ``"log(`reaction time`)"`` (a backtick-quoted column).
+
+    Returns
+    -------
+    tuple of str
+        Column names, e.g. ``("a", "b")`` for ``"a:b"``.
+
+    Raises
+    ------
+    SpecError
+        If the term uses anything outside the allowed transform grammar.
+    """
+    tokens = tokenize(check_term(term))
+    names: list[str] = []
+    for i, (kind, text) in enumerate(tokens):
+        following = tokens[i + 1][1] if i + 1 < len(tokens) else ""
+        if kind == "column":
+            text = text[1:-1]
+        elif kind != "name" or following in ("(", "=") or text in _CONST:
+            continue
+        if text not in names:
+            names.append(text)
+    return tuple(names)
+
+
 def _check_syntax_tree(term: str, tokens: list[tuple[str, str]]) -> None:
     """Parse the tokens as a Python expression and admit only ``_ALLOWED_NODES``."""
     if not tokens:
