@@ -176,13 +176,15 @@ def variance_blocks(fit, prob: float) -> list[Block]:
     blocks: list[Block] = [Table("Variance components (variances, SDs and shares of the "
                                  "total at slope covariates = 0)",
                                  vc[["parameter", *_stat_columns(vc, prob)]])]
+    blocks.extend(Text(f"Note: {note}.", "caution")
+                  for note in sorted({str(n) for n in vc["note"] if n}))
     if icc_table.empty:
         blocks.append(Text("No factor has a random intercept, so no ICC is defined."))
     else:
         shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob),
                            "description"]]
         blocks.append(Table("Intraclass correlations and design effects", shown))
-        notes = sorted({str(n) for n in icc_table["note"] if n})
+        notes = sorted({str(n) for n in icc_table["note"] if n} - set(vc["note"].dropna()))
         blocks.extend(Text(f"Note: {note}.") for note in notes)
     quantities = icc_quantities(icc_table)
     figure = plot_variance_components(vc, None if icc_table.empty else icc_table,
@@ -392,7 +394,11 @@ SECTIONS: tuple[SectionSpec, ...] = (
         "group's own data (no pooling) and the population average (complete pooling). "
         "Groups with few or noisy observations are pulled further towards the population "
         "value. Arrows run from the own-data estimate to the model's estimate; the "
-        "shrinkage column is the fraction of that distance moved.",
+        "shrinkage column is the fraction of that distance moved (0: the group's own "
+        "estimate kept, 1: the population value). With random slopes the coefficients are "
+        "pulled together, through their correlation, so one fraction per group is given, "
+        "measured along the arrow in the metric of the population covariance "
+        "(weight_method 'mahalanobis'), and it lies between 0 and 1.",
         shrinkage_blocks),
     SectionSpec(
         "trajectories", "Group-specific trajectories",
