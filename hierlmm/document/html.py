@@ -76,6 +76,8 @@ table.data, table.kv { border-collapse: collapse; font-size: 0.84em;
 table.data th, table.data td { padding: 3px 9px; border-bottom: 1px solid #e3e7eb;
                                text-align: right; white-space: nowrap; }
 table.data th:first-child, table.data td:first-child { text-align: left; }
+table.data span.wrap { display: inline-block; white-space: normal; text-align: left;
+                       min-width: 18em; max-width: 32em; }
 table.data thead th { border-bottom: 2px solid #9aa4ad; background: #eef2f5; }
 table.data tbody tr:nth-child(even) { background: #f8fafb; }
 table.kv th { text-align: left; padding: 2px 16px 2px 0; color: #5f6b76; font-weight: 600;
@@ -145,9 +147,30 @@ def table_html(frame: pd.DataFrame) -> str:
     Effective sample sizes (columns ending in ``ess_bulk``) are whole counts.
     """
     counts = {c: format_count for c in frame.columns if str(c).endswith("ess_bulk")}
+    texts = {c: _text_cell(long=_is_long_text(frame[c])) for c in frame.columns
+             if not pd.api.types.is_numeric_dtype(frame[c].dtype)}
+    frame = frame.rename(columns=lambda c: html.escape(str(c)))  # escape=False below
+    formatters = {html.escape(str(c)): f for c, f in {**counts, **texts}.items()}
     body = frame.to_html(index=False, classes="data", border=0, na_rep="",
-                         float_format=format_number, formatters=counts, escape=True)
+                         float_format=format_number, formatters=formatters, escape=False)
     return f'<div class="table-wrap">{body}</div>'
+
+
+LONG_TEXT = 40  # characters from which a text column wraps inside its cell
+
+
+def _is_long_text(column: pd.Series) -> bool:
+    return bool(column.map(lambda v: len(str(v)) if isinstance(v, str) else 0).max() >
+                LONG_TEXT) if len(column) else False
+
+
+def _text_cell(*, long: bool):
+    """Formatter of a text column: escaped; long sentences wrap in a bounded cell."""
+    def format_text(value) -> str:
+        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else html.escape(str(value))
+        return f'<span class="wrap">{text}</span>' if long else text
+    return format_text
 
 
 def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
