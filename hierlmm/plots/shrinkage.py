@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import chi2
 
 from hierlmm.errors import SpecError
@@ -102,6 +103,8 @@ def plot_shrinkage(
     ax.scatter(x, partial, **PARTIAL_STYLE)
     ax.axhline(float(rows["population"].iloc[0]), color="k", ls="--", lw=1, label="population")
     term, factor = str(rows["term"].iloc[0]), str(rows["factor"].iloc[0])
+    if not by_size:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks, not 2.5
     ax.set_xlabel("observations in group (n_j)" if by_size
                   else f"{factor} (sorted by partial-pooling estimate; {int(n[0])} "
                   "observations each)")
