@@ -168,6 +168,7 @@ def run_fit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             chains=options.chains, seed=options.seed, sampler=options.sampler,
             engine=options.engine, progress=options.progress,
             na_action=model_file.na_action, target_accept=options.target_accept,
+            units=model_file.units,
         )
     with Staging(out, run_id) as staging:  # removes its temporary files unless published
         try:

@@ -24,6 +24,9 @@ MODULES = [
     "hierlmm.inference.summary_text",
     "hierlmm.plots.labels",
     "hierlmm.report.variance",
+    "hierlmm.spec.transforms",
+    "hierlmm.spec.units",
+    "hierlmm.inference.compile_notice",
 ]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -29,7 +29,8 @@ class GroupDesign:
     Z : ndarray of float64, shape (n, q)
         Random-effect columns of this factor (a column of ones for the intercept).
     terms : tuple of str, length q
-        Effect names, ``"Intercept"`` first when present.
+        Effect names, ``"Intercept"`` first when present (column backticks removed:
+        ``"reaction time"`` for the slope ``"`reaction time`"``).
     levels : tuple of str, length n_levels
         Level labels in code order.
     correlated : bool
@@ -74,7 +75,7 @@ class Design:
     groups : tuple of GroupDesign
         One per grouping factor, in spec order.
     response : str
-        Response name.
+        Response name as displayed (column backticks removed).
     data : pandas.DataFrame, shape (n, k)
         The rows used (after any NaN drop), restricted to the columns the model uses;
         kept for reports and for re-encoding when a saved fit is loaded.

@@ -26,7 +26,7 @@ from hierlmm.design.numeric import check_poly_degrees, integers_as_floats
 from hierlmm.design.residual import ResidualDesign, series_design
 from hierlmm.errors import DataError, SpecError
 from hierlmm.spec.schema import GroupSpec, ModelSpec
-from hierlmm.spec.transforms import namespace
+from hierlmm.spec.transforms import display_term, namespace
 
 
 def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise") -> Design:
@@ -80,7 +80,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
         X=X,
         fixed_names=fixed_names,
         groups=groups,
-        response=spec.response,
+        response=display_term(spec.response),
         data=kept,
         n_dropped=n_dropped,
         residual=encode_residual(spec, kept, groups),
@@ -191,7 +191,7 @@ def encode_group(
         factor=group.factor,
         codes=codes,
         Z=Z,
-        terms=group.terms,
+        terms=tuple(display_term(t) for t in group.terms),
         levels=levels,
         correlated=group.correlated,
     )

@@ -21,9 +21,10 @@ def categorical_columns(formula: str) -> set[str]:
     """Columns coded by ``C(column ...)`` anywhere in ``formula``."""
     tokens = tokenize(formula.replace("~", "+").replace("|", "+"))
     return {
-        tokens[i + 2][1]
+        tokens[i + 2][1].strip("`")
         for i in range(len(tokens) - 2)
-        if tokens[i] == ("name", "C") and tokens[i + 1][1] == "(" and tokens[i + 2][0] == "name"
+        if tokens[i] == ("name", "C") and tokens[i + 1][1] == "("
+        and tokens[i + 2][0] in ("name", "column")
     }
 
 
@@ -64,7 +65,7 @@ def _poly_calls(term: str) -> list[tuple[str, str]]:
         rest = [t for _, t in tokens[i + 2 : i + 7]]
         if len(rest) >= 3 and rest[1] == ",":
             degree = rest[4] if rest[2:4] == ["degree", "="] and len(rest) > 4 else rest[2]
-            calls.append((rest[0], degree))
+            calls.append((rest[0].strip("`"), degree))
     return calls
 
 

@@ -17,9 +17,8 @@ from pandas.api import types as ptypes
 from hierlmm.errors import DataError, SpecError
 from hierlmm.options import NaAction, check_option
 from hierlmm.spec.schema import ModelSpec
-from hierlmm.spec.transforms import check_term, tokenize
+from hierlmm.spec.transforms import term_columns
 
-_CONSTANTS = {"True", "False", "None"}
 _RANK_RTOL = 1e-10
 _MAX_LISTED = 25
 
@@ -27,33 +26,15 @@ _MAX_LISTED = 25
 def term_variables(term: str) -> tuple[str, ...]:
     """Data columns a formula term reads, in order of first appearance.
 
-    Calls (a name followed by ``(``), keyword arguments (a name followed by ``=``) and
-    Python constants are not columns; every other name is.
+    See :func:`hierlmm.spec.transforms.term_columns`, which this re-exports for the
+    design stage.
 
-    Parameters
-    ----------
-    term : str
-        One term, e.g. ``"log(x)"``, ``"C(g)"``, ``"a:b"``, ``"poly(x, 2)"``, ``"I(x**2)"``.
-
-    Returns
-    -------
-    tuple of str
-        Column names, e.g. ``("a", "b")`` for ``"a:b"``.
-
-    Raises
-    ------
-    SpecError
-        If the term uses anything outside the allowed transform grammar.
+    Examples
+    --------
+    >>> term_variables("log(`math.score`):Days")
+    ('math.score', 'Days')
     """
-    tokens = tokenize(check_term(term))
-    names: list[str] = []
-    for i, (kind, text) in enumerate(tokens):
-        following = tokens[i + 1][1] if i + 1 < len(tokens) else ""
-        if kind != "name" or following in ("(", "=") or text in _CONSTANTS:
-            continue
-        if text not in names:
-            names.append(text)
-    return tuple(names)
+    return term_columns(term)
 
 
 def used_columns(spec: ModelSpec) -> dict[str, str]:

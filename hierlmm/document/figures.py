@@ -144,6 +144,8 @@ def model_blocks(fit, prob: float) -> list[Block]:
         ("Grouping factors", groups_text(design)),
         ("Engine", fit.engine), ("Sampler", f"{fit.sampler} ({sampling})"),
         ("Seed", str(fit.seed)), ("Timings", timings or "not recorded"),
+        *((("Units", ", ".join(f"{c}: {u}" for c, u in fit.units.items())),)
+          if fit.units else ()),
         ("Divergent transitions", str(diag["divergences"])),
         ("Max R-hat", f"{diag['max_rhat']:.4f}"),
         ("Min bulk ESS", f"{diag['min_ess_bulk']:.0f} (of {diag['draws']} draws)"),
@@ -174,18 +176,20 @@ def variance_blocks(fit, prob: float) -> list[Block]:
     blocks: list[Block] = [Table("Variance components (variances, SDs and shares of the "
                                  "total at slope covariates = 0)",
                                  vc[["parameter", *_stat_columns(vc, prob)]])]
+    blocks.extend(Text(f"Note: {note}.", "caution")
+                  for note in sorted({str(n) for n in vc["note"] if n}))
     if icc_table.empty:
         blocks.append(Text("No factor has a random intercept, so no ICC is defined."))
     else:
         shown = icc_table[["parameter", "cluster_size", *_stat_columns(icc_table, prob),
                            "description"]]
         blocks.append(Table("Intraclass correlations and design effects", shown))
-        notes = sorted({str(n) for n in icc_table["note"] if n})
+        notes = sorted({str(n) for n in icc_table["note"] if n} - set(vc["note"].dropna()))
         blocks.extend(Text(f"Note: {note}.") for note in notes)
     quantities = icc_quantities(icc_table)
     figure = plot_variance_components(vc, None if icc_table.empty else icc_table,
                                       icc_quantities=quantities,
-                                      response=fit.design.response)
+                                      response=fit.design.response, units=fit.units)
     shown = "variance shares and within-level correlations" if len(quantities) > 1 \
         else "ICCs"
     blocks.append(Plot("variance_components", f"Posterior means and central {prob:.0%} "
@@ -227,11 +231,13 @@ def variance_curve_blocks(fit, prob: float) -> list[Block]:
                            f"Stacked posterior-mean components of Var({fit.design.response}"
                            f" | {term}) for {factor}, with the central {prob:.0%} interval "
                            "of the total.",
-                           plot_variance_curve(table, response=fit.design.response)))
+                           plot_variance_curve(table, response=fit.design.response,
+                                               units=fit.units)))
         blocks.append(Plot(f"icc_curve_{factor}_{term}",
                            f"Share of the variance due to {factor} as {term} changes: "
                            f"posterior mean and central {prob:.0%} interval.",
-                           plot_icc_curve(icc_curve(fit, factor, term=term, prob=prob))))
+                           plot_icc_curve(icc_curve(fit, factor, term=term, prob=prob),
+                                          units=fit.units)))
     return blocks
 
 
@@ -255,13 +261,16 @@ def shrinkage_blocks(fit, prob: float) -> list[Block]:
             blocks.append(Plot(f"shrinkage_{g.factor}_{term}",
                                f"{term} of each {g.factor}: arrow from its own-data "
                                "estimate to its partial-pooling estimate.",
-                               plot_shrinkage(table, term=term)))
+                               plot_shrinkage(table, term=term, response=fit.design.response,
+                                              units=fit.units)))
         if g.q == 2:
             population = population_distribution(fit, g.factor)
             blocks.append(Plot(f"shrinkage_2d_{g.factor}",
                                f"Both coefficients of each {g.factor} at once, over the "
                                f"central {prob:.0%} region of the population distribution.",
-                               plot_shrinkage_2d(table, population, prob)))
+                               plot_shrinkage_2d(table, population, prob,
+                                                 response=fit.design.response,
+                                                 units=fit.units)))
     return blocks
 
 
@@ -286,7 +295,7 @@ def trajectory_blocks(fit, prob: float) -> list[Block]:
              "predictive band for new observations (light), observed points, and the "
              "population-average line (dashed).",
              plot_trajectories(table, points, ncols=3, response=fit.design.response,
-                               factor=factor)),
+                               factor=factor, units=fit.units)),
     ]
 
 
@@ -316,7 +325,8 @@ def ppc_blocks(fit, prob: float) -> list[Block]:
     blocks: list[Block] = [Plot("ppc_density", f"Observed density of {fit.design.response} "
                                 f"(dark) over {n_draws} replicated data sets.",
                                 plot_ppc_density(fit.design.y, y_rep,
-                                                 response=fit.design.response))]
+                                                 response=fit.design.response,
+                                                 units=fit.units))]
     if fit.design.groups:
         g = max(fit.design.groups, key=lambda group: group.n_levels)
         table = ppc_group_stats(fit, "mean", seed=fit.seed, factor=g.factor, prob=prob,
@@ -324,7 +334,8 @@ def ppc_blocks(fit, prob: float) -> list[Block]:
         extreme = int(((table["p_value"] < 0.05) | (table["p_value"] > 0.95)).sum())
         blocks.append(Plot(f"ppc_group_means_{g.factor}", f"Observed mean of each "
                            f"{g.factor} against its {prob:.0%} posterior predictive "
-                           "interval.", plot_ppc_groups(table)))
+                           "interval.", plot_ppc_groups(table, response=fit.design.response,
+                                                        units=fit.units)))
         blocks.append(Text(f"{extreme} of {len(table)} {g.factor} means have a posterior "
                            "predictive p-value outside [0.05, 0.95]."))
     return blocks
@@ -383,7 +394,11 @@ SECTIONS: tuple[SectionSpec, ...] = (
         "group's own data (no pooling) and the population average (complete pooling). "
         "Groups with few or noisy observations are pulled further towards the population "
         "value. Arrows run from the own-data estimate to the model's estimate; the "
-        "shrinkage column is the fraction of that distance moved.",
+        "shrinkage column is the fraction of that distance moved (0: the group's own "
+        "estimate kept, 1: the population value). With random slopes the coefficients are "
+        "pulled together, through their correlation, so one fraction per group is given, "
+        "measured along the arrow in the metric of the population covariance "
+        "(weight_method 'mahalanobis'), and it lies between 0 and 1.",
         shrinkage_blocks),
     SectionSpec(
         "trajectories", "Group-specific trajectories",

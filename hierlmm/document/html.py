@@ -17,6 +17,7 @@ which the test suite sets) a failing section raises its error instead, so tests 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -24,7 +25,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,7 @@ from hierlmm.document.figures import (
 )
 from hierlmm.errors import FitError, HierlmmError
 from hierlmm.report.variance import check_prob
+from hierlmm.spec.units import check_units
 
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
@@ -77,6 +79,8 @@ table.data, table.kv { border-collapse: collapse; font-size: 0.84em;
 table.data th, table.data td { padding: 3px 9px; border-bottom: 1px solid #e3e7eb;
                                text-align: right; white-space: nowrap; }
 table.data th:first-child, table.data td:first-child { text-align: left; }
+table.data span.wrap { display: inline-block; white-space: normal; text-align: left;
+                       min-width: 18em; max-width: 32em; }
 table.data thead th { border-bottom: 2px solid #9aa4ad; background: #eef2f5; }
 table.data tbody tr:nth-child(even) { background: #f8fafb; }
 table.kv th { text-align: left; padding: 2px 16px 2px 0; color: #5f6b76; font-weight: 600;
@@ -100,7 +104,7 @@ p.note.caution { background: #fff8ec; border-color: #e0a030; color: #5c4100;
 """
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RenderedSection:
     """One section of the page.
 
@@ -146,9 +150,30 @@ def table_html(frame: pd.DataFrame) -> str:
     Effective sample sizes (columns ending in ``ess_bulk``) are whole counts.
     """
     counts = {c: format_count for c in frame.columns if str(c).endswith("ess_bulk")}
+    texts = {c: _text_cell(long=_is_long_text(frame[c])) for c in frame.columns
+             if not pd.api.types.is_numeric_dtype(frame[c].dtype)}
+    frame = frame.rename(columns=lambda c: html.escape(str(c)))  # escape=False below
+    formatters = {html.escape(str(c)): f for c, f in {**counts, **texts}.items()}
     body = frame.to_html(index=False, classes="data", border=0, na_rep="",
-                         float_format=format_number, formatters=counts, escape=True)
+                         float_format=format_number, formatters=formatters, escape=False)
     return f'<div class="table-wrap">{body}</div>'
+
+
+LONG_TEXT = 40  # characters from which a text column wraps inside its cell
+
+
+def _is_long_text(column: pd.Series) -> bool:
+    return bool(column.map(lambda v: len(str(v)) if isinstance(v, str) else 0).max() >
+                LONG_TEXT) if len(column) else False
+
+
+def _text_cell(*, long: bool):
+    """Formatter of a text column: escaped; long sentences wrap in a bounded cell."""
+    def format_text(value) -> str:
+        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else html.escape(str(value))
+        return f'<span class="wrap">{text}</span>' if long else text
+    return format_text
 
 
 def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
@@ -346,8 +371,10 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
     return render_page(fit, sections), sections
 
 
-def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
-                 strict: bool | None = None) -> Path:
+def write_report(
+    fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
+    units: Mapping[str, str] | None = None, strict: bool | None = None,
+) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
 
     Parameters
@@ -358,6 +385,9 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
         Output folder, created if needed.
     prob : float
         Mass of every central interval in tables and figures, in (0, 1).
+    units : mapping of str to str, optional
+        Units of data columns for the figure axes, e.g. ``{"Reaction": "ms"}``; added to
+        (and overriding) the fit's own ``Fit.units``.
     strict : bool, optional
         Raise a failing section's error instead of writing a note in its place; ``None``
         (default) reads the environment variable ``HIERLMM_STRICT_REPORT`` (``1``: strict).
@@ -374,6 +404,9 @@ def write_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
     FitError
         The folder or a file cannot be written.
     """
+    if units:
+        merged = check_units({**fit.units, **units}, fit.spec)
+        fit = dataclasses.replace(fit, settings={**fit.settings, "units": merged})
     page, _ = build_report(fit, out_dir, prob=prob, strict=strict)
     path = Path(out_dir) / REPORT_HTML
     try:

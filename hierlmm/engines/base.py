@@ -94,6 +94,19 @@ class Engine(ABC):
         keep += [names.effects(g.factor) for g in self.sampled_groups]
         return keep
 
+    @property
+    def intercept_centred_factor(self) -> str | None:
+        """The centred factor whose level means are centred around the fixed intercept.
+
+        The first centred random-intercept factor (in model order) when the model has a
+        fixed intercept; at most one factor can take the intercept as its mean.
+        """
+        if self.intercept_index is None:
+            return None
+        centred = [g.factor for g in self.sampled_groups
+                   if g.factor in self.centred_factors and g.terms == (names.INTERCEPT,)]
+        return centred[0] if centred else None
+
     def structure_key(self, inputs: dict[str, np.ndarray]) -> tuple:
         """Everything that shapes the model graph; equal keys can share one compile."""
         groups = tuple((g.factor, g.q, g.correlated, g.n_levels) for g in self.design.groups)
@@ -151,9 +164,12 @@ class Engine(ABC):
             if self.residual is not None:
                 params = {**params, **self.residual.add_parameters(data)}
             offset = None
+            around = self.intercept_centred_factor
             for g in self.sampled_groups:
                 b = add_effects(model=model, group=g, chol=chols[g.factor],
-                                centred=g.factor in self.centred_factors)
+                                centred=g.factor in self.centred_factors,
+                                around=beta_c[self.intercept_index] if g.factor == around
+                                else None)
                 term = group_contribution(  # (n,)
                     effects=b, codes=data[names.data_codes(g.factor)],
                     Z=data[names.data_z(g.factor)],

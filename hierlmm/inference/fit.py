@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from hierlmm.engines.base import Engine, model_coords
 from hierlmm.errors import ConvergenceWarning, SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.advice import convergence_advice
+from hierlmm.inference.compile_notice import compile_notice
 from hierlmm.inference.interrupts import InterruptGuard
 from hierlmm.inference.loglik import loglik_dataset
 from hierlmm.inference.memory import check_draws_memory
@@ -51,6 +53,7 @@ from hierlmm.options import (
 from hierlmm.options import Engine as EngineName
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import ModelSpec, PriorSpec, ResidualSpec, with_residual
+from hierlmm.spec.units import check_units
 
 LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_likelihood
 logger = logging.getLogger("hierlmm")
@@ -132,6 +135,7 @@ def fit(
     residual: ResidualSpec | None = None,
     target_accept: float = 0.9,
     warn_convergence: bool = True,
+    units: Mapping[str, str] | None = None,
 ) -> Fit:
     """Fit a Bayesian linear mixed model.
 
@@ -151,7 +155,8 @@ def fit(
     engine : {"auto", "collapsed", "sampled"}
         ``"auto"`` integrates Gaussian random effects out analytically (collapsed).
     progress : bool
-        Show a progress bar while sampling.
+        Show a progress bar while sampling, and a notice (a spinner on terminals, an
+        updated line in notebooks) while the model compiles for more than 1.5 s.
     na_action : {"raise", "drop"}
         ``"drop"`` removes rows with missing values in used columns and reports the count.
     family : {"gaussian", "student_t"}, optional
@@ -167,6 +172,10 @@ def fit(
         NUTS target acceptance rate.
     warn_convergence : bool
         Emit :class:`ConvergenceWarning` when diagnostics fail common thresholds.
+    units : mapping of str to str, optional
+        Unit of data columns the model reads, e.g. ``{"Reaction": "ms", "Days": "days"}``:
+        labels only, shown on figure axes and in report.html (``Fit.units``). A key that
+        is not a column of the model raises :class:`SpecError`.
 
     Returns
     -------
@@ -190,6 +199,7 @@ def fit(
     check_option("engine", engine, EngineName)
     check_option("na_action", na_action, NaAction)
     _check_counts(draws, tune, chains, target_accept)
+    units = check_units(units, spec)
     seed = _check_seed(seed)
     check_sampler(sampler)
     design = build_design(spec, data, na_action=na_action)
@@ -206,10 +216,11 @@ def fit(
     # Ctrl-C from compiling to the exact effects: KeyboardInterrupt, never a partial
     # posterior (the samplers catch it and return what they have)
     with InterruptGuard(), quiet_info("pymc", enabled=not progress):
-        entry, compile_s = compiled_model(
-            plan.structure_key(inputs), lambda: plan.build(inputs),
-            backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
-        )
+        with compile_notice(enabled=progress):  # a notice only if compiling takes a while
+            entry, compile_s = compiled_model(
+                plan.structure_key(inputs), lambda: plan.build(inputs),
+                backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
+            )
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
         tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
         recover_start = time.perf_counter()
@@ -229,7 +240,8 @@ def fit(
         idata=idata, spec=spec, design=design, engine=plan.name, sampler=sampler, seed=seed,
         timings=timings,
         settings={"draws": draws, "tune": tune, "chains": chains,
-                  "target_accept": target_accept, "na_action": na_action},
+                  "target_accept": target_accept, "na_action": na_action,
+                  "units": units},
     )
     if warn_convergence:
         _warn_if_unconverged(result)

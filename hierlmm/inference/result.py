@@ -45,7 +45,7 @@ class Fit:
     timings : dict of str to float
         ``build_s``, ``compile_s``, ``sample_s``, ``recover_s``, ``total_s``.
     settings : dict
-        ``draws``, ``tune``, ``chains``, ``target_accept``, ``na_action``.
+        ``draws``, ``tune``, ``chains``, ``target_accept``, ``na_action``, ``units``.
     """
 
     idata: xr.DataTree
@@ -61,6 +61,14 @@ class Fit:
     def posterior(self) -> xr.Dataset:
         """The posterior draws as an ``xarray.Dataset``."""
         return self.idata["posterior"].to_dataset()
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Unit of each data column given as ``units=`` (e.g. ``{"Reaction": "ms"}``).
+
+        Labels only: figures and report.html show them on their axes.
+        """
+        return dict(self.settings.get("units") or {})
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table of fixed effects, random-effect SDs and correlations, residual SD.

@@ -38,6 +38,12 @@ def offsets(factor: str) -> str:
     return f"z_{factor}"
 
 
+def level_means(factor: str) -> str:
+    """Level means ``intercept + b`` of a factor centred around the intercept, dims
+    (level, term)."""
+    return f"a_{factor}"
+
+
 def effects(factor: str) -> str:
     """Group-level effects b of ``factor``, dims ``(level_dim, term_dim)``."""
     return f"b_{factor}"

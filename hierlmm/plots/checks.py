@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from hierlmm.errors import DataError
 from hierlmm.plots._common import new_figure, outside_legend, require_columns
+from hierlmm.plots.labels import Units, with_unit
 
 GRID_POINTS = 256
 MAX_TICK_LABELS = 40
@@ -69,6 +70,7 @@ def plot_ppc_density(
     ax: Axes | None = None,
     label: str = "posterior predictive",
     response: str = "response",
+    units: Units | None = None,
 ) -> Figure:
     """Overlay densities of replicated data sets on the observed density.
 
@@ -85,6 +87,8 @@ def plot_ppc_density(
         Legend label of the replicates.
     response : str
         Name of the response, for the x axis and the title.
+    units : mapping of str to str, optional
+        Units of data columns (``Fit.units``); the response's goes on the x axis.
 
     Returns
     -------
@@ -104,14 +108,17 @@ def plot_ppc_density(
     for k, row in enumerate(dens):
         ax.plot(grid, row, color="C0", alpha=0.2, lw=0.7, label=label if k == 0 else None)
     ax.plot(grid, binned_kde(y[None, :], grid)[0], color="k", lw=2, label="observed")
-    ax.set_xlabel(response)
+    ax.set_xlabel(with_unit(response, (units or {}).get(response)))
     ax.set_ylabel("density")
     ax.set_title(f"Distribution of {response}: observed and replicated")
     outside_legend(ax)
     return fig
 
 
-def plot_ppc_groups(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def plot_ppc_groups(
+    table: pd.DataFrame, ax: Axes | None = None, *, response: str | None = None,
+    units: Units | None = None,
+) -> Figure:
     """Each group's observed statistic against its posterior predictive interval.
 
     Parameters
@@ -119,6 +126,10 @@ def plot_ppc_groups(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
     table : pandas.DataFrame
         Output of :func:`hierlmm.report.checks.ppc_group_stats`.
     ax : matplotlib Axes, optional
+    response : str, optional
+        Name of the response: the y axis reads ``"Subject mean of Reaction"``.
+    units : mapping of str to str, optional
+        Units of data columns; the response's is added to the y axis.
 
     Returns
     -------
@@ -138,7 +149,9 @@ def plot_ppc_groups(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.scatter(x, observed, c=np.where(outside, "C3", "k"), s=14, zorder=3, label="observed")
     stat = str(rows["stat"].iloc[0]) if not rows.empty else "statistic"
     factor = str(rows["factor"].iloc[0]) if not rows.empty else ""
-    ax.set_ylabel(f"{factor} {stat}")
+    of_response = f" of {response}" if response else ""
+    unit = (units or {}).get(response) if response else None
+    ax.set_ylabel(with_unit(f"{factor} {stat}{of_response}", unit))
     ax.set_xlabel(f"{factor} (sorted by observed {stat})")
     ax.set_title(f"Observed {stat} of each {factor} and its predictive interval")
     if x.size <= MAX_TICK_LABELS:

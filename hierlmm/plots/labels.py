@@ -9,6 +9,7 @@ returned unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from hierlmm.model.names import INTERCEPT
 
@@ -78,3 +79,53 @@ def parameter_label(name: str) -> str:
     if fn in _STAT:
         return f"{_STAT[fn]} of {effect_label(terms, factor)}"
     return name
+
+
+Units = Mapping[str, str]
+"""Unit of each data column, e.g. ``{"Reaction": "ms", "Days": "days"}`` (``Fit.units``)."""
+
+
+def with_unit(label: str, unit: str | None) -> str:
+    """``"Reaction (ms)"``; the label alone without a unit.
+
+    Examples
+    --------
+    >>> with_unit("Reaction", "ms"), with_unit("Days", None)
+    ('Reaction (ms)', 'Days')
+    """
+    return f"{label} ({unit})" if unit else label
+
+
+def squared_unit(unit: str | None) -> str | None:
+    """The unit of a variance: ``"ms²"``, ``"(m/s)²"``.
+
+    Examples
+    --------
+    >>> squared_unit("ms"), squared_unit("m/s"), squared_unit(None)
+    ('ms²', '(m/s)²', None)
+    """
+    if not unit:
+        return None
+    return f"{unit}²" if unit.isalnum() else f"({unit})²"
+
+
+def effect_unit(term: str, response: str, units: Units | None) -> str | None:
+    """Unit of a coefficient on ``term``: the response's for an intercept, a ratio else.
+
+    Examples
+    --------
+    >>> units = {"Reaction": "ms", "Days": "days"}
+    >>> effect_unit("Intercept", "Reaction", units), effect_unit("Days", "Reaction", units)
+    ('ms', 'ms/days')
+    >>> effect_unit("Age", "Reaction", units)
+    'ms per unit of Age'
+    """
+    units = units or {}
+    response_unit, term_unit = units.get(response), units.get(term)
+    if term == INTERCEPT:
+        return response_unit
+    if response_unit and term_unit:
+        return f"{response_unit}/{term_unit}"
+    if response_unit:
+        return f"{response_unit} per unit of {term}"
+    return f"per {term_unit}" if term_unit else None

@@ -15,11 +15,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import chi2
 
 from hierlmm.errors import SpecError
 from hierlmm.plots._common import new_figure, outside_legend, require_columns
-from hierlmm.plots.labels import effect_label
+from hierlmm.plots.labels import Units, effect_label, effect_unit, with_unit
 from hierlmm.report.shrinkage import PopulationDistribution
 
 NO_POOL_STYLE = {"facecolors": "none", "edgecolors": "C0", "s": 28, "label": "no pooling"}
@@ -61,7 +62,8 @@ def spread_ties(n: np.ndarray, width: float = 0.6) -> np.ndarray:
 
 
 def plot_shrinkage(
-    table: pd.DataFrame, term: str | None = None, ax: Axes | None = None
+    table: pd.DataFrame, term: str | None = None, ax: Axes | None = None, *,
+    response: str | None = None, units: Units | None = None,
 ) -> Figure:
     """Arrows from no-pooling to partial-pooling estimates, against group size.
 
@@ -76,6 +78,9 @@ def plot_shrinkage(
     term : str, optional
         Effect to show; the table's first term when omitted.
     ax : matplotlib Axes, optional
+    response, units : str and mapping of str to str, optional
+        The response's name and the units of data columns (``Fit.units``): the y axis
+        gets the effect's unit (``"ms"`` for intercepts, ``"ms/days"`` for slopes).
 
     Returns
     -------
@@ -98,10 +103,13 @@ def plot_shrinkage(
     ax.scatter(x, partial, **PARTIAL_STYLE)
     ax.axhline(float(rows["population"].iloc[0]), color="k", ls="--", lw=1, label="population")
     term, factor = str(rows["term"].iloc[0]), str(rows["factor"].iloc[0])
+    if not by_size:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks, not 2.5
     ax.set_xlabel("observations in group (n_j)" if by_size
                   else f"{factor} (sorted by partial-pooling estimate; {int(n[0])} "
                   "observations each)")
-    ax.set_ylabel(effect_label(term, factor))
+    unit = effect_unit(term, response, units) if response else None
+    ax.set_ylabel(with_unit(effect_label(term, factor), unit))
     ax.set_title(f"Shrinkage of {effect_label(term, factor)}")
     outside_legend(ax)
     return fig
@@ -135,6 +143,9 @@ def plot_shrinkage_2d(
     prob: float = 0.9,
     terms: tuple[str, str] | None = None,
     ax: Axes | None = None,
+    *,
+    response: str | None = None,
+    units: Units | None = None,
 ) -> Figure:
     """Intercept/slope plane: no-pooling and partial-pooling points, arrows, population ellipse.
 
@@ -149,6 +160,9 @@ def plot_shrinkage_2d(
     terms : pair of str, optional
         Effects on the x and y axes; the first two when omitted.
     ax : matplotlib Axes, optional
+    response, units : str and mapping of str to str, optional
+        The response's name and the units of data columns: each axis gets its effect's
+        unit.
 
     Returns
     -------
@@ -176,8 +190,9 @@ def plot_shrinkage_2d(
     ax.scatter(partial[:, 0], partial[:, 1], **PARTIAL_STYLE)
     ax.plot(*population.mean[idx], marker="X", color="k", ls="none", label="population mean")
     ax.autoscale_view()
-    ax.set_xlabel(effect_label(terms[0], population.factor))
-    ax.set_ylabel(effect_label(terms[1], population.factor))
+    for term, set_label in zip(terms, (ax.set_xlabel, ax.set_ylabel), strict=True):
+        unit = effect_unit(term, response, units) if response else None
+        set_label(with_unit(effect_label(term, population.factor), unit))
     ax.set_title(f"Shrinkage of {population.factor} effects", fontsize="medium")
     outside_legend(ax)
     return fig

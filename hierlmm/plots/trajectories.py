@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hierlmm.plots._common import message_figure, new_figure, require_columns
+from hierlmm.plots.labels import Units, with_unit
 
 SOURCE = "hierlmm.report.trajectories.trajectories()"
 TABLE_COLUMNS = ("curve", "group", "covariate", "x", "mean", "lower", "upper", "pred_lower",
@@ -37,6 +38,7 @@ def plot_trajectories(
     panel_size: tuple[float, float] = (2.8, 2.2),
     response: str = "response",
     factor: str | None = None,
+    units: Units | None = None,
 ) -> Figure:
     """One panel per group with bands, fitted line, observed points and population line.
 
@@ -54,6 +56,8 @@ def plot_trajectories(
         Name of the response: the figure's y label.
     factor : str, optional
         Name of the grouping factor: panel titles read ``"Subject 308"``.
+    units : mapping of str to str, optional
+        Units of data columns (``Fit.units``), added to the axis labels.
 
     Returns
     -------
@@ -79,7 +83,9 @@ def plot_trajectories(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
                fontsize="small")
-    fig.supxlabel(str(table["covariate"].iloc[0]), fontsize="medium")
-    fig.supylabel(response, fontsize="medium")
+    units = units or {}
+    covariate = str(table["covariate"].iloc[0])
+    fig.supxlabel(with_unit(covariate, units.get(covariate)), fontsize="medium")
+    fig.supylabel(with_unit(response, units.get(response)), fontsize="medium")
     return fig
 

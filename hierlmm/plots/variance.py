@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from hierlmm.errors import SpecError
 from hierlmm.plots._common import ACCENT, forest, interval_columns, new_figure, require_columns
-from hierlmm.plots.labels import parameter_label
+from hierlmm.plots.labels import Units, parameter_label, squared_unit, with_unit
 
 _QUANTITY_AXIS = {"sd": "standard deviation", "variance": "variance", "share": "share of variance"}
 _QUANTITY_TITLE = {"sd": "Random-effect and residual SDs",
@@ -26,11 +26,13 @@ def _forest_panel(ax, rows: pd.DataFrame, lo: str, hi: str, title: str, xlabel: 
     ax.set_ylabel(ylabel)
 
 
-def _quantity_axis(quantity: str, response: str | None) -> str:
-    """``"SD of Reaction"`` style axis label (the bare quantity without a response)."""
+def _quantity_axis(quantity: str, response: str | None, units: Units | None = None) -> str:
+    """``"SD of Reaction (ms)"`` style axis label (the bare quantity without a response)."""
     if response is None or quantity == "share":
         return _QUANTITY_AXIS[quantity]
-    return f"{_QUANTITY_AXIS[quantity]} of {response}"
+    unit = (units or {}).get(response)
+    unit = squared_unit(unit) if quantity == "variance" else unit
+    return with_unit(f"{_QUANTITY_AXIS[quantity]} of {response}", unit)
 
 
 def plot_variance_components(
@@ -40,6 +42,7 @@ def plot_variance_components(
     quantity: str = "sd",
     icc_quantities: Sequence[str] = ("icc",),
     response: str | None = None,
+    units: Units | None = None,
 ) -> Figure:
     """Forest plot of random-effect and residual SDs (or variances), and of ICCs.
 
@@ -56,6 +59,8 @@ def plot_variance_components(
         ``"design_effect"``, ``"consistency"``, ``"agreement"``).
     response : str, optional
         Name of the response, for the x axis (``"standard deviation of Reaction"``).
+    units : mapping of str to str, optional
+        Units of data columns (``Fit.units``); the response's is added to the axis.
 
     Returns
     -------
@@ -79,7 +84,7 @@ def plot_variance_components(
             icc_rows = None
     fig, axes = new_figure(1 if icc_rows is None else 2, ncols=2)
     _forest_panel(axes[0], rows, lo, hi, _QUANTITY_TITLE[quantity],
-                  _quantity_axis(quantity, response), "component")
+                  _quantity_axis(quantity, response, units), "component")
     if icc_rows is not None:
         ilo, ihi = interval_columns(icc_table)
         _forest_panel(axes[1], icc_rows, ilo, ihi, "Intraclass correlations",

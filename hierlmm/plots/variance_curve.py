@@ -14,12 +14,15 @@ from hierlmm.plots._common import (
     outside_legend,
     require_columns,
 )
+from hierlmm.plots.labels import Units, squared_unit, with_unit
 
 # drawn bottom-up; the covariance term goes last because it can be negative
 STACK_ORDER = ("residual", "other", "intercept", "slope", "covariance")
 
 
-def plot_variance_curve(table: pd.DataFrame, response: str = "the response") -> Figure:
+def plot_variance_curve(
+    table: pd.DataFrame, response: str = "the response", units: Units | None = None
+) -> Figure:
     """Stacked areas of the component means of Var(y | t), with the total's interval.
 
     Parameters
@@ -28,6 +31,9 @@ def plot_variance_curve(table: pd.DataFrame, response: str = "the response") -> 
         From :func:`hierlmm.report.variance_curve.variance_over_covariate`.
     response : str
         Name of the response, for the y axis and the title.
+    units : mapping of str to str, optional
+        Units of data columns (``Fit.units``): the response's (squared) on the y axis,
+        the covariate's on the x axis.
 
     Returns
     -------
@@ -56,20 +62,23 @@ def plot_variance_curve(table: pd.DataFrame, response: str = "the response") -> 
     ax.plot(t, table["total_mean"], color="black", linewidth=1.5, label="total (mean)")
     term = table["term"].iloc[0] if "term" in table and len(table) else "t"
     factor = table["factor"].iloc[0] if "factor" in table and len(table) else ""
-    ax.set_xlabel(str(term))
-    ax.set_ylabel(f"variance of {response}")
+    units = units or {}
+    ax.set_xlabel(with_unit(str(term), units.get(str(term))))
+    ax.set_ylabel(with_unit(f"variance of {response}", squared_unit(units.get(response))))
     ax.set_title(f"Variance of {response} over {term} ({factor})")
     outside_legend(ax)
     return fig
 
 
-def plot_icc_curve(table: pd.DataFrame) -> Figure:
+def plot_icc_curve(table: pd.DataFrame, units: Units | None = None) -> Figure:
     """Conditional ICC over the covariate: posterior mean line and interval band.
 
     Parameters
     ----------
     table : pandas.DataFrame
         From :func:`hierlmm.report.variance_curve.icc_curve`.
+    units : mapping of str to str, optional
+        Units of data columns: the covariate's goes on the x axis.
 
     Returns
     -------
@@ -82,7 +91,7 @@ def plot_icc_curve(table: pd.DataFrame) -> Figure:
     ax.fill_between(table["t"], table[lo], table[hi], color=ACCENT, alpha=0.2, linewidth=0)
     ax.plot(table["t"], table["mean"], color=ACCENT, linewidth=1.8)
     term = table["term"].iloc[0] if "term" in table and len(table) else "t"
-    ax.set_xlabel(str(term))
+    ax.set_xlabel(with_unit(str(term), (units or {}).get(str(term))))
     ax.set_ylabel("conditional ICC")
     ax.set_ylim(0, 1)
     ax.set_title(f"ICC over {term}")

@@ -82,13 +82,17 @@ def _level_noun(factor: str) -> str:
 
 
 def _high(term: str) -> str:
-    return "a higher intercept" if term == INTERCEPT else f"a larger {term} slope"
+    return "a higher intercept" if term == INTERCEPT else f"a larger (more positive) {term} slope"
 
 
 def _follow(term: str, positive: bool) -> str:
+    """The effect that goes with it. Slopes are compared by value, not steepness: with a
+    negative average slope, a larger slope is a flatter decline, so "steeper" would
+    read wrongly."""
     if term == INTERCEPT:
         return "higher intercepts" if positive else "lower intercepts"
-    return f"steeper (larger) {term} slopes" if positive else f"flatter (smaller) {term} slopes"
+    return (f"larger (more positive) {term} slopes" if positive
+            else f"smaller (more negative) {term} slopes")
 
 
 def correlation_reading(factor: str, term_a: str, term_b: str, lo: float, hi: float,

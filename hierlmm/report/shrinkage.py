@@ -22,10 +22,27 @@ How far the posterior moved from the group's own data towards the population
   puts on the group's own mean, ``tau^2 / (tau^2 + sigma^2 / n_j)``, averaged over the
   posterior draws of ``tau`` and ``sigma`` (exact for a one-factor random-intercept model
   given ``tau``, ``sigma`` and ``beta``);
-- otherwise (``weight_method = "empirical"``): the fraction of the distance from the
-  population value to the no-pooling estimate that the posterior mean kept,
-  ``(partial - population) / (no_pool - population)``; NaN where the no-pooling estimate
-  is not estimable.
+- another intercept-only factor (``weight_method = "empirical"``): the fraction of the
+  distance from the population value to the no-pooling estimate that the posterior mean
+  kept, ``(partial - population) / (no_pool - population)``; NaN where the no-pooling
+  estimate is not estimable;
+- a factor with slopes (``weight_method = "mahalanobis"``): one fraction per level, the
+  same on each of its terms, measured along the distance in the metric of the population
+  covariance ``Sigma`` (posterior mean): ``w_j = d' Sigma^-1 m / d' Sigma^-1 d`` with
+  ``d = no_pool - population`` and ``m = partial - population``.
+
+Why not a fraction per term when there are slopes: the posterior mean shrinks the vector of
+a group's coefficients with a matrix, ``m = (Sigma^-1 + P_j)^-1 P_j d`` (``P_j = Z_j' Z_j /
+sigma^2``), which mixes the terms through the correlation. A per-term ratio ``m_k / d_k``
+is then not a fraction: a group whose own intercept is close to the population's but whose
+slope is far is moved on the intercept too, so the ratio leaves [0, 1] (values such as
+1.36 or -0.25 on sleepstudy). Along the distance in the ``Sigma^-1`` metric the fraction is
+``d' (Sigma^-1 - Sigma^-1 (Sigma^-1 + P_j)^-1 Sigma^-1) d / d' Sigma^-1 d``, a ratio of
+two quadratic forms whose matrices satisfy ``0 <= numerator <= denominator``, so it lies in
+[0, 1] for that model given its parameters. With posterior averaging, other grouping
+factors or fixed covariates outside the factor's terms (``adjust=False``), it may still
+stray slightly outside; such values mean the own-data regression is not comparable with
+the model's coefficients (use ``adjust=True``).
 """
 
 from __future__ import annotations
@@ -165,14 +182,54 @@ def has_analytic_weight(fit: Fit, group: GroupDesign) -> bool:
     return is_intercept_only(group) and get_family(fit.spec.family).collapsible
 
 
+def weight_method(fit: Fit, group: GroupDesign) -> str:
+    """``"analytic"``, ``"empirical"`` or ``"mahalanobis"`` (see the module docstring)."""
+    if has_analytic_weight(fit, group):
+        return "analytic"
+    return "empirical" if is_intercept_only(group) else "mahalanobis"
+
+
+def mahalanobis_weight(moved: np.ndarray, distance: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Fraction of the distance kept, measured along it in the ``cov^-1`` metric.
+
+    Parameters
+    ----------
+    moved : ndarray, shape (L, q)
+        ``partial - population`` per level.
+    distance : ndarray, shape (L, q)
+        ``no_pool - population`` per level (NaN rows: not estimable).
+    cov : ndarray, shape (q, q)
+        Population covariance of the coefficients (positive definite).
+
+    Returns
+    -------
+    ndarray, shape (L,)
+        ``d' cov^-1 m / d' cov^-1 d``; NaN where ``d`` is NaN or zero.
+
+    Examples
+    --------
+    >>> mahalanobis_weight(np.array([[1.0, 0.5]]), np.array([[2.0, 1.0]]), np.eye(2))
+    array([0.5])
+    """
+    precision = np.linalg.inv(cov)  # (q, q), q <= a handful of terms
+    along = np.einsum("li,ij,lj->l", distance, precision, moved)
+    norm = np.einsum("li,ij,lj->l", distance, precision, distance)
+    ok = np.isfinite(norm) & (norm > 0)
+    return np.divide(along, norm, out=np.full(norm.shape, np.nan), where=ok)
+
+
 def _weights(fit: Fit, group: GroupDesign, partial, population, no_pool) -> np.ndarray:
     """``weight_own_data`` per (level, term), shape (L, q)."""
-    if has_analytic_weight(fit, group):
+    method = weight_method(fit, group)
+    if method == "analytic":
         tau2 = fit.posterior[names.sd(group.factor)].values[..., 0].reshape(-1) ** 2
         sigma2 = residual_variance_draws(fit).reshape(-1)
         return analytic_shrinkage(tau2, sigma2, group.counts).mean(axis=0)[:, None]
     distance = no_pool - population[None, :]
     moved = partial - population[None, :]
+    if method == "mahalanobis":
+        cov = population_distribution(fit, group.factor).cov
+        return np.repeat(mahalanobis_weight(moved, distance, cov)[:, None], group.q, axis=1)
     ok = np.isfinite(distance) & (np.abs(distance) > 0)
     return np.divide(moved, distance, out=np.full_like(moved, np.nan), where=ok)
 
@@ -247,7 +304,7 @@ def shrinkage(
         "partial_upper": upper.reshape(-1),
         "weight_own_data": weight.reshape(-1),
         "shrinkage": 1.0 - weight.reshape(-1),
-        "weight_method": "analytic" if has_analytic_weight(fit, group) else "empirical",
+        "weight_method": weight_method(fit, group),
     })
     return table.loc[:, list(TABLE_COLUMNS)]
 

@@ -53,6 +53,37 @@ def residual_variance_draws(fit) -> np.ndarray:
     return family.latent_residual_variance(family.param_draws(fit.posterior))
 
 
+def infinite_residual_note(sigma2: np.ndarray) -> str | None:
+    """The note for draws whose residual variance is infinite (Student-t ``nu <= 2``).
+
+    Convention: such draws are kept (dropping them would condition on ``nu > 2``); in
+    them the residual share is 1 and every ICC 0 (the limits as the residual variance
+    grows), and the residual variance and SD rows summarise infinite draws. The note
+    says how many draws this concerns, so a reader does not take an infinite or 0 value
+    at face value.
+
+    Parameters
+    ----------
+    sigma2 : ndarray, shape (chain, draw)
+        From :func:`residual_variance_draws`.
+
+    Returns
+    -------
+    str or None
+        None when every draw is finite.
+    """
+    infinite = int(np.isinf(sigma2).sum())
+    if infinite == 0:
+        return None
+    return (
+        f"{infinite} of {sigma2.size} posterior draws ({infinite / sigma2.size:.0%}) have "
+        "nu <= 2, where the residual variance is infinite: in those draws the residual "
+        "share is 1 and each ICC 0 (their limits), and the residual variance and SD are "
+        "infinite, so their mean is too; the variance decomposition is not a useful "
+        "summary of such heavy tails (compare sigma with the random-effect SDs instead)"
+    )
+
+
 def intercept_variance_draws(posterior, design: Design) -> tuple[list[str], np.ndarray]:
     """Random-intercept variances of every factor with an intercept.
 
@@ -239,13 +270,16 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
         ``"sd(Days|Subject)"``, ``"share(Intercept|Subject)"``, ``"sigma^2"``, ``"sigma"``,
         ``"share(residual)"``), ``quantity`` (``"variance"``, ``"sd"``, ``"share"``),
         ``factor``, ``term`` (None for the residual), ``mean, median, sd, q05, q95, rhat,
-        ess_bulk``.
+        ess_bulk`` and ``note`` (None, or :func:`infinite_residual_note` on the residual
+        and share rows when some draws have an infinite residual variance).
     """
     prob = check_prob(prob)
     post = fit.posterior
     sigma2 = residual_variance_draws(fit)
     factors, tau2 = intercept_variance_draws(post, fit.design)
     total = tau2.sum(axis=-1) + sigma2  # (chain, draw)
+    infinite = np.isinf(sigma2)  # Student-t draws with nu <= 2
+    note = infinite_residual_note(sigma2)
     rows = []
     for g in fit.design.groups:
         sd = factor_sd_draws(post, g)  # (chain, draw, q)
@@ -255,13 +289,18 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
             rows.append(stats_row(f"var({label})", "variance", g.factor, term, var, prob))
             rows.append(stats_row(f"sd({label})", "sd", g.factor, term, sd[..., j], prob))
             if term == INTERCEPT:
-                share = sd[..., j] ** 2 / total
-                rows.append(stats_row(f"share({label})", "share", g.factor, term, share, prob))
+                share = sd[..., j] ** 2 / total  # 0 where total is infinite
+                rows.append({**stats_row(f"share({label})", "share", g.factor, term, share,
+                                         prob), "note": note})
     var_label, sd_label = get_family(fit.spec.family).residual_labels
-    rows.append(stats_row(var_label, "variance", None, None, sigma2, prob))
-    rows.append(stats_row(sd_label, "sd", None, None, np.sqrt(sigma2), prob))
-    rows.append(stats_row("share(residual)", "share", None, None, sigma2 / total, prob))
-    return tidy_table(rows)
+    residual_share = np.divide(sigma2, total, out=np.ones_like(sigma2), where=~infinite)
+    rows.append({**stats_row(var_label, "variance", None, None, sigma2, prob), "note": note})
+    rows.append({**stats_row(sd_label, "sd", None, None, np.sqrt(sigma2), prob), "note": note})
+    rows.append({**stats_row("share(residual)", "share", None, None, residual_share, prob),
+                 "note": note})
+    table = tidy_table(rows)
+    table["note"] = table["note"].astype(object).where(table["note"].notna(), None)
+    return table
 
 
 def _slope_note(design: Design) -> str | None:
@@ -360,7 +399,8 @@ def icc(fit, prob: float = 0.9) -> pd.DataFrame:
     iccs = icc_from_variances(tau2, sigma2)
     shared = shared_level_correlation(tau2, sigma2, ancestors)
     descriptions = _level_descriptions(factors, ancestors)
-    note = _slope_note(design)
+    notes = [n for n in (_slope_note(design), infinite_residual_note(sigma2)) if n]
+    note = "; ".join(notes) if notes else None
     rows = []
     for i, (f, g) in enumerate(zip(factors, groups, strict=True)):
         m = design.n / g.n_levels

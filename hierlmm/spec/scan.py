@@ -1,8 +1,9 @@
 """Split an lme4 formula into tokens for :mod:`hierlmm.spec.formula`.
 
-A token is an operator of the formula language or an *atom*: a column name, a number, or
-a call such as ``log(x)`` / ``C(g, levels=['a', 'b'])`` taken whole (its parentheses,
-commas and quoted labels are part of the atom). Atoms are not judged here; the parser
+A token is an operator of the formula language or an *atom*: a column name (bare, or
+quoted with backticks as in lme4: ``` `reaction time` ```), a number, or a call such as
+``log(x)`` / ``C(g, levels=['a', 'b'])`` taken whole (its parentheses, commas and quoted
+labels are part of the atom). Atoms are not judged here; the parser
 passes each one to :func:`hierlmm.spec.transforms.check_term`. The scanner only checks
 that parentheses balance and quotes close, and reports the column where they do not.
 """
@@ -79,7 +80,7 @@ def _atom_end(text: str, start: int) -> int:
     pos = start
     while pos < len(text):
         char = text[pos]
-        if char in "'\"":
+        if char in "'\"`":
             pos = _string_end(text, pos)
         elif char == "(" and pos > start:
             pos = _call_end(text, pos)
@@ -96,7 +97,7 @@ def _call_end(text: str, start: int) -> int:
     pos = start
     while pos < len(text):
         char = text[pos]
-        if char in "'\"":
+        if char in "'\"`":
             pos = _string_end(text, pos)
             continue
         depth += (char == "(") - (char == ")")

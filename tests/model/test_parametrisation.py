@@ -38,7 +38,26 @@ def test_collapsed_engine_centres_the_sampled_item_factor() -> None:
     spec, design = _crossed()
     collapsed = build_model(design=design, spec=spec, engine="collapsed").model
     free = {v.name for v in collapsed.free_RVs}
-    assert names.effects("item") in free and names.offsets("item") not in free
+    # hierarchically centred: the level means a_item ~ N(intercept, sd) are sampled and
+    # b_item = a_item - intercept is derived (no intercept/effects ridge)
+    assert names.level_means("item") in free and names.offsets("item") not in free
+    assert names.effects("item") in {v.name for v in collapsed.deterministics}
     sampled = build_model(design=design, spec=spec, engine="sampled").model
     free = {v.name for v in sampled.free_RVs}
     assert {names.offsets("item"), names.offsets("subject")} <= free
+
+
+def test_centred_level_means_give_back_the_effects() -> None:
+    """b = a - intercept exactly, at any point of the centred model."""
+    spec, design = _crossed()
+    built = build_model(design=design, spec=spec, engine="collapsed")
+    model = built.model
+    point = model.initial_point()
+    rng = np.random.default_rng(3)
+    point = {k: rng.normal(size=np.shape(v)) for k, v in point.items()}
+    outputs = model.replace_rvs_by_values(
+        [model[names.effects("item")], model[names.BETA_CENTERED]])
+    b_fn = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")
+    b, beta_c = b_fn(point)
+    a = point[names.level_means("item")]
+    np.testing.assert_allclose(b, a - beta_c[0], rtol=0, atol=1e-12)

@@ -46,10 +46,16 @@ def test_prob_positive_and_kde_normalisation():
 
 def test_readings():
     pos = correlation_reading("Subject", "Intercept", "Days", 0.1, 0.8, 0.97, 0.9)
-    assert pos == ("Subjects with a higher intercept tend to have steeper (larger) Days slopes "
-                   "(P(corr > 0) = 0.97)")
+    assert pos == ("Subjects with a higher intercept tend to have larger (more positive) Days "
+                   "slopes (P(corr > 0) = 0.97)")
     neg = correlation_reading("g", "x", "Intercept", -0.9, -0.2, 0.01, 0.9)
-    assert neg == "Gs with a larger x slope tend to have lower intercepts (P(corr > 0) = 0.01)"
+    assert neg == ("Gs with a larger (more positive) x slope tend to have lower intercepts "
+                   "(P(corr > 0) = 0.01)")
+    # a negative correlation with a declining average: higher starters decline more, i.e.
+    # their slopes are more negative; "flatter" (the old wording) said the opposite
+    decline = correlation_reading("Patient", "Intercept", "week", -0.8, -0.3, 0.02, 0.9)
+    assert "smaller (more negative) week slopes" in decline
+    assert "flatter" not in decline and "steeper" not in decline
     unclear = correlation_reading("school:class", "Intercept", "x", -0.3, 0.5, 0.62, 0.9)
     assert unclear.startswith("No clear relation between Intercept and x across levels of "
                               "school:class: the 90% interval covers 0")
@@ -71,7 +77,8 @@ def test_random_correlations_three_terms():
     assert row["cov_q05"] == pytest.approx(np.quantile(r * sd[..., 1] * sd[..., 2], 0.05),
                                            rel=1e-12)
     assert row["p_positive"] == pytest.approx(np.mean(r > 0), abs=0)
-    assert row["reading"].startswith("Gs with a larger x slope tend to have flatter (smaller) w")
+    assert row["reading"].startswith("Gs with a larger (more positive) x slope tend to have "
+                                     "smaller (more negative) w")
 
 
 def test_densities_and_uncorrelated_models():

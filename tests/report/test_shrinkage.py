@@ -196,20 +196,6 @@ def test_complete_pooling_matches_statsmodels_ols(rs_fit, ri_fit):
     assert_allclose(ri["complete_pool"], ri_fit.design.y.mean(), rtol=1e-12)
 
 
-def test_empirical_weight_for_slopes(rs_fit):
-    table = shrinkage(rs_fit)
-    assert set(table["weight_method"]) == {"empirical"}
-    expected = (table["partial"] - table["population"]) / (table["no_pool"] - table["population"])
-    finite = np.isfinite(table["no_pool"].to_numpy())
-    assert_allclose(table["weight_own_data"][finite], expected[finite], rtol=1e-12)
-    assert table["weight_own_data"][~finite].isna().all()
-    assert_allclose(table["shrinkage"][finite], 1 - expected[finite], rtol=1e-12)
-    # typical subject is pulled towards the population (with correlated effects a single
-    # coefficient may overshoot its own estimate, so weights > 1 occur)
-    intercept = table[(table["term"] == "Intercept") & finite]
-    assert 0 < intercept["weight_own_data"].median() < 1
-
-
 def test_population_distribution_is_posterior_mean_covariance(rs_fit):
     pop = population_distribution(rs_fit, "subject")
     sd = rs_fit.posterior[names.sd("subject")].values  # (C, D, 2)
@@ -240,3 +226,46 @@ def test_bad_arguments_raise(ri_fit):
         shrinkage(ri_fit, factor="school")
     with pytest.raises(hierlmm.SpecError, match="prob=1.5"):
         shrinkage(ri_fit, prob=1.5)
+
+
+def test_mahalanobis_fraction_is_in_unit_interval_where_per_term_ratios_are_not():
+    """Exact partial pooling of one Gaussian factor, m = (S^-1 + P)^-1 P d: the fraction
+    along d in the S^-1 metric lies in [0, 1]; per-term ratios m_k / d_k often do not."""
+    from hierlmm.report.shrinkage import mahalanobis_weight
+
+    rng = np.random.default_rng(7)
+    outside_per_term = 0
+    for _ in range(500):
+        q = int(rng.integers(2, 4))
+        A = rng.normal(size=(q, q))
+        cov = A @ A.T + 0.05 * np.eye(q)  # population covariance Sigma
+        Zj = np.column_stack([np.ones(6), rng.normal(size=(6, q - 1))])
+        P = Zj.T @ Zj / rng.uniform(0.1, 10.0) ** 2  # Z_j' Z_j / sigma^2
+        d = rng.normal(size=q) * 3
+        m = np.linalg.solve(np.linalg.inv(cov) + P, P @ d)
+        w = mahalanobis_weight(m[None, :], d[None, :], cov)[0]
+        assert -1e-12 <= w <= 1 + 1e-12
+        ratios = m / d
+        outside_per_term += bool(np.any((ratios < 0) | (ratios > 1)))
+    assert outside_per_term > 50  # why a per-term fraction is not reported
+
+
+def test_slopes_factor_reports_one_fraction_per_level_along_the_distance(rs_fit):
+    table = shrinkage(rs_fit, factor="subject")
+    assert set(table["weight_method"]) == {"mahalanobis"}
+    wide = table.pivot(index="level", columns="term", values="shrinkage")
+    assert_allclose(wide["Intercept"], wide["time"], rtol=0, atol=0)  # same on both terms
+    cov = population_distribution(rs_fit, "subject").cov
+    q = 2
+    d = (table["no_pool"] - table["population"]).to_numpy().reshape(-1, q)
+    m = (table["partial"] - table["population"]).to_numpy().reshape(-1, q)
+    prec = np.linalg.inv(cov)
+    ok = np.all(np.isfinite(d), axis=1)
+    expected = np.einsum("li,ij,lj->l", d[ok], prec, m[ok]) / np.einsum(
+        "li,ij,lj->l", d[ok], prec, d[ok])
+    weight = table["weight_own_data"].to_numpy().reshape(-1, q)[ok, 0]
+    assert_allclose(weight, expected, rtol=1e-10)
+    assert_allclose(table["shrinkage"], 1 - table["weight_own_data"], rtol=0, atol=1e-15)
+    assert np.all(np.isnan(table["shrinkage"].to_numpy().reshape(-1, q)[~ok]))
+    shrink = 1 - expected
+    assert np.all((shrink >= -0.02) & (shrink <= 1.02)), shrink

@@ -117,7 +117,8 @@ def test_variance_components_rows_and_values(sleep_fit):
         "var(Days|Subject)", "sd(Days|Subject)", "sigma^2", "sigma", "share(residual)",
     ]
     assert list(table.columns) == ["parameter", "quantity", "factor", "term", "mean", "median",
-                                   "sd", "q05", "q95", "rhat", "ess_bulk"]
+                                   "sd", "q05", "q95", "rhat", "ess_bulk", "note"]
+    assert table["note"].isna().all()  # Gaussian: every residual variance draw is finite
     row = table.set_index("parameter")
     assert row.loc["var(Days|Subject)", "mean"] == pytest.approx(np.mean(sd[..., 1] ** 2),
                                                                  rel=1e-12)
