@@ -148,7 +148,8 @@ def test_model_file_series_residual_equals_python_spec(tmp_path: Path) -> None:
 
 FILE_ERRORS = {
     DATA + MODEL + '[residual]\nkind = "ar1"\ntime = "Days"\norder = "Days"\n': (
-        "[residual] in model.toml: unknown residual setting(s) order; known: kind, time, group, gaps"
+        "[residual] in model.toml: unknown residual setting(s) order; known: kind, time, "
+        "group, gaps"
     ),
     DATA + MODEL + '[residual]\nkind = "ar1"\n': (
         '[residual] in model.toml: residual kind "ar1" needs a time column'
