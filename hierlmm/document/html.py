@@ -323,7 +323,8 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9
     prob = check_prob(prob)
     figures_dir = _prepare(Path(out_dir))
     used: set[str] = set()
-    sections = [run_section(spec, fit, prob, figures_dir, used) for spec in SECTIONS]
+    sections = [run_section(spec, fit, prob, figures_dir, used) for spec in SECTIONS
+                if spec.shown(fit)]
     return render_page(fit, sections), sections
 
 

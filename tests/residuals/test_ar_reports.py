@@ -8,6 +8,7 @@ import xarray as xr
 
 from hierlmm.datasets import simulate_autocorrelated
 from hierlmm.design import build_design
+from hierlmm.document.figures import SECTIONS, NotApplicable, Plot, Table
 from hierlmm.families import get_family
 from hierlmm.inference.loglik import pointwise_loglik
 from hierlmm.inference.result import Fit
@@ -95,3 +96,22 @@ def test_pointwise_loglik_is_one_step_ahead() -> None:
     sd = sigma * np.sqrt(1 - phi**2)
     expected = -0.5 * np.log(2 * np.pi * sd**2) - 0.5 * ((e[second] - phi * e[first]) / sd) ** 2
     assert ll[0, 0, second] == pytest.approx(expected, rel=1e-12)
+
+
+def test_report_section_table_and_acf_figure() -> None:
+    fit, _ = _fake_ar_fit("ar1", 0.6)
+    spec = {s.key: s for s in SECTIONS}["autocorrelation"]
+    assert spec.shown(fit)
+    table, plot = spec.builder(fit, 0.9)
+    assert isinstance(table, Table) and isinstance(plot, Plot)
+    assert list(table.frame.columns) == ["lag", "mean", "q05", "q95"]
+    assert table.frame["lag"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    ax = plot.figure.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert len(ax.patches) >= 10  # two bars per lag
+    iid = Fit(idata=fit.idata, spec=parse_formula(fit.spec.formula),
+              design=build_design(parse_formula(fit.spec.formula), fit.design.data),
+              engine="sampled", sampler="nutpie", seed=0)
+    assert not spec.shown(iid)
+    with pytest.raises(NotApplicable):
+        spec.builder(iid, 0.9)
