@@ -22,8 +22,14 @@ DATASETS: dict[str, tuple[int, int] | None] = {
     "sim1k": (1_000, 10),
     "sim10k": (10_000, 20),
     "sim100k": (100_000, 10),
+    "ar1k": (1_000, 20),
 }
-FULL_DATASETS = ("sleepstudy", "sim1k", "sim10k", "sim100k")
+# AR(1) residual designs (x is the visit number 0..19 within g): name -> true phi. Only the
+# hierlmm peers fit AR(1) residuals; the others are not run on these designs.
+AR_DATASETS: dict[str, float] = {"ar1k": 0.6}
+AR_PEERS = ("hierlmm-collapsed", "hierlmm-sampled")
+PHI_PARAM = "phi"
+FULL_DATASETS = ("sleepstudy", "sim1k", "sim10k", "sim100k", "ar1k")
 QUICK_DATASETS = ("sleepstudy", "sim200")
 
 # Canonical parameter names (hierlmm's summary row names); every peer reports these keys.

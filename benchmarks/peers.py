@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 from bench_config import (
     ALL_PARAMS,
+    AR_DATASETS,
     DATA_SEED,
     DATASETS,
     FIXED_PARAMS,
     FORMULA,
     MEMORY_MARKERS,
     PEERS,
+    PHI_PARAM,
     SEED,
 )
 
@@ -55,6 +57,11 @@ def load_dataset(name: str) -> pd.DataFrame:
         raw = hierlmm.datasets.load("sleepstudy")
         return raw.rename(columns={"Reaction": "y", "Days": "x", "Subject": "g"})[["y", "x", "g"]]
     n_groups, n_per_group = shape
+    if name in AR_DATASETS:  # correlated intercepts and slopes of x, AR(1) residuals
+        sim = hierlmm.datasets.simulate_autocorrelated(
+            n_groups=n_groups, n_per_group=n_per_group, phi=AR_DATASETS[name], seed=DATA_SEED
+        )
+        return sim.data.rename(columns={"time": "x", "subject": "g"})[["y", "x", "g"]]
     return hierlmm.datasets.simulate_large(n_groups, n_per_group, DATA_SEED).data
 
 
@@ -81,7 +88,7 @@ def derived_metrics(
     ``ess_per_s_sampling`` by the sampler's own time (None when not reported).
     """
     fixed = _finite([ess.get(p) for p in FIXED_PARAMS])
-    every = _finite([ess.get(p) for p in ALL_PARAMS])
+    every = _finite([ess.get(p) for p in (*ALL_PARAMS, PHI_PARAM)])
     min_fixed = min(fixed) if fixed else None
     out: dict[str, float | None] = {
         "min_ess_fixed": min_fixed,
@@ -97,17 +104,21 @@ def derived_metrics(
 
 
 def run_hierlmm(engine: str, data: pd.DataFrame, draws: int, tune: int,
-                chains: int) -> dict[str, Any]:
-    """Fit with ``hierlmm.fit(engine=engine)``; ESS and means from ``Fit.summary()``."""
+                chains: int, ar1: bool = False) -> dict[str, Any]:
+    """Fit with ``hierlmm.fit(engine=engine)``; ESS and means from ``Fit.summary()``.
+
+    ``ar1``: AR(1) residuals along ``x`` within ``g`` (the ``AR_DATASETS`` designs).
+    """
     import hierlmm
 
+    residual = hierlmm.ResidualSpec("ar1", time="x", group="g") if ar1 else None
     start = time.perf_counter()
     fit = hierlmm.fit(FORMULA, data, engine=engine, draws=draws, tune=tune, chains=chains,
-                      seed=SEED, progress=False, warn_convergence=False)
+                      seed=SEED, progress=False, warn_convergence=False, residual=residual)
     e2e = time.perf_counter() - start
     table = fit.summary()
     diag = fit.diagnostics()
-    rows = [p for p in ALL_PARAMS if p in table.index]
+    rows = [p for p in (*ALL_PARAMS, PHI_PARAM) if p in table.index]
     return {
         "e2e_s": e2e,
         "sample_s": fit.timings.get("sample_s"),
@@ -186,12 +197,14 @@ def run_statsmodels(data: pd.DataFrame) -> dict[str, Any]:
 
 
 def run_peer(peer: str, data: pd.DataFrame, draws: int, tune: int,
-             chains: int) -> dict[str, Any]:
+             chains: int, ar1: bool = False) -> dict[str, Any]:
     """Dispatch to one peer's runner; the record's keys are listed in :func:`main`."""
     if peer == "hierlmm-collapsed":
-        return run_hierlmm("collapsed", data, draws, tune, chains)
+        return run_hierlmm("collapsed", data, draws, tune, chains, ar1)
     if peer == "hierlmm-sampled":
-        return run_hierlmm("sampled", data, draws, tune, chains)
+        return run_hierlmm("sampled", data, draws, tune, chains, ar1)
+    if ar1:
+        raise SystemExit(f"{peer} fits no AR(1) residuals; AR designs run hierlmm only")
     if peer == "bambi":
         return run_bambi(data, draws, tune, chains)
     if peer == "statsmodels":
@@ -251,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                               "rss_data_mb": peak_rss_mb()}
     code = 0
     try:
-        result = run_peer(args.peer, data, args.draws, args.tune, args.chains)
+        result = run_peer(args.peer, data, args.draws, args.tune, args.chains,
+                          ar1=args.dataset in AR_DATASETS)
         record.update(status="ok", **result)
         record.update(derived_metrics(result["ess"], result["e2e_s"], result["sample_s"]))
     except Exception as exc:  # every failure, MemoryError included, is a result here

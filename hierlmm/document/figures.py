@@ -23,6 +23,7 @@ from hierlmm.inference.display import groups_text, observations_text
 from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.summary import quantile_labels
 from hierlmm.model.names import INTERCEPT
+from hierlmm.plots.autocorrelation import plot_residual_acf
 from hierlmm.plots.checks import plot_ppc_density, plot_ppc_groups
 from hierlmm.plots.correlation import plot_correlations
 from hierlmm.plots.frequentist import plot_frequentist
@@ -30,6 +31,7 @@ from hierlmm.plots.shrinkage import plot_shrinkage, plot_shrinkage_2d
 from hierlmm.plots.trajectories import plot_trajectories
 from hierlmm.plots.variance import plot_variance_components
 from hierlmm.plots.variance_curve import plot_icc_curve, plot_variance_curve
+from hierlmm.report.autocorrelation import residual_acf, residual_correlation
 from hierlmm.report.checks import posterior_predictive, ppc_group_stats
 from hierlmm.report.correlation import correlation_densities, random_correlations
 from hierlmm.report.frequentist import frequentist_comparison
@@ -341,14 +343,35 @@ def ppc_blocks(fit, prob: float) -> list[Block]:
     return blocks
 
 
+def autocorrelation_blocks(fit, prob: float) -> list[Block]:
+    """AR(1)/CAR(1) fits: implied residual correlation and the empirical residual ACF."""
+    if fit.design.residual.is_iid:
+        raise NotApplicable("The residuals are independent (no AR(1)/CAR(1) term).")
+    corr = residual_correlation(fit, prob=prob)
+    lo, hi = quantile_labels(prob)
+    unit = "observations" if fit.design.residual.kind == "ar1" else "time units"
+    frame = corr.reset_index()[["lag", "mean", lo, hi]].round(3)
+    return [
+        Table(f"Implied correlation of two residuals of one series, by lag ({unit} apart).",
+              frame),
+        Plot("residual_acf", "Empirical autocorrelation of the within-series residuals at "
+             "the posterior mean: without the AR term (grey) the residuals stay correlated; "
+             "the innovations left after the AR term (blue) should be near 0 (shaded: the "
+             "approximate 95% band of an uncorrelated series).",
+             plot_residual_acf(residual_acf(fit), n_obs=fit.design.n)),
+    ]
+
+
 @dataclass(frozen=True)
 class SectionSpec:
-    """One report section: anchor ``key``, heading, introduction and content builder."""
+    """One report section: anchor ``key``, heading, introduction and content builder;
+    ``shown(fit)`` says whether the section belongs in the report at all (default: yes)."""
 
     key: str
     title: str
     intro: str
     builder: Builder
+    shown: Callable[..., bool] = lambda fit: True
 
 
 SECTIONS: tuple[SectionSpec, ...] = (
@@ -413,6 +436,14 @@ SECTIONS: tuple[SectionSpec, ...] = (
         "groups the posterior means should be close to REML; OLS standard errors are too "
         "small when observations of the same group are correlated.",
         frequentist_blocks),
+    SectionSpec(
+        "autocorrelation", "Residual autocorrelation",
+        "With an AR(1) or CAR(1) residual, consecutive residuals of one series are "
+        "correlated: phi is the correlation one observation (AR(1)) or one time unit "
+        "(CAR(1)) apart, decaying as phi to the power of the lag. The pointwise "
+        "log-likelihood used by LOO is each observation's one-step-ahead density given "
+        "the previous one of its series.",
+        autocorrelation_blocks, shown=lambda fit: not fit.design.residual.is_iid),
     SectionSpec(
         "ppc", "Posterior predictive check",
         "Data simulated from the fitted model should look like the observed data. The "

@@ -367,7 +367,8 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
     figures_dir = _prepare(Path(out_dir))
     used: set[str] = set()
     strict = strict_mode(strict)
-    sections = [run_section(spec, fit, prob, figures_dir, used, strict) for spec in SECTIONS]
+    sections = [run_section(spec, fit, prob, figures_dir, used, strict) for spec in SECTIONS
+                if spec.shown(fit)]
     return render_page(fit, sections), sections
 
 

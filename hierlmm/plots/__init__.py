@@ -8,6 +8,7 @@ pyplot, so nothing global is touched and nothing needs closing.
 """
 
 from hierlmm.plots._common import figure_is_blank
+from hierlmm.plots.autocorrelation import plot_residual_acf
 from hierlmm.plots.checks import plot_compare, plot_ppc_density, plot_ppc_groups
 from hierlmm.plots.correlation import plot_correlations
 from hierlmm.plots.frequentist import plot_frequentist
@@ -24,6 +25,7 @@ __all__ = [
     "plot_icc_curve",
     "plot_ppc_density",
     "plot_ppc_groups",
+    "plot_residual_acf",
     "plot_shrinkage",
     "plot_shrinkage_2d",
     "plot_trajectories",

@@ -14,7 +14,9 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
                       "design_effect": S}},
      "variance_components": {"factors": {factor: {term: {"variance": S, "sd": S,
                                                          "share": S}}},
-                             "residual": {"variance": S, "sd": S, "share": S}}}
+                             "residual": {"variance": S, "sd": S, "share": S}},
+     "residual_correlation": {lag: S}}   (AR(1)/CAR(1) fits only: implied correlation
+                                           at lags 1..5, or at 1..5 median time gaps)
 
 ``icc`` has one entry per factor with a random intercept (empty without one); a slope
 term has no ``"share"`` (see :func:`hierlmm.report.variance.variance_components`).
@@ -37,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from hierlmm.inference.summary import STAT_COLUMNS
+from hierlmm.report.autocorrelation import residual_correlation
 from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]
@@ -134,6 +137,12 @@ def variance_components_section(fit, table: pd.DataFrame) -> dict[str, dict]:
     return {"factors": factors, "residual": residual}
 
 
+def residual_correlation_section(fit, table: pd.DataFrame) -> dict[str, dict]:
+    """AR(1)/CAR(1) fits: implied residual correlation by lag (observations or time)."""
+    corr = residual_correlation(fit)
+    return {f"{lag:g}": _stats(row) for lag, row in corr.iterrows()}
+
+
 SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("model", model_section),
     ("fixed", fixed_section),
@@ -162,7 +171,10 @@ def summary_dict(fit, extra: Mapping[str, SectionBuilder] | None = None) -> dict
         JSON-ready: only dicts, lists, str, int, float and ``None`` (no NaN).
     """
     table = fit.summary()
-    builders = list(SECTIONS) + list((extra or {}).items())
+    builders = list(SECTIONS)
+    if not fit.design.residual.is_iid:
+        builders.append(("residual_correlation", residual_correlation_section))
+    builders += list((extra or {}).items())
     return {name: _finite(builder(fit, table)) for name, builder in builders}
 
 

@@ -171,5 +171,17 @@ def test_scale_divergence_and_ess_targets():
     assert (row["met"], row["value"]) == (False, "sim100k 0, sim10k 2")
     clean = [jobs[0], {"peer": "hierlmm-collapsed", "dataset": "sim1k", "status": "timed out"}]
     assert bench_targets.divergence_target(clean)["met"] is None
-    assert len(bench_targets.evaluate_targets(jobs, 600.0)) == 7
+    assert len(bench_targets.evaluate_targets(jobs, 600.0)) == 8
+
+
+def test_ar_target_needs_time_and_min_ess_of_every_parameter():
+    jobs = [_job("hierlmm-collapsed", "ar1k", e2e_s=25.0, min_ess_all=1200.0),
+            _job("hierlmm-sampled", "ar1k", e2e_s=90.0, min_ess_all=700.0, peak_rss_mb=900.0)]
+    row = bench_targets.ar_target(jobs, "ar1k", 30.0, 1000.0)
+    assert row["met"] is True
+    assert row["value"] == ("25.0 s, min ESS 1200, peak 500 MiB; sampled 90.0 s, min ESS 700,"
+                            " peak 900 MiB")
+    jobs[0]["min_ess_all"] = 900.0
+    assert bench_targets.ar_target(jobs, "ar1k", 30.0, 1000.0)["met"] is False
+    assert bench_targets.ar_target(jobs[1:], "ar1k", 30.0, 1000.0)["met"] is None
 

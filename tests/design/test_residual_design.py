@@ -139,6 +139,10 @@ ERRORS = [
      "each series needs distinct times"),
     (ResidualSpec("car1", time="t", group="unit"), {"t": [1.0, 0.5, 1.0, 0.5, 2, 3, 4, 2]},
      "repeats a time within one series of 'unit': unit '10' at time 0.5; unit '20' at time 1"),
+    (ResidualSpec("ar1", time="t"), {"t": [1, 1, 2, 2, 1, 3, 4, 5]},
+     "residual time column 't' has gaps within series of 'g' (kind=\"ar1\" takes lag 1 as "
+     "the next integer time): g 'b' jumps from time 2 to 5; g 'c' jumps from time 1 to 4; "
+     'pass gaps="order"'),
     (ResidualSpec("ar1", time="t", group="Unit"), {"t": range(8)},
      "residual group 'Unit' is neither a column of the data nor a grouping factor of the "
      "model ('g'); did you mean 'unit'?"),
@@ -153,3 +157,19 @@ def test_bad_residual_input(
     with pytest.raises(DataError) as info:
         build_design(spec, irregular.assign(**changes))
     assert message in str(info.value)
+
+
+def test_ar1_gaps_order_takes_series_as_consecutive(irregular: pd.DataFrame) -> None:
+    frame = irregular.assign(t=[1, 1, 2, 2, 1, 3, 4, 5])
+    spec = ModelSpec(
+        "y", groups=(GroupSpec("g"),), residual=ResidualSpec("ar1", time="t", gaps="order")
+    )
+    residual = build_design(spec, frame).residual
+    # sorted: a (rows 1, 3, 5), b (0, 2, 7), c (4, 6); every lag is one observation
+    np.testing.assert_array_equal(residual.order, [1, 3, 5, 0, 2, 7, 4, 6])
+    np.testing.assert_array_equal(residual.lags, [0, 1, 1, 0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(residual.previous, [0, 1, 0, 1, 4, 3, 4, 2])
+    car1 = ModelSpec("y", groups=(GroupSpec("g"),), residual=ResidualSpec("car1", time="t"))
+    np.testing.assert_array_equal(
+        build_design(car1, frame).residual.lags, [0, 1, 1, 0, 1, 3, 0, 3]
+    )

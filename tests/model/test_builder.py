@@ -308,8 +308,9 @@ def test_builder_rejects_unimplemented_options(sleepstudy: pd.DataFrame) -> None
     design = build_design(spec, sleepstudy)
     with pytest.raises(SpecError, match="family='poisson'"):
         build_model(design=design, spec=replace(spec, family="poisson"), engine="sampled")
-    with pytest.raises(SpecError, match="residual='ar1'"):
-        build_model(design=design, spec=replace(spec, residual=ResidualSpec("ar1", "Days")))
+    ar1 = replace(spec, residual=ResidualSpec("ar1", "Days"), family="student_t")
+    with pytest.raises(SpecError, match='residual kind "ar1" needs family="gaussian"'):
+        build_model(design=build_design(ar1, sleepstudy), spec=ar1)
     fixed_only = parse_formula("Reaction ~ Days")
     with pytest.raises(SpecError, match='engine="collapsed"'):
         build_model(design=build_design(fixed_only, sleepstudy), spec=fixed_only,

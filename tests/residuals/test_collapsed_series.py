@@ -14,11 +14,13 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from hierlmm.design import build_design
+from hierlmm.engines.collapsed.recover import conditional_covariances, conditional_means
 from hierlmm.engines.collapsed.series import (
     piece_arrays,
     series_loglik,
     series_loglik_numpy,
     series_pieces,
+    weighted_stats_numpy,
 )
 from hierlmm.residuals import get_residual
 from hierlmm.spec import ResidualSpec, parse_formula
@@ -42,7 +44,7 @@ def _data(kind: str, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def _dense_loglik(df, design, kind, beta, sigma, chol, phi) -> float:
+def _dense_loglik(df, design, kind, beta, sigma, chol, phi, offset=0.0) -> float:
     n = design.n
     group = design.groups[0]
     Z = np.zeros((n, group.n_levels * group.q))
@@ -60,7 +62,7 @@ def _dense_loglik(df, design, kind, beta, sigma, chol, phi) -> float:
     same = res.series[:, None] == res.series[None, :]
     R = np.where(same, phi ** np.abs(clock[:, None] - clock[None, :]), 0.0)
     cov = Z @ Sigma @ Z.T + sigma**2 * R
-    return float(multivariate_normal(design.X @ beta, cov).logpdf(design.y))
+    return float(multivariate_normal(design.X @ beta + offset, cov).logpdf(design.y))
 
 
 def _params(rng, q, p, kind):
@@ -128,3 +130,59 @@ def test_gradient_matches_finite_differences(kind: str, q: int) -> None:
             fd = (f(*args_up)[0] - f(*args_down)[0]) / (2 * h)
             analytic = np.atleast_1d(grads[i]).ravel()[e]
             assert analytic == pytest.approx(fd, rel=1e-5, abs=1e-6), (i, e)
+
+
+@pytest.mark.parametrize("kind", ["ar1", "car1"])
+def test_offset_path_matches_dense(kind: str) -> None:
+    """Other factors' sampled effects as an offset: ``r`` and ``W r`` formed per row."""
+    df, design, pieces = _setup(kind, 2, 3)
+    structure = get_residual(kind)
+    rng = np.random.default_rng(9)
+    beta, sigma, L, phi = _params(rng, 2, design.p, kind)
+    offset = rng.normal(size=design.n)  # user row order
+    dense = _dense_loglik(df, design, kind, beta, sigma, L, phi, offset=offset)
+    order = pieces.order
+    Zs, Xs, ys = design.groups[0].Z[order], design.X[order], design.y[order]
+    ref = series_loglik_numpy(beta=beta, sigma=sigma, chol=L, phi=phi, structure=structure,
+                              pieces=pieces, offset_sorted=offset[order], Z_sorted=Zs,
+                              X_sorted=Xs, y_sorted=ys)
+    assert ref == pytest.approx(dense, rel=RTOL)
+    data = {k: pt.as_tensor_variable(v) for k, v in piece_arrays(pieces, kind).items()}
+    obs = {"order": order, "level": pieces.level, "Z": Zs, "X": Xs, "y": ys,
+           "offset": pt.as_tensor_variable(offset)}
+    obs = {k: pt.as_tensor_variable(v) for k, v in obs.items()}
+    value = series_loglik(beta=pt.as_tensor_variable(beta), sigma=pt.as_tensor_variable(sigma),
+                          chol=pt.as_tensor_variable(L), phi=pt.as_tensor_variable(phi),
+                          structure=structure, data=data, q=2, p=design.p, obs=obs)
+    assert float(pytensor.function([], value, mode=MODE)()) == pytest.approx(dense, rel=RTOL)
+
+
+@pytest.mark.parametrize("kind", ["ar1", "car1"])
+def test_effects_conditional_mean_and_covariance_use_r(kind: str) -> None:
+    """The exact effects after sampling: E[b | y] and Var[b | y] with W-weighted stats."""
+    df, design, pieces = _setup(kind, 2, 4)
+    beta, sigma, L, phi = _params(np.random.default_rng(11), 2, design.p, kind)
+    stats = weighted_stats_numpy(pieces, get_residual(kind), phi)[0]
+    mean = conditional_means(beta=beta[None], sigma=np.array([sigma]), chol=L[None],
+                             stats=stats)[0]
+    cov = conditional_covariances(sigma=np.array([sigma]), chol=L[None], stats=stats)[0]
+    g = design.groups[0]
+    Z = np.zeros((design.n, g.n_levels * 2))
+    for i in range(design.n):
+        Z[i, 2 * g.codes[i]:2 * g.codes[i] + 2] = g.Z[i]
+    Sigma = np.kron(np.eye(g.n_levels), L @ L.T)
+    res = design.residual
+    rank = np.empty(design.n)
+    for s in range(res.n_series):
+        rows = res.order[res.offsets[s]:res.offsets[s + 1]]
+        rank[rows] = np.arange(rows.size)
+    clock = rank if kind == "ar1" else res.time
+    R = np.where(res.series[:, None] == res.series[None, :],
+                 phi ** np.abs(clock[:, None] - clock[None, :]), 0.0)
+    V = Z @ Sigma @ Z.T + sigma**2 * R
+    dense_mean = Sigma @ Z.T @ np.linalg.solve(V, design.y - design.X @ beta)
+    dense_cov = Sigma - Sigma @ Z.T @ np.linalg.solve(V, Z @ Sigma)
+    np.testing.assert_allclose(mean.ravel(), dense_mean, rtol=1e-8, atol=1e-10)
+    for j in range(g.n_levels):
+        block = dense_cov[2 * j:2 * j + 2, 2 * j:2 * j + 2]
+        np.testing.assert_allclose(cov[j], block, rtol=1e-8, atol=1e-10)

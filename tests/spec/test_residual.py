@@ -110,6 +110,7 @@ def test_to_dict_from_dict_round_trip_with_residual(residual: ResidualSpec) -> N
         "kind": residual.kind,
         "time": residual.time,
         "group": residual.group,
+        "gaps": residual.gaps,
     }
     assert ModelSpec.from_dict(json.loads(as_json)) == spec
 
@@ -130,6 +131,8 @@ def test_model_file_series_residual_equals_python_spec(tmp_path: Path) -> None:
     text = DATA + MODEL + '[residual]\nkind = "ar1"\ntime = "Days"\ngroup = "Subject"\n'
     expected = ResidualSpec(kind="ar1", time="Days", group="Subject")
     assert load_text(tmp_path, text) == parse_formula(FORMULA, residual=expected)
+    gaps = ResidualSpec(kind="ar1", time="Days", group="Subject", gaps="order")
+    assert load_text(tmp_path, text + 'gaps = "order"\n') == parse_formula(FORMULA, residual=gaps)
     structured = DATA + (
         '[model]\nresponse = "Reaction"\nfixed = ["Days"]\n'
         '[[model.groups]]\nfactor = "Subject"\nslopes = ["Days"]\n'
@@ -145,7 +148,8 @@ def test_model_file_series_residual_equals_python_spec(tmp_path: Path) -> None:
 
 FILE_ERRORS = {
     DATA + MODEL + '[residual]\nkind = "ar1"\ntime = "Days"\norder = "Days"\n': (
-        "[residual] in model.toml: unknown residual setting(s) order; known: kind, time, group"
+        "[residual] in model.toml: unknown residual setting(s) order; known: kind, time, "
+        "group, gaps"
     ),
     DATA + MODEL + '[residual]\nkind = "ar1"\n': (
         '[residual] in model.toml: residual kind "ar1" needs a time column'
@@ -156,6 +160,12 @@ FILE_ERRORS = {
         "residual time=1 must be a non-empty column name"
     ),
     'residual = "ar1"\n' + DATA + MODEL: "[residual] must be a table",
+    DATA + MODEL + '[residual]\nkind = "car1"\ntime = "Days"\ngaps = "order"\n': (
+        'residual gaps="order" applies to kind="ar1" only'
+    ),
+    DATA + MODEL + '[residual]\nkind = "ar1"\ntime = "Days"\ngaps = "skip"\n': (
+        "residual gaps='skip' is not recognised; choose one of error, order"
+    ),
 }
 
 
