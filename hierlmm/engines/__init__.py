@@ -37,6 +37,12 @@ def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> E
     """
     if name == "auto":
         name = "collapsed" if can_collapse(family, spec, design) else "sampled"
+    elif name == "collapsed" and not family.collapsible:
+        raise SpecError(
+            'engine="collapsed" needs a gaussian model: it integrates Gaussian random '
+            f"effects out analytically and cannot fit family {spec.family!r} (link "
+            f'{family.link!r}); use engine="sampled" or "auto" (which picks the sampled engine)'
+        )
     elif name == "collapsed" and not can_collapse(family, spec, design):
         raise SpecError(
             'engine="collapsed" needs a gaussian model with iid residuals and at least one '

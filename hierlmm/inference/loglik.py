@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from hierlmm.design.design import Design
-from hierlmm.families.base import Family
+from hierlmm.families.base import Family, trials_kwargs
 from hierlmm.model import names
 from hierlmm.model.linear_predictor import linear_predictor as eta_from_draws
 
@@ -23,7 +23,7 @@ def _flat(values: np.ndarray) -> np.ndarray:
 def linear_predictor(
     posterior: xr.Dataset, design: Design, index: np.ndarray | None = None
 ) -> np.ndarray:
-    """``X beta + sum_k Z_k b_k`` per draw at the design's rows.
+    """``X beta + sum_k Z_k b_k`` (+ the design's offset) per draw at the design's rows.
 
     Parameters
     ----------
@@ -45,7 +45,10 @@ def linear_predictor(
     groups = [
         (pick(posterior[names.effects(g.factor)].values), g.codes, g.Z) for g in design.groups
     ]
-    return eta_from_draws(pick(posterior[names.BETA].values), design.X, groups)
+    eta = eta_from_draws(pick(posterior[names.BETA].values), design.X, groups)
+    if design.offset is not None:
+        eta += design.offset
+    return eta
 
 
 def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> np.ndarray:
@@ -56,7 +59,9 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> n
     ndarray, shape (chain, draw, n)
     """
     eta = linear_predictor(posterior, design)  # reused in place as the result
-    return family.log_likelihood(design.y, eta, family.param_draws(posterior))
+    return family.log_likelihood(
+        design.y, eta, family.param_draws(posterior), **trials_kwargs(design.trials)
+    )
 
 
 def loglik_dataset(posterior: xr.Dataset, design: Design, family: Family) -> xr.Dataset:

@@ -162,7 +162,7 @@ def is_intercept_only(group: GroupDesign) -> bool:
 
 def has_analytic_weight(fit: Fit, group: GroupDesign) -> bool:
     """Whether the closed-form weight applies: an intercept-only factor, Gaussian response."""
-    return is_intercept_only(group) and get_family(fit.spec.family).collapsible
+    return is_intercept_only(group) and get_family(fit.spec.family, fit.spec.link).collapsible
 
 
 def _weights(fit: Fit, group: GroupDesign, partial, population, no_pool) -> np.ndarray:

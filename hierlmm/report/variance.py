@@ -49,7 +49,7 @@ def residual_variance_draws(fit) -> np.ndarray:
     Asked of the response family (``sigma^2`` for the Gaussian family), so ICCs and
     variance shares are defined for every family.
     """
-    family = get_family(fit.spec.family)
+    family = get_family(fit.spec.family, fit.spec.link)
     return family.latent_residual_variance(family.param_draws(fit.posterior))
 
 
@@ -257,7 +257,7 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
             if term == INTERCEPT:
                 share = sd[..., j] ** 2 / total
                 rows.append(stats_row(f"share({label})", "share", g.factor, term, share, prob))
-    var_label, sd_label = get_family(fit.spec.family).residual_labels
+    var_label, sd_label = get_family(fit.spec.family, fit.spec.link).residual_labels
     rows.append(stats_row(var_label, "variance", None, None, sigma2, prob))
     rows.append(stats_row(sd_label, "sd", None, None, np.sqrt(sigma2), prob))
     rows.append(stats_row("share(residual)", "share", None, None, sigma2 / total, prob))
