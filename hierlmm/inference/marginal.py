@@ -67,10 +67,16 @@ def draw_index(fit: Fit, max_draws: int | None, seed: int | None) -> np.ndarray:
 
 
 def reference_row(fit: Fit) -> pd.DataFrame:
-    """One row: numeric columns at their mean, other columns at their most frequent value."""
+    """One row: numeric columns at their mean, other columns at their most frequent value.
+
+    The response and the grouping columns are left out (a new subject has new levels).
+    """
     data = fit.design.data
+    skip = {fit.spec.response} | {c for g in fit.spec.groups for c in g.columns}
     row = {}
     for column in data.columns:
+        if column in skip:
+            continue
         series = data[column]
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         row[column] = [series.mean() if numeric else series.mode().iloc[0]]
@@ -153,7 +159,7 @@ def _as_frame(fit: Fit, at) -> pd.DataFrame:
         return reference
     frame = pd.DataFrame(at) if not isinstance(at, pd.DataFrame) else at.reset_index(drop=True)
     for column in reference.columns:
-        if column not in frame.columns and column != fit.spec.response:
+        if column not in frame.columns:
             frame[column] = reference[column].iloc[0]
     return frame
 

@@ -2,7 +2,7 @@
 
 Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)::
 
-    {"model": {"formula", "family", "n_obs", "groups": {factor: n_levels}, "engine",
+    {"model": {"formula", "family", "link", "n_obs", "groups": {factor: n_levels}, "engine",
                "sampler", "seed", "n_dropped"},
      "fixed": {term: S},
      "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
@@ -13,7 +13,14 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
                       "design_effect": S}},
      "variance_components": {"factors": {factor: {term: {"variance": S, "sd": S,
                                                          "share": S}}},
-                             "residual": {"variance": S, "sd": S, "share": S}}}
+                             "residual": {"variance": S, "sd": S, "share": S}},
+     "r2": {"R2_marginal": S, "R2_conditional": S, "var_fixed": S, "var_random": S,
+            "var_residual": S}}
+
+``residual`` holds only the family's own parameters: ``sigma`` (gaussian), ``sigma``
+and ``nu`` (student_t), the NB2 dispersion ``phi`` (negbinomial), nothing for bernoulli,
+binomial and poisson. ``r2`` follows Nakagawa & Schielzeth on the latent scale
+(:mod:`hierlmm.report.glmm_variance`).
 
 ``icc`` has one entry per factor with a random intercept (empty without one); a slope
 term has no ``"share"`` (see :func:`hierlmm.report.variance.variance_components`).
@@ -36,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from hierlmm.inference.summary import STAT_COLUMNS
+from hierlmm.report.glmm_variance import r_squared
 from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]
@@ -59,6 +67,7 @@ def model_section(fit, table: pd.DataFrame) -> dict[str, Any]:
     return {
         "formula": fit.spec.formula,
         "family": fit.spec.family,
+        "link": fit.spec.link_name,
         "n_obs": design.n,
         "groups": {g.factor: g.n_levels for g in design.groups},
         "engine": fit.engine,
@@ -132,6 +141,11 @@ def variance_components_section(fit, table: pd.DataFrame) -> dict[str, dict]:
     return {"factors": factors, "residual": residual}
 
 
+def r2_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Marginal and conditional R² with the variances behind them (any family)."""
+    return {str(name): _stats(row) for name, row in r_squared(fit).iterrows()}
+
+
 SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("model", model_section),
     ("fixed", fixed_section),
@@ -141,6 +155,7 @@ SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("timing", timing_section),
     ("icc", icc_section),
     ("variance_components", variance_components_section),
+    ("r2", r2_section),
 ]
 
 
