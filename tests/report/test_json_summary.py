@@ -67,8 +67,8 @@ def test_shape_of_sleepstudy_summary(sleep: Fit) -> None:
                          "variance_components", "r2"]
     assert out["model"] == {
         "formula": "Reaction ~ 1 + Days + (1 + Days | Subject)", "family": "gaussian",
-        "link": "identity", "n_obs": 180, "groups": {"Subject": 18}, "engine": "collapsed", "sampler": "nutpie",
-        "seed": 7, "n_dropped": 0,
+        "link": "identity", "n_obs": 180, "groups": {"Subject": 18}, "engine": "collapsed",
+        "sampler": "nutpie", "seed": 7, "n_dropped": 0,
     }
     assert list(out["fixed"]) == ["Intercept", "Days"]
     assert list(out["random"]) == ["Subject"]
