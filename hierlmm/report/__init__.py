@@ -45,6 +45,9 @@ _LAZY = {
     "marginal_effect_draws": "hierlmm.inference.marginal",
     "marginal_coefficients": "hierlmm.inference.marginal",
     "r_squared": ".glmm_variance",
+    "calibration_table": ".family_checks",
+    "ppc_family_stats": ".family_checks",
+    "rootogram_table": ".family_checks",
     "icc": ".variance",
     "rater_icc": ".variance",
     "variance_components": ".variance",
@@ -53,6 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "calibration_table",
     "compare",
     "convergence_problems",
     "correlation_densities",
@@ -67,12 +71,14 @@ __all__ = [
     "ols_fit",
     "population_distribution",
     "posterior_predictive",
+    "ppc_family_stats",
     "ppc_group_stats",
     "prior_predictive",
     "r_squared",
     "random_correlations",
     "rater_icc",
     "reml_fit",
+    "rootogram_table",
     "shrinkage",
     "summary_dict",
     "summary_table",

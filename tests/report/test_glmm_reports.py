@@ -146,3 +146,35 @@ def test_poisson_population_mean_has_the_closed_form() -> None:
     link = fit.predict(new.assign(g="new"), new_groups="population")  # b = 0 for a new level
     np.testing.assert_allclose(link["estimate"], new.exposure * np.exp(b0 + b1 * new.x),
                                rtol=1e-12)
+
+
+def test_family_checks_at_the_true_parameters(remission: Fit) -> None:
+    from hierlmm.plots import plot_calibration, plot_rootogram
+    from hierlmm.report.family_checks import (
+        calibration_table,
+        ppc_family_stats,
+        rootogram_table,
+    )
+
+    stats = ppc_family_stats(remission, n_draws=40, seed=1)
+    assert stats["stat"].tolist() == ["proportion of successes"]
+    row = stats.iloc[0]
+    assert 0.005 < row["p_value"] < 0.995  # the data came from this model
+    table = calibration_table(remission, n_bins=5, n_draws=40, seed=1)
+    assert table["n"].sum() == remission.design.n
+    inside = (table["lower"] <= table["observed"]) & (table["observed"] <= table["upper"])
+    assert inside.sum() >= 3
+    assert plot_calibration(table).axes
+    sim = hierlmm.datasets.simulate_overdispersed_counts(n_groups=40, tau=0.5, phi=2.0, seed=6)
+    counts = fixed_fit("negbinomial", sim, extra={"phi": 2.0})
+    stats = ppc_family_stats(counts, n_draws=40, seed=2).set_index("stat")
+    for stat in ("proportion of zeros", "dispersion var/mean"):
+        assert 0.005 < stats.loc[stat, "p_value"] < 0.995
+    root = rootogram_table(counts, n_draws=40, seed=3)
+    assert root["observed"].sum() <= counts.design.n
+    assert root.loc[0, "expected"] == pytest.approx(root.loc[0, "observed"], rel=0.35)
+    assert plot_rootogram(root).axes
+    poisson = fixed_fit("poisson", sim)  # wrong family: too few zeros, too little spread
+    stats = ppc_family_stats(poisson, n_draws=40, seed=2).set_index("stat")
+    assert stats.loc["dispersion var/mean", "observed"] > stats.loc["dispersion var/mean",
+                                                                    "upper"]
