@@ -178,3 +178,16 @@ def test_family_checks_at_the_true_parameters(remission: Fit) -> None:
     stats = ppc_family_stats(poisson, n_draws=40, seed=2).set_index("stat")
     assert stats.loc["dispersion var/mean", "observed"] > stats.loc["dispersion var/mean",
                                                                     "upper"]
+
+
+def test_report_html_has_the_glmm_sections(remission: Fit, tmp_path) -> None:
+    import re
+
+    from hierlmm.document.html import build_report
+
+    page, sections = build_report(remission, tmp_path)
+    status = {s.key: s.status for s in sections}
+    assert status["population-average"] == "ok" and status["family-checks"] == "ok"
+    assert "calibration.png" in [p.name for s in sections for p in s.figures]
+    assert "attenuation (PA / SS)" in page
+    assert re.search(r'<section id="population-average" class="status-ok">', page)
