@@ -7,6 +7,8 @@ summary.json must carry the family, the link and only the family's own parameter
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,8 +51,11 @@ def fixed_fit(family: str, sim, extra: dict | None = None, draws: int = 20) -> F
     coords = {names.FIXED_DIM: list(design.fixed_names), t: list(g.terms), tb: list(g.terms),
               names.level_dim(g.factor): list(g.levels)}
     stats = xr.Dataset({"diverging": (cd, np.zeros(shape, dtype=bool))})
+    observed = xr.Dataset({names.RESPONSE: ((names.OBS_DIM,), design.y)},
+                          coords={names.OBS_DIM: np.arange(design.n)})
     idata = xr.DataTree.from_dict(
-        {"posterior": xr.Dataset(variables, coords=coords), "sample_stats": stats}
+        {"posterior": xr.Dataset(variables, coords=coords), "sample_stats": stats,
+         "observed_data": observed}
     )
     return Fit(idata=idata, spec=spec, design=design, engine="sampled", sampler="nutpie",
                seed=1, timings={}, settings={})
@@ -191,3 +196,16 @@ def test_report_html_has_the_glmm_sections(remission: Fit, tmp_path) -> None:
     assert "calibration.png" in [p.name for s in sections for p in s.figures]
     assert "attenuation (PA / SS)" in page
     assert re.search(r'<section id="population-average" class="status-ok">', page)
+
+
+def test_glmm_fit_saves_and_loads(tmp_path) -> None:
+    sim = hierlmm.datasets.simulate_poisson_offset(n_groups=30, seed=5)
+    fit = fixed_fit("poisson", sim)
+    back = hierlmm.load(fit.save(tmp_path / "fit.nc"))
+    assert back.spec == fit.spec and back.spec.offset == "log(exposure)"
+    np.testing.assert_array_equal(back.design.offset, fit.design.offset)
+    pd.testing.assert_frame_equal(back.summary(), fit.summary())
+    model_file = Path(__file__).parents[2] / "models" / "cbpp.toml"
+    assert hierlmm.load_model_file(model_file).spec == hierlmm.parse_formula(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    )

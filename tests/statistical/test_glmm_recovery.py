@@ -7,8 +7,9 @@ must fall inside its 90% interval; the total number of misses over all fits must
 below the 99.9% quantile of the Binomial(checks, 0.1) count that exact 90% intervals give
 (as in test_recovery.py); measured: 7 misses of 39 checks (bound 10), all explained by
 the realised effects of the data set (e.g. Poisson seed 1: realised intercept-slope
-correlation 0.15 against the population's 0.3). The population-average risk difference of treatment computed at
-the true parameters (:func:`population_mean`) is one of the checked quantities.
+correlation 0.15 against the population's 0.3). The population-average risk
+difference of treatment computed at the true parameters (:func:`population_mean`) is one
+of the checked quantities.
 
 Frequentist agreement: cbpp (binomial, random herd intercepts). The reference is our
 own Laplace maximum likelihood (:mod:`hierlmm.report.glmm_frequentist`, lme4's
