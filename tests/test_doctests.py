@@ -24,6 +24,11 @@ MODULES = [
     "hierlmm.inference.summary_text",
     "hierlmm.plots.labels",
     "hierlmm.report.variance",
+    "hierlmm.inference.marginal",
+    "hierlmm.model.marginal_integrals",
+    "hierlmm.report.glmm_variance",
+    "hierlmm.spec.glm_terms",
+    "hierlmm.families",
 ]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -257,8 +257,13 @@ def marginal_effects(
 
     Examples
     --------
-    >>> table = marginal_effects(fit, contrast={"visit": (0, 4)})  # doctest: +SKIP
-    >>> table.query("quantity == 'odds ratio'")[["effect", "estimate"]]  # doctest: +SKIP
+    >>> table = marginal_effects(fit, at={"Days": [0.0, 9.0]}, max_draws=20)
+    >>> table[["row", "quantity", "effect"]].drop_duplicates().shape  # 2 rows x (PA, SS)
+    (4, 3)
+    >>> pa = table[table.effect == "population-average"]["estimate"].to_numpy()
+    >>> ss = table[table.effect == "subject-specific"]["estimate"].to_numpy()
+    >>> bool(np.allclose(pa, ss))  # identity link: the two coincide
+    True
     """
     draws = marginal_effect_draws(fit, at, contrast, max_draws=max_draws, nodes=nodes)
     at_frame = _as_frame(fit, at).reset_index(drop=True)
@@ -289,6 +294,11 @@ def marginal_coefficients(
         Index: fixed-effect names; columns ``conditional``, ``conditional_lower``,
         ``conditional_upper``, ``marginal``, ``marginal_lower``, ``marginal_upper`` and
         ``attenuation`` (posterior mean of ``beta_M / beta_C``).
+
+    Examples
+    --------
+    >>> marginal_coefficients(fit, max_draws=10).columns.tolist()[:4]
+    ['conditional', 'conditional_lower', 'conditional_upper', 'marginal']
     """
     design = fit.design
     posterior = joint_posterior(fit.idata)
