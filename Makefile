@@ -35,6 +35,7 @@ imports: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/glmm_bench.py
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick

@@ -23,6 +23,7 @@ from hierlmm.errors import (
 )
 from hierlmm.inference.fit import fit
 from hierlmm.inference.io import load_fit as load
+from hierlmm.inference.marginal import marginal_coefficients, marginal_effects
 from hierlmm.inference.predict import predict
 from hierlmm.inference.result import Fit
 from hierlmm.report.checks import compare
@@ -51,6 +52,8 @@ __all__ = [
     "fit",
     "load",
     "load_model_file",
+    "marginal_coefficients",
+    "marginal_effects",
     "parse_formula",
     "plots",
     "predict",

@@ -16,6 +16,18 @@ Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
 ResidualKind = Literal["iid", "ar1", "car1"]
 GapsMode = Literal["error", "order"]
 NaAction = Literal["raise", "drop"]
+Link = Literal["identity", "logit", "probit", "log"]
+
+# links each family accepts; the first is its default (docs/priors.md)
+LINKS: dict[str, tuple[str, ...]] = {
+    "gaussian": ("identity",),
+    "student_t": ("identity",),
+    "bernoulli": ("logit", "probit"),
+    "binomial": ("logit", "probit"),
+    "poisson": ("log",),
+    "negbinomial": ("log",),
+}
+COUNT_FAMILIES = ("bernoulli", "binomial", "poisson", "negbinomial")  # unscaled responses
 
 MAX_DRAWS = 1_000_000  # draws and tune per chain (docs/model-files.md)
 MAX_CHAINS = 64

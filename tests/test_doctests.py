@@ -27,6 +27,11 @@ MODULES = [
     "hierlmm.spec.transforms",
     "hierlmm.spec.units",
     "hierlmm.inference.compile_notice",
+    "hierlmm.inference.marginal",
+    "hierlmm.model.marginal_integrals",
+    "hierlmm.report.glmm_variance",
+    "hierlmm.spec.glm_terms",
+    "hierlmm.families",
 ]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

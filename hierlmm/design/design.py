@@ -89,6 +89,12 @@ class Design:
         encode new rows (:mod:`hierlmm.design.new_data`); set by
         :func:`~hierlmm.design.build_design`. ``None`` for a design built by hand: new
         rows are then encoded after fitting the encodings on ``data`` again.
+    trials : ndarray of float64, shape (n,), or None
+        Binomial trials (``ModelSpec.trials``); ``y`` holds the successes.
+    offset : ndarray of float64, shape (n,), or None
+        Added to the linear predictor with coefficient 1 (``ModelSpec.offset``).
+    event_label : str or None
+        For a bernoulli response given as two labels (or bool), the label coded as 1.
     """
 
     y: np.ndarray
@@ -100,6 +106,9 @@ class Design:
     n_dropped: int = 0
     residual: ResidualDesign = field(default_factory=ResidualDesign.iid)
     encoders: Encoders | None = field(default=None, repr=False)
+    trials: np.ndarray | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
+    event_label: str | None = None
 
     @property
     def n(self) -> int:

@@ -19,7 +19,7 @@ from formulae.parser import ParseError
 from formulae.resolver import ResolverError
 from formulae.scanner import ScanError
 
-from hierlmm.design import validate
+from hierlmm.design import glm, validate
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.design.encoders import Encoders, TermEncoder
 from hierlmm.design.numeric import check_poly_degrees, integers_as_floats
@@ -59,6 +59,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
     """
     na_action = validate.check_na_action(na_action)
     data = validate.check_frame(data)
+    data, event_label = glm.code_binary(data, spec)
     validate.check_response_not_reused(spec)
     columns = validate.used_columns(spec)
     validate.check_residual_group(data, spec)
@@ -71,6 +72,8 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
 
     y, X, fixed_names, fixed_encoder = encode_fixed(spec, kept)
     validate.check_response_values(y, spec.response)
+    glm.check_glm_response(y, spec)
+    trials, offset = encode_glm_columns(spec, kept, y)
     validate.check_finite(X, fixed_names, "fixed-effect column")
     validate.check_full_rank(X, fixed_names)
     encoded = [encode_group(g, kept) for g in spec.groups]
@@ -87,7 +90,41 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, *, na_action: str = "raise
         encoders=Encoders(
             fixed=fixed_encoder, slopes={group.factor: slopes for group, slopes in encoded}
         ),
+        trials=trials,
+        offset=offset,
+        event_label=event_label,
     )
+
+
+def term_values(term: str, data: pd.DataFrame, what: str) -> np.ndarray:
+    """Evaluate one term (a column or allowed transform) to a finite column, shape (n,).
+
+    Raises
+    ------
+    DataError
+        If the term gives several columns or non-finite values (named as ``what``).
+    """
+    dm = design_matrices(f"0 + {term}", data)
+    values = np.asarray(dm.common.design_matrix, dtype=np.float64)
+    if values.ndim == 2 and values.shape[1] != 1:
+        raise DataError(f"{what} {term!r} evaluates to {values.shape[1]} columns; give one column")
+    column = values.reshape(-1)
+    validate.check_finite(column, (term,), what)
+    return column
+
+
+def encode_glm_columns(
+    spec: ModelSpec, data: pd.DataFrame, y: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Binomial trials and the offset of ``spec`` on ``data``, each (n,) or None, checked."""
+    trials = offset = None
+    if spec.trials is not None:
+        trials = term_values(spec.trials, data, "trials")
+        glm.check_trials(y, trials, spec)
+    if spec.offset is not None:
+        glm.check_offset_columns(data, spec)
+        offset = term_values(spec.offset, data, "offset")
+    return trials, offset
 
 
 def design_matrices(formula: str, data: pd.DataFrame) -> formulae.matrices.DesignMatrices:

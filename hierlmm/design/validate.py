@@ -52,6 +52,10 @@ def used_columns(spec: ModelSpec) -> dict[str, str]:
     """
     roles: list[tuple[str, str]] = []
     roles += [(c, f"the response {spec.response!r}") for c in term_variables(spec.response)]
+    for key in ("trials", "offset"):
+        term = getattr(spec, key, None)
+        if term is not None:
+            roles += [(c, f"the {key} {term!r}") for c in term_variables(term)]
     for term in spec.fixed:
         roles += [(c, f"the fixed term {term!r}") for c in term_variables(term)]
     for g in spec.groups:
@@ -187,8 +191,9 @@ def check_response_dtype(data: pd.DataFrame, spec: ModelSpec) -> None:
         if not is_numeric(data[column]):
             raise DataError(
                 f"response column {column!r} has dtype {data[column].dtype}, which is not "
-                "numeric; the gaussian family needs a numeric response: convert it with "
-                "pandas.to_numeric or pick a numeric column"
+                f"numeric; the {spec.family} family needs a numeric response: convert it with "
+                "pandas.to_numeric or pick a numeric column (family 'bernoulli' also takes "
+                "bool or a column with two labels)"
             )
 
 

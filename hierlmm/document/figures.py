@@ -303,6 +303,8 @@ def trajectory_blocks(fit, prob: float) -> list[Block]:
 
 def frequentist_blocks(fit, prob: float) -> list[Block]:
     """hierlmm next to statsmodels REML/ML and OLS: table, note and coefficient plot."""
+    if fit.spec.link_name != "identity":
+        raise NotApplicable("the statsmodels comparison fits linear mixed models only")
     table = frequentist_comparison(fit, prob)
     lo, hi = quantile_labels(prob)
     columns = ["parameter", "hierlmm_mean", f"hierlmm_{lo}", f"hierlmm_{hi}", "reml",

@@ -1,6 +1,7 @@
 """``report.html``: a self-contained HTML report of a fit, with its figures as PNG files.
 
-:func:`write_report` runs every section of :data:`hierlmm.document.figures.SECTIONS`,
+:func:`write_report` runs every section of :data:`hierlmm.document.figures.SECTIONS`
+(then, for a GLMM, the sections of :mod:`hierlmm.document.glmm_sections`),
 renders its tables with pandas and its figures as PNG (Agg canvas, no pyplot), and writes
 
 - ``out_dir/report.html``: one file with inline CSS and every figure embedded as a
@@ -42,6 +43,7 @@ from hierlmm.document.figures import (
     Table,
     Text,
 )
+from hierlmm.document.glmm_sections import GLMM_SECTIONS, glmm_sections
 from hierlmm.errors import FitError, HierlmmError
 from hierlmm.report.variance import check_prob
 from hierlmm.spec.units import check_units
@@ -309,7 +311,7 @@ def render_page(fit, sections: list[RenderedSection]) -> str:
     formula = html.escape(fit.spec.formula)
     nav = "".join(f'<li class="{s.status}"><a href="#{s.key}">{html.escape(s.title)}</a></li>'
                   for s in sections)
-    intros = {spec.key: spec.intro for spec in SECTIONS}
+    intros = {spec.key: spec.intro for spec in SECTIONS + GLMM_SECTIONS}
     body = "\n".join(
         f'<section id="{s.key}" class="status-{s.status}">\n'
         f"<h2>{html.escape(s.title)}</h2>\n"
@@ -367,7 +369,8 @@ def build_report(fit, out_dir: str | os.PathLike[str], *, prob: float = 0.9,
     figures_dir = _prepare(Path(out_dir))
     used: set[str] = set()
     strict = strict_mode(strict)
-    sections = [run_section(spec, fit, prob, figures_dir, used, strict) for spec in SECTIONS
+    specs = SECTIONS + glmm_sections(fit)
+    sections = [run_section(spec, fit, prob, figures_dir, used, strict) for spec in specs
                 if spec.shown(fit)]
     return render_page(fit, sections), sections
 

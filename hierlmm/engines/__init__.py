@@ -68,6 +68,12 @@ def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> E
         reason = series_not_nested(spec, design) if family.collapsible else None
         if reason:
             _log.info("engine='auto' uses the sampled engine: %s", reason)
+    elif name == "collapsed" and not family.collapsible:
+        raise SpecError(
+            'engine="collapsed" needs a gaussian model: it integrates Gaussian random '
+            f"effects out analytically and cannot fit family {spec.family!r} (link "
+            f'{family.link!r}); use engine="sampled" or "auto" (which picks the sampled engine)'
+        )
     elif name == "collapsed" and not can_collapse(family, spec, design):
         reason = series_not_nested(spec, design) if family.collapsible else None
         if reason:

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from hierlmm.errors import SpecError
 from hierlmm.families.base import Family
+from hierlmm.families.bernoulli import Bernoulli
+from hierlmm.families.binomial import Binomial
 from hierlmm.families.gaussian import Gaussian
+from hierlmm.families.negbinomial import NegBinomial
+from hierlmm.families.poisson import Poisson
 from hierlmm.families.student_t import StudentT
 
 FAMILIES: dict[str, type[Family]] = {
     Gaussian.name: Gaussian,
     StudentT.name: StudentT,
+    Bernoulli.name: Bernoulli,
+    Binomial.name: Binomial,
+    Poisson.name: Poisson,
+    NegBinomial.name: NegBinomial,
 }
 
 
-def get_family(name: str) -> Family:
-    """The :class:`Family` registered as ``name``.
+def get_family(name: str, link: str | None = None) -> Family:
+    """The :class:`Family` registered as ``name``, with ``link`` (None: its default).
+
+    >>> get_family("bernoulli", "probit").link
+    'probit'
 
     Raises
     ------
@@ -27,12 +38,13 @@ def get_family(name: str) -> Family:
         If the family is known to the spec but not implemented yet.
     """
     try:
-        return FAMILIES[name]()
+        cls = FAMILIES[name]
     except KeyError:
         raise SpecError(
             f"family={name!r} is planned but not implemented yet; "
             f"available: {', '.join(FAMILIES)}"
         ) from None
+    return cls(link)
 
 
 __all__ = ["FAMILIES", "Family", "get_family"]

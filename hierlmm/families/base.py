@@ -32,6 +32,11 @@ def expand_params(params: ParamDraws) -> ParamDraws:
     return {name: np.asarray(value, dtype=np.float64)[..., None] for name, value in params.items()}
 
 
+def trials_kwargs(trials) -> dict:
+    """``{"trials": trials}`` for a binomial design, ``{}`` otherwise (see :class:`Family`)."""
+    return {} if trials is None else {"trials": trials}
+
+
 class Family(ABC):
     """A response family: link, priors of its parameters, likelihood and numpy helpers.
 
@@ -56,6 +61,13 @@ class Family(ABC):
         internally (:mod:`hierlmm.model.scaling`); False for counts and binary data.
     scale_parameters : tuple of str
         Parameters measured in the response's units (e.g. ``sigma``), rescaled with it.
+    residual_needs_mean : bool
+        Whether :meth:`latent_residual_variance` needs the mean response (``mean=``), as
+        the observation-level approximation of count families does.
+
+    Per-row data besides ``y``: binomial families take ``trials=`` (n,) in
+    :meth:`add_likelihood`, :meth:`log_likelihood` and :meth:`predictive_draws`; callers
+    pass it only when the design has trials.
     """
 
     name: ClassVar[str]
@@ -66,6 +78,11 @@ class Family(ABC):
     residual_labels: ClassVar[tuple[str, str]] = ("var(residual)", "sd(residual)")
     scales_response: ClassVar[bool] = False
     scale_parameters: ClassVar[tuple[str, ...]] = ()
+    residual_needs_mean: ClassVar[bool] = False
+
+    def __init__(self, link: str | None = None) -> None:
+        if link is not None:
+            self.link = link  # type: ignore[misc]  # an instance's link (e.g. probit)
 
     # ----------------------------------------------------------------- data and priors
     def check_response(self, y: np.ndarray, name: str) -> None:

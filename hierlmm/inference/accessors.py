@@ -212,7 +212,7 @@ def varcorr(fit: Fit, prob: float = 0.9) -> pd.DataFrame:
         ``"Residual"``, ``name`` the family's parameter, e.g. ``"sigma"``) when the
         family has a residual SD. Variances are summarised from the squared draws.
     """
-    family = get_family(fit.spec.family)
+    family = get_family(fit.spec.family, fit.spec.link)
     rows = []
     for item in scalar_draws(fit.posterior, fit.design, family.parameters):
         if item.kind == "sigma" and family.has_residual_sd:

@@ -60,7 +60,8 @@ logger = logging.getLogger("hierlmm")
 
 
 def _as_spec(
-    formula_or_spec: str | ModelSpec, priors: PriorSpec | None, family: str | None
+    formula_or_spec: str | ModelSpec, priors: PriorSpec | None, family: str | None,
+    link: str | None = None,
 ) -> ModelSpec:
     if priors is not None and not isinstance(priors, PriorSpec):
         raise SpecError(
@@ -68,10 +69,10 @@ def _as_spec(
             "e.g. PriorSpec(sd_scale=1.0)"
         )
     if isinstance(formula_or_spec, str):
-        return parse_formula(formula_or_spec, priors=priors, family=family or "gaussian")
+        return parse_formula(formula_or_spec, priors=priors, family=family, link=link)
     if isinstance(formula_or_spec, ModelSpec):
         spec = check_spec_terms(formula_or_spec)
-        changes = {"priors": priors, "family": family}
+        changes = {"priors": priors, "family": family, "link": link}
         return replace(spec, **{k: v for k, v in changes.items() if v is not None})
     raise SpecError(
         f"fit() takes a formula string or a ModelSpec, got {type(formula_or_spec).__name__}"
@@ -136,6 +137,7 @@ def fit(
     target_accept: float = 0.9,
     warn_convergence: bool = True,
     units: Mapping[str, str] | None = None,
+    link: str | None = None,
 ) -> Fit:
     """Fit a Bayesian linear mixed model.
 
@@ -159,9 +161,10 @@ def fit(
         updated line in notebooks) while the model compiles for more than 1.5 s.
     na_action : {"raise", "drop"}
         ``"drop"`` removes rows with missing values in used columns and reports the count.
-    family : {"gaussian", "student_t"}, optional
+    family : {"gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial"}
         Response family (see :mod:`hierlmm.families`); by default the spec's own
-        (``"gaussian"`` for a formula).
+        (``"gaussian"`` for a formula, ``"binomial"`` for ``p(s, n)`` / ``cbind(s, f)``).
+        Non-Gaussian families are fitted by the sampled engine (non-centred effects).
     priors : PriorSpec, optional
         Multipliers of the data-scaled default priors.
     residual : ResidualSpec, optional
@@ -176,6 +179,9 @@ def fit(
         Unit of data columns the model reads, e.g. ``{"Reaction": "ms", "Days": "days"}``:
         labels only, shown on figure axes and in report.html (``Fit.units``). A key that
         is not a column of the model raises :class:`SpecError`.
+    link : str, optional
+        Link function, e.g. ``"probit"`` for a binary outcome; by default the spec's own
+        (the family's default link).
 
     Returns
     -------
@@ -194,7 +200,7 @@ def fit(
     """
     start = time.perf_counter()
     configure()
-    spec = with_residual(_as_spec(formula_or_spec, priors, family), residual)
+    spec = with_residual(_as_spec(formula_or_spec, priors, family, link), residual)
     check_option("sampler", sampler, Sampler)
     check_option("engine", engine, EngineName)
     check_option("na_action", na_action, NaAction)
@@ -207,7 +213,7 @@ def fit(
         logger.warning(
             "dropped %d row(s) with missing values (na_action='drop')", design.n_dropped
         )
-    scaled, scaling = standardize(design, get_family(spec.family))
+    scaled, scaling = standardize(design, get_family(spec.family, spec.link))
     plan = plan_model(design=scaled, spec=spec, engine=engine)
     check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from hierlmm.design.design import Design
-from hierlmm.families.base import Family
+from hierlmm.families.base import Family, trials_kwargs
 from hierlmm.model import names
 from hierlmm.model.linear_predictor import linear_predictor as eta_from_draws
 from hierlmm.residuals import get_residual, series_inputs
@@ -27,7 +27,7 @@ def _flat(values: np.ndarray) -> np.ndarray:
 def linear_predictor(
     posterior: xr.Dataset, design: Design, index: np.ndarray | None = None
 ) -> np.ndarray:
-    """``X beta + sum_k Z_k b_k`` per draw at the design's rows.
+    """``X beta + sum_k Z_k b_k`` (+ the design's offset) per draw at the design's rows.
 
     Parameters
     ----------
@@ -49,7 +49,10 @@ def linear_predictor(
     groups = [
         (pick(posterior[names.effects(g.factor)].values), g.codes, g.Z) for g in design.groups
     ]
-    return eta_from_draws(pick(posterior[names.BETA].values), design.X, groups)
+    eta = eta_from_draws(pick(posterior[names.BETA].values), design.X, groups)
+    if design.offset is not None:
+        eta += design.offset
+    return eta
 
 
 def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> np.ndarray:
@@ -63,7 +66,7 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> n
     params = family.param_draws(posterior)
     residual = get_residual(design.residual.kind)
     if residual is None:
-        return family.log_likelihood(design.y, eta, params)
+        return family.log_likelihood(design.y, eta, params, **trials_kwargs(design.trials))
     phi = np.asarray(posterior[names.PHI].transpose("chain", "draw").values, dtype=np.float64)
     return residual.gaussian_loglik_numpy(
         design.y, eta, params[names.SIGMA], phi, series_inputs(design.residual)

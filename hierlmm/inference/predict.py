@@ -29,9 +29,12 @@ import xarray as xr
 
 from hierlmm.design import new_data as new_rows
 from hierlmm.design.design import GroupDesign
+from hierlmm.design.encode import term_values
 from hierlmm.design.new_data import NewGroupDesign
+from hierlmm.design.validate import term_variables
 from hierlmm.errors import DataError
 from hierlmm.families import get_family
+from hierlmm.families.base import trials_kwargs
 from hierlmm.inference.joint import joint_posterior
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # Fit.predict calls this module, so no runtime import of the 
 
 NewGroups = Literal["population", "sample", "error"]
 PredictKind = Literal["mean", "predictive"]
+PredictScale = Literal["response", "link"]
 
 
 def new_fixed_matrix(fit: Fit, new_data: pd.DataFrame) -> np.ndarray:
@@ -109,6 +113,7 @@ def predict(
     new_groups: NewGroups = "error",
     kind: PredictKind = "mean",
     seed: int | np.random.Generator | None = None,
+    scale: PredictScale = "response",
 ) -> np.ndarray:
     """Posterior draws of the mean (or of new observations) at new rows.
 
@@ -127,6 +132,10 @@ def predict(
         from the family (Gaussian: ``eta + N(0, sigma^2)``).
     seed : int or numpy.random.Generator, optional
         Seeds the draws of ``"sample"`` and ``"predictive"``; defaults to ``fit.seed``.
+    scale : {"response", "link"}
+        ``kind="mean"`` on the response scale (a probability, a rate; binomial: the
+        probability of success) or on the link scale (``eta``, e.g. log-odds). GLMM rows
+        need the offset and trials columns when the model has them.
 
     Returns
     -------
@@ -152,6 +161,7 @@ def predict(
     """
     check_option("new_groups", new_groups, NewGroups)
     check_option("kind", kind, PredictKind)
+    check_option("scale", scale, PredictScale)
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     X = new_fixed_matrix(fit, new_data)  # (m, p)
     posterior = joint_posterior(fit.idata)
@@ -161,7 +171,31 @@ def predict(
         b = _effects(posterior, group, new, new_groups, rng)  # (C, D, L + U, q)
         groups.append((b, new.codes, new.Z))
     eta = linear_predictor(posterior[names.BETA].values, X, groups)  # (C, D, m)
-    family = get_family(fit.spec.family)
+    if fit.spec.offset is not None:
+        eta += new_term_values(fit.spec.offset, new_data, "offset")
+    family = get_family(fit.spec.family, fit.spec.link)
     if kind == "predictive":
-        return family.predictive_draws(eta, family.param_draws(posterior), rng)
-    return family.inverse_link(eta)
+        trials = None
+        if fit.spec.trials is not None:
+            trials = new_term_values(fit.spec.trials, new_data, "trials")
+        return family.predictive_draws(
+            eta, family.param_draws(posterior), rng, **trials_kwargs(trials)
+        )
+    return eta if scale == "link" else family.inverse_link(eta)
+
+
+def new_term_values(term: str, new_data: pd.DataFrame, what: str) -> np.ndarray:
+    """An offset or trials term evaluated at new rows, shape (m,).
+
+    Raises
+    ------
+    DataError
+        If a column the term reads is missing from ``new_data``.
+    """
+    missing = [c for c in term_variables(term) if c not in new_data.columns]
+    if missing:
+        raise DataError(
+            f"new_data lacks column(s) {', '.join(map(repr, missing))} of the {what} "
+            f"{term!r}; add them (e.g. an exposure of 1 for a rate per unit)"
+        )
+    return term_values(term, new_data.reset_index(drop=True), what)

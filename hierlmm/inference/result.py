@@ -14,6 +14,7 @@ from hierlmm.design.design import Design
 from hierlmm.inference import accessors
 from hierlmm.inference.diagnostics import convergence_problems, diagnostics
 from hierlmm.inference.display import facts_html, facts_text, fit_facts
+from hierlmm.inference.marginal import marginal_coefficients, marginal_effects
 from hierlmm.inference.netcdf import write_fit
 from hierlmm.inference.predict import NewGroups
 from hierlmm.inference.predictions import TableKind, prediction_table
@@ -160,6 +161,25 @@ class Fit:
         """
         return prediction_table(self, newdata, kind=kind, interval=interval,
                                 new_groups=new_groups, predictive=predictive, seed=seed)
+
+    def marginal_effects(
+        self, at=None, contrast: dict | None = None, *, prob: float = 0.9,
+        max_draws: int | None = 1000,
+    ) -> pd.DataFrame:
+        """Population-average against subject-specific means and contrasts.
+
+        See :func:`hierlmm.inference.marginal.marginal_effects`.
+        """
+        return marginal_effects(self, at, contrast, prob=prob, max_draws=max_draws)
+
+    def marginal_coefficients(
+        self, *, prob: float = 0.9, max_draws: int | None = 400
+    ) -> pd.DataFrame:
+        """Link-scale population-average coefficients (GLMMadaptive's ``marginal_coefs``).
+
+        See :func:`hierlmm.inference.marginal.marginal_coefficients`.
+        """
+        return marginal_coefficients(self, prob=prob, max_draws=max_draws)
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to one netCDF file (no pickle); reload with :func:`hierlmm.load`."""

@@ -131,7 +131,7 @@ def summary_table(fit, prob: float = 0.9) -> Summary:
     >>> table.columns[6:8].tolist()
     ['q2.5', 'q97.5']
     """
-    parameters = get_family(fit.spec.family).parameters
+    parameters = get_family(fit.spec.family, fit.spec.link).parameters
     rows = [_row(item, prob) for item in scalar_draws(fit.posterior, fit.design, parameters)]
     table = pd.DataFrame(rows).set_index("parameter")
     for column in ("factor", "term"):

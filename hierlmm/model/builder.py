@@ -53,7 +53,7 @@ class BuiltModel:
 
 def resolve_engine(engine: str, spec: ModelSpec, design: Design) -> str:
     """The concrete engine name ``engine`` (``"auto"`` included) selects for the model."""
-    return make_engine(engine, design, spec, get_family(spec.family)).name
+    return make_engine(engine, design, spec, get_family(spec.family, spec.link)).name
 
 
 def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engine:
@@ -68,7 +68,7 @@ def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engi
         If the data cannot identify the parameters (see
         :func:`hierlmm.model.identifiability.check_identifiable`).
     """
-    family = get_family(spec.family)
+    family = get_family(spec.family, spec.link)
     if spec.residual.kind not in IMPLEMENTED_RESIDUALS:
         raise SpecError(f"residual={spec.residual.kind!r} is planned but not implemented yet")
     if spec.residual.kind != "iid" and spec.family != "gaussian":

@@ -67,6 +67,8 @@ def term_dim_bis(factor: str) -> str:
 # data containers (pm.Data): shared inputs, so compiled graphs do not embed the data
 DATA_X = "X"  # (n, p) fixed design
 DATA_Y = "y_observed"  # (n,)
+DATA_OFFSET = "offset"  # (n,) GLMM offset added to the linear predictor
+DATA_TRIALS = "trials"  # (n,) binomial trials
 
 
 def data_codes(factor: str) -> str:

@@ -11,6 +11,7 @@ from hierlmm.plots._common import figure_is_blank
 from hierlmm.plots.autocorrelation import plot_residual_acf
 from hierlmm.plots.checks import plot_compare, plot_ppc_density, plot_ppc_groups
 from hierlmm.plots.correlation import plot_correlations
+from hierlmm.plots.family_checks import plot_calibration, plot_rootogram
 from hierlmm.plots.frequentist import plot_frequentist
 from hierlmm.plots.shrinkage import plot_shrinkage, plot_shrinkage_2d
 from hierlmm.plots.trajectories import plot_trajectories
@@ -19,6 +20,7 @@ from hierlmm.plots.variance_curve import plot_icc_curve, plot_variance_curve
 
 __all__ = [
     "figure_is_blank",
+    "plot_calibration",
     "plot_compare",
     "plot_correlations",
     "plot_frequentist",
@@ -26,6 +28,7 @@ __all__ = [
     "plot_ppc_density",
     "plot_ppc_groups",
     "plot_residual_acf",
+    "plot_rootogram",
     "plot_shrinkage",
     "plot_shrinkage_2d",
     "plot_trajectories",

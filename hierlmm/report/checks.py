@@ -22,6 +22,7 @@ import pandas as pd
 
 from hierlmm.errors import FitError, SpecError
 from hierlmm.families import get_family
+from hierlmm.families.base import trials_kwargs
 from hierlmm.inference.joint import joint_posterior
 from hierlmm.inference.loglik import linear_predictor
 from hierlmm.inference.result import Fit
@@ -94,10 +95,10 @@ def posterior_predictive(
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     index = _draw_index(fit, n_draws, rng)
     eta = conditional_mean(fit, index)  # (S, n)
-    family = get_family(fit.spec.family)
+    family = get_family(fit.spec.family, fit.spec.link)
     draws = family.param_draws(joint_posterior(fit.idata))
     params = {k: _flat(v)[index] for k, v in draws.items()}
-    return family.predictive_draws(eta, params, rng)
+    return family.predictive_draws(eta, params, rng, **trials_kwargs(fit.design.trials))
 
 
 def group_statistic(values: np.ndarray, codes: np.ndarray, n_levels: int, stat: str) -> np.ndarray:

@@ -346,7 +346,8 @@ def _wald(prefix: str, est: float, se: float, z: float, names: tuple[str, str]) 
 def _bayes_rows(fit, prob: float) -> list[dict]:
     lo, hi = quantile_labels(prob)
     rows = []
-    for item in scalar_draws(fit.posterior, fit.design, get_family(fit.spec.family).parameters):
+    parameters = get_family(fit.spec.family, fit.spec.link).parameters
+    for item in scalar_draws(fit.posterior, fit.design, parameters):
         s = draw_stats(item.values, prob)
         rows.append({"parameter": item.parameter, "kind": item.kind, "factor": item.factor,
                      "term": item.term, "hierlmm_mean": s["mean"], "hierlmm_sd": s["sd"],

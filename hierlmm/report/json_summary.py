@@ -2,7 +2,7 @@
 
 Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)::
 
-    {"model": {"formula", "family", "n_obs", "groups": {factor: n_levels}, "engine",
+    {"model": {"formula", "family", "link", "n_obs", "groups": {factor: n_levels}, "engine",
                "sampler", "seed", "n_dropped"},
      "fixed": {term: S},
      "random": {factor: {"sd": {term: S}, "corr": {"A,B": S}}},
@@ -15,8 +15,15 @@ Layout (``S`` is ``{"mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"}``)
      "variance_components": {"factors": {factor: {term: {"variance": S, "sd": S,
                                                          "share": S}}},
                              "residual": {"variance": S, "sd": S, "share": S}},
-     "residual_correlation": {lag: S}}   (AR(1)/CAR(1) fits only: implied correlation
+     "residual_correlation": {lag: S},   (AR(1)/CAR(1) fits only: implied correlation
                                            at lags 1..5, or at 1..5 median time gaps)
+     "r2": {"R2_marginal": S, "R2_conditional": S, "var_fixed": S, "var_random": S,
+            "var_residual": S}}
+
+``residual`` holds the family's own parameters: ``sigma`` (gaussian), ``sigma`` and
+``nu`` (student_t), the NB2 ``shape`` (negbinomial), nothing for bernoulli, binomial and
+poisson; plus ``phi`` for AR(1)/CAR(1) residuals. ``r2`` follows Nakagawa & Schielzeth on
+the latent scale (:mod:`hierlmm.report.glmm_variance`).
 
 ``icc`` has one entry per factor with a random intercept (empty without one); a slope
 term has no ``"share"`` (see :func:`hierlmm.report.variance.variance_components`).
@@ -40,6 +47,7 @@ import pandas as pd
 
 from hierlmm.inference.summary import STAT_COLUMNS
 from hierlmm.report.autocorrelation import residual_correlation
+from hierlmm.report.glmm_variance import r_squared
 from hierlmm.report.variance import icc, variance_components
 
 SectionBuilder = Callable[[Any, pd.DataFrame], Any]
@@ -63,6 +71,7 @@ def model_section(fit, table: pd.DataFrame) -> dict[str, Any]:
     return {
         "formula": fit.spec.formula,
         "family": fit.spec.family,
+        "link": fit.spec.link_name,
         "n_obs": design.n,
         "groups": {g.factor: g.n_levels for g in design.groups},
         "engine": fit.engine,
@@ -141,6 +150,9 @@ def residual_correlation_section(fit, table: pd.DataFrame) -> dict[str, dict]:
     """AR(1)/CAR(1) fits: implied residual correlation by lag (observations or time)."""
     corr = residual_correlation(fit)
     return {f"{lag:g}": _stats(row) for lag, row in corr.iterrows()}
+def r2_section(fit, table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Marginal and conditional R² with the variances behind them (any family)."""
+    return {str(name): _stats(row) for name, row in r_squared(fit).iterrows()}
 
 
 SECTIONS: list[tuple[str, SectionBuilder]] = [
@@ -152,6 +164,7 @@ SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("timing", timing_section),
     ("icc", icc_section),
     ("variance_components", variance_components_section),
+    ("r2", r2_section),
 ]
 
 

@@ -179,7 +179,7 @@ def is_intercept_only(group: GroupDesign) -> bool:
 
 def has_analytic_weight(fit: Fit, group: GroupDesign) -> bool:
     """Whether the closed-form weight applies: an intercept-only factor, Gaussian response."""
-    return is_intercept_only(group) and get_family(fit.spec.family).collapsible
+    return is_intercept_only(group) and get_family(fit.spec.family, fit.spec.link).collapsible
 
 
 def weight_method(fit: Fit, group: GroupDesign) -> str:

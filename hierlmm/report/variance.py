@@ -22,6 +22,7 @@ from hierlmm.errors import SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.summary import draw_stats, quantile_labels
 from hierlmm.model.covariance import factor_sd_corr
+from hierlmm.report.glmm_variance import latent_residual_draws
 from hierlmm.spec.schema import INTERCEPT
 
 # ---------------------------------------------------------------- draws of a fit
@@ -46,11 +47,12 @@ def factor_corr_draws(posterior, group: GroupDesign) -> np.ndarray:
 def residual_variance_draws(fit) -> np.ndarray:
     """Residual variance on the linear-predictor scale, shape (chain, draw).
 
-    Asked of the response family (``sigma^2`` for the Gaussian family), so ICCs and
-    variance shares are defined for every family.
+    Asked of the response family (``sigma^2`` for the Gaussian family; ``pi^2 / 3`` for
+    logit, 1 for probit; the observation-level approximation for counts, see
+    :mod:`hierlmm.report.glmm_variance`), so ICCs and variance shares are defined for
+    every family.
     """
-    family = get_family(fit.spec.family)
-    return family.latent_residual_variance(family.param_draws(fit.posterior))
+    return latent_residual_draws(fit)
 
 
 def infinite_residual_note(sigma2: np.ndarray) -> str | None:
@@ -292,7 +294,7 @@ def variance_components(fit, prob: float = 0.9) -> pd.DataFrame:
                 share = sd[..., j] ** 2 / total  # 0 where total is infinite
                 rows.append({**stats_row(f"share({label})", "share", g.factor, term, share,
                                          prob), "note": note})
-    var_label, sd_label = get_family(fit.spec.family).residual_labels
+    var_label, sd_label = get_family(fit.spec.family, fit.spec.link).residual_labels
     residual_share = np.divide(sigma2, total, out=np.ones_like(sigma2), where=~infinite)
     rows.append({**stats_row(var_label, "variance", None, None, sigma2, prob), "note": note})
     rows.append({**stats_row(sd_label, "sd", None, None, np.sqrt(sigma2), prob), "note": note})

@@ -25,6 +25,7 @@ import re
 
 from hierlmm.errors import SpecError
 from hierlmm.options import Family
+from hierlmm.spec.glm_terms import binomial_response, split_offset
 from hierlmm.spec.scan import Token, scan
 from hierlmm.spec.schema import GroupSpec, ModelSpec, PriorSpec, ResidualSpec, check_residual
 from hierlmm.spec.transforms import check_term
@@ -333,12 +334,25 @@ def _check_factors(groups: list[GroupSpec], formula: str) -> None:
         seen.add(g.factor)
 
 
+def _glm_family(family: Family | None, trials: str | None, formula: str) -> Family:
+    """The family: ``"binomial"`` for a p()/cbind() response, else ``"gaussian"`` by default."""
+    if trials is None:
+        return "gaussian" if family is None else family
+    if family not in (None, "binomial"):
+        raise SpecError(
+            f"formula {formula!r} has a binomial response (p() or cbind()) but "
+            f'family={family!r}; use family="binomial" or a single response column'
+        )
+    return "binomial"
+
+
 def parse_formula(
     formula: str,
     *,
-    family: Family = "gaussian",
+    family: Family | None = None,
     priors: PriorSpec | None = None,
     residual: ResidualSpec | None = None,
+    link: str | None = None,
 ) -> ModelSpec:
     """Parse an lme4-style formula into a :class:`ModelSpec`.
 
@@ -347,8 +361,11 @@ def parse_formula(
     formula : str
         ``"response ~ fixed terms + (lhs | factor) + ..."``, e.g.
         ``"Reaction ~ Days + (Days | Subject)"``.
-    family : str
-        Response family, checked against :data:`hierlmm.options.Family`.
+    family : str or None
+        Response family, checked against :data:`hierlmm.options.Family`; ``None`` gives
+        ``"binomial"`` for a ``p(s, n)`` / ``cbind(s, f)`` response, else ``"gaussian"``.
+    link : str or None
+        Link function (``None``: the family's default; see :data:`hierlmm.options.LINKS`).
     priors : PriorSpec or None
         Prior multipliers; defaults to ``PriorSpec()``.
     residual : ResidualSpec or None
@@ -370,7 +387,14 @@ def parse_formula(
     """
     if not isinstance(formula, str):
         raise SpecError(f"formula must be a string, got {type(formula).__name__}")
-    response, rhs = _split_response(scan(formula), formula)
+    tokens = scan(formula)
+    binomial = None
+    if tokens and tokens[0].kind == "atom":
+        binomial = binomial_response(tokens[0].text, formula)
+    if binomial is not None:
+        tokens = [Token("atom", binomial[0], tokens[0].pos), *tokens[1:]]
+    response, rhs = _split_response(tokens, formula)
+    rhs, offset = split_offset(rhs, formula)
     parser = _Parser(rhs, formula)
     parsed = parser.parse_sum(top=True)
     if parser.peek() is not None:
@@ -388,9 +412,12 @@ def parse_formula(
         fixed=tuple(_term_text(t) for t in parsed.terms),
         intercept=True if parsed.intercept is None else parsed.intercept,
         groups=tuple(parsed.groups),
-        family=family,
+        family=_glm_family(family, None if binomial is None else binomial[1], formula),
         priors=PriorSpec() if priors is None else priors,
         residual=ResidualSpec() if residual is None else residual,
+        link=link,
+        trials=None if binomial is None else binomial[1],
+        offset=offset,
     )
 
 
@@ -406,6 +433,9 @@ def check_spec_terms(spec: ModelSpec) -> ModelSpec:
         raise SpecError(
             f"response {spec.response!r} must be one column or an allowed transform such as log(y)"
         )
+    for extra in (spec.trials, spec.offset):
+        if extra is not None:
+            check_term(extra)
     where = [("fixed term", t) for t in spec.fixed]
     where += [(f"slope of {g.factor!r}", s) for g in spec.groups for s in g.slopes]
     for what, text in where:

@@ -9,7 +9,11 @@ against :mod:`hierlmm.spec.transforms`, and nothing is evaluated. Layout::
 
     [model]                                 # either a formula ...
     formula = "Reaction ~ Days + (Days | Subject)"
-    family = "gaussian"
+    family = "gaussian"                     # or student_t, bernoulli, binomial, poisson,
+                                            # negbinomial
+    # link = "probit"                       # optional; default: the family's first link
+    # trials = "n"                          # binomial: trials column (or p(s, n) ~ ...)
+    # offset = "log(exposure)"              # GLMM families: added to the linear predictor
     # ... or response / fixed / intercept with [[model.groups]] tables:
     # response = "Reaction"
     # fixed = ["Days"]
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +67,7 @@ _SECTIONS = ("data", "model", "priors", "fit", "residual", "units")
 _DATA_KEYS = ("source", "na_action")
 _FORMULA_KEYS = ("formula",)
 _STRUCTURED_KEYS = ("response", "fixed", "intercept", "groups")
-_MODEL_KEYS = _FORMULA_KEYS + _STRUCTURED_KEYS + ("family",)
+_MODEL_KEYS = _FORMULA_KEYS + _STRUCTURED_KEYS + ("family", "link", "trials", "offset")
 _GROUP_KEYS = ("factor", "intercept", "slopes", "correlated")
 _COUNT_BOUNDS = (("draws", 1, MAX_DRAWS), ("tune", 0, MAX_DRAWS), ("chains", 1, MAX_CHAINS))
 
@@ -246,7 +250,8 @@ def _model_spec(model: dict[str, Any], priors: PriorSpec, residual: ResidualSpec
     """Build the spec from the ``[model]`` table (formula form or structured form)."""
     _reject_unknown("[model]", model, _MODEL_KEYS)
     structured = sorted(set(model) & set(_STRUCTURED_KEYS))
-    family = model.get("family", "gaussian")
+    family = model.get("family")
+    glm = {key: model[key] for key in ("link", "trials", "offset") if key in model}
     if "formula" in model:
         if structured:
             raise SpecError(
@@ -255,7 +260,11 @@ def _model_spec(model: dict[str, Any], priors: PriorSpec, residual: ResidualSpec
             )
         if not isinstance(model["formula"], str):
             raise SpecError(f"[model] formula must be a string, got {model['formula']!r}")
-        return parse_formula(model["formula"], family=family, priors=priors, residual=residual)
+        spec = parse_formula(
+            model["formula"], family=family, priors=priors, residual=residual,
+            link=glm.pop("link", None),
+        )
+        return check_spec_terms(replace(spec, **glm)) if glm else spec
     if "response" not in model:
         raise SpecError(
             '[model] needs either formula = "y ~ x + (1 | g)" or response = "y" '
@@ -270,9 +279,10 @@ def _model_spec(model: dict[str, Any], priors: PriorSpec, residual: ResidualSpec
         fixed=tuple(model.get("fixed", ())),
         intercept=model.get("intercept", True),
         groups=_structured_groups(model.get("groups", [])),
-        family=family,
+        family=family or "gaussian",
         priors=priors,
         residual=residual,
+        **glm,
     )
     return check_spec_terms(spec)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from hierlmm.errors import SpecError
-from hierlmm.options import Family, GapsMode, ResidualKind, check_option
+from hierlmm.options import COUNT_FAMILIES, LINKS, Family, GapsMode, ResidualKind, check_option
 
 INTERCEPT = "Intercept"
 PRIOR_SETTING_MAX = 1e6  # larger multipliers overflow the data-scaled hyperparameters
@@ -260,12 +260,22 @@ class ModelSpec:
     groups : tuple of GroupSpec
         One entry per grouping factor (nested factors appear as ``a`` and ``a:b``).
     family : str
-        Response family; ``"gaussian"`` and ``"student_t"`` can be fitted (see
-        :mod:`hierlmm.families`), the others are planned.
+        Response family (see :mod:`hierlmm.families`).
     priors : PriorSpec
     residual : ResidualSpec
         Residual structure; its ``group`` defaults to the first grouping factor, so an
         ``"ar1"``/``"car1"`` residual without ``group`` needs at least one factor.
+    link : str or None
+        Link function; ``None`` is the family's default (the first of
+        :data:`hierlmm.options.LINKS`; ``"probit"`` is the alternative for
+        ``bernoulli``/``binomial``).
+    trials : str or None
+        Binomial only (and required there): the column or allowed term holding the
+        number of trials; ``response`` is then the number of successes.
+        ``p(s, n) ~ ...`` and ``cbind(s, n - s) ~ ...`` both give ``trials="n"``.
+    offset : str or None
+        A column or allowed term added to the linear predictor with coefficient 1, e.g.
+        ``"log(exposure)"`` (``offset(log(exposure))`` in a formula). GLMM families only.
     """
 
     response: str
@@ -275,8 +285,12 @@ class ModelSpec:
     family: Family = "gaussian"
     priors: PriorSpec = field(default_factory=PriorSpec)
     residual: ResidualSpec = field(default_factory=ResidualSpec)
+    link: str | None = None
+    trials: str | None = None
+    offset: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_glm_fields()
         if not isinstance(self.response, str) or not self.response.strip():
             raise SpecError("response must be a non-empty column name")
         object.__setattr__(self, "response", self.response.strip())
@@ -308,6 +322,42 @@ class ModelSpec:
                 f'ResidualSpec(kind="{residual.kind}", time="{residual.time}", group="id")'
             )
 
+    def _check_glm_fields(self) -> None:
+        """Check ``link``, ``trials`` and ``offset`` against the family."""
+        check_option("family", self.family, Family)
+        links = LINKS[self.family]
+        if self.link is not None and self.link not in links:
+            raise SpecError(
+                f"link={self.link!r} is not available for family {self.family!r}; "
+                f"choose one of {', '.join(links)}"
+            )
+        for key in ("trials", "offset"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise SpecError(f"{key} must be a non-empty column name or term, got {value!r}")
+            if value is not None:
+                object.__setattr__(self, key, value.strip())
+        if self.family == "binomial" and self.trials is None:
+            raise SpecError(
+                'family "binomial" needs the number of trials: write p(successes, trials) ~ ... '
+                'or cbind(successes, failures) ~ ..., or give trials="n"'
+            )
+        if self.family != "binomial" and self.trials is not None:
+            raise SpecError(
+                f"trials={self.trials!r} is only used by family \"binomial\" "
+                f"(the family is {self.family!r})"
+            )
+        if self.offset is not None and self.family not in COUNT_FAMILIES:
+            raise SpecError(
+                f"offset={self.offset!r} needs a GLMM family ({', '.join(COUNT_FAMILIES)}); "
+                f"for family {self.family!r} subtract the offset from the response instead"
+            )
+
+    @property
+    def link_name(self) -> str:
+        """The link in use: ``link`` or the family's default."""
+        return self.link if self.link is not None else LINKS[self.family][0]
+
     @property
     def fixed_names(self) -> tuple[str, ...]:
         """Fixed terms as written, with ``"Intercept"`` first when present."""
@@ -322,7 +372,11 @@ class ModelSpec:
     @property
     def formula(self) -> str:
         """An lme4 formula equivalent to this spec."""
-        parts = [self.fixed_formula] + [g.to_formula() for g in self.groups]
+        lhs = self.response if self.trials is None else f"p({self.response}, {self.trials})"
+        rhs = self.fixed_formula.split(" ~ ", 1)[1]
+        parts = [f"{lhs} ~ {rhs}"]
+        parts += [f"offset({self.offset})"] if self.offset is not None else []
+        parts += [g.to_formula() for g in self.groups]
         return " + ".join(parts)
 
     def group(self, factor: str) -> GroupSpec:

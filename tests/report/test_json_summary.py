@@ -52,11 +52,11 @@ def sleep() -> Fit:
 def test_shape_of_sleepstudy_summary(sleep: Fit) -> None:
     out = summary_dict(sleep)
     assert list(out) == ["model", "fixed", "random", "residual", "diagnostics", "timing", "icc",
-                         "variance_components"]
+                         "variance_components", "r2"]
     assert out["model"] == {
         "formula": "Reaction ~ 1 + Days + (1 + Days | Subject)", "family": "gaussian",
-        "n_obs": 180, "groups": {"Subject": 18}, "engine": "collapsed", "sampler": "nutpie",
-        "seed": 7, "n_dropped": 0,
+        "link": "identity", "n_obs": 180, "groups": {"Subject": 18}, "engine": "collapsed",
+        "sampler": "nutpie", "seed": 7, "n_dropped": 0,
     }
     assert list(out["fixed"]) == ["Intercept", "Days"]
     assert list(out["random"]) == ["Subject"]
