@@ -15,13 +15,23 @@ its statistics are formed, for accuracy; the intercept absorbs the shift.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 
 import numpy as np
 import pymc as pm
 
-from hierlmm.design.design import GroupDesign
+from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.base import Engine
+from hierlmm.engines.collapsed.allfactor_effects import add_all_effects
+from hierlmm.engines.collapsed.allfactor_op import allfactor_loglik_op
+from hierlmm.engines.collapsed.blocks import (
+    FactorBlocks,
+    dense_size,
+    factor_blocks,
+    order_groups,
+    response_blocks,
+)
 from hierlmm.engines.collapsed.effects import EFFECTS_GROUP, add_collapsed_effects
 from hierlmm.engines.collapsed.likelihood import collapsed_loglik, stats_layout, stats_views
 from hierlmm.engines.collapsed.stats import GroupSuffStats, shifted_beta, suffstats_for
@@ -30,6 +40,35 @@ from hierlmm.model.random_effects import informative_intercepts
 
 PYFUNC_MAX_EFFECTS = 10_000  # collapsed levels x effects up to which Python callbacks win
 Y_SHIFT = "y_shift"  # data container: the constant subtracted from y
+ALL_MAX_DENSE = 1_500  # all factors integrated out while the dense block has <= this many
+ALL_MAX_FIRST = 200_000  # ... and the first factor at most this many effects
+ALL_INPUTS = ("allfactor_Zty", "allfactor_Xty", "allfactor_yty")
+
+
+def integrates_all(design: Design) -> bool:
+    """Whether the collapsed engine integrates every factor out (the all-factor path).
+
+    Rule: at least two factors, the effects of all factors but the largest (the dense
+    Schur block, m) at most :data:`ALL_MAX_DENSE` and the largest factor's effects at
+    most :data:`ALL_MAX_FIRST`. One evaluation then costs O(m^3) plus sparse products,
+    whatever n is, and the sampler sees only beta, sigma and the covariance parameters.
+    Otherwise the largest factor alone is integrated out and the others are sampled.
+    """
+    groups = design.groups
+    if len(groups) < 2:
+        return False
+    first = order_groups(groups)[0]
+    return dense_size(groups) <= ALL_MAX_DENSE and first.n_levels * first.q <= ALL_MAX_FIRST
+
+
+def design_fingerprint(design: Design) -> str:
+    """A hash of the arrays the y-independent blocks depend on (codes, Z, X)."""
+    h = hashlib.sha1()
+    for g in design.groups:
+        for arr in (g.codes, g.Z, np.asarray(g.n_levels)):
+            h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(np.ascontiguousarray(design.X).tobytes())
+    return h.hexdigest()
 
 
 def integrated_group(groups: tuple[GroupDesign, ...]) -> GroupDesign:
@@ -62,6 +101,28 @@ class CollapsedEngine(Engine):
         return suffstats_for(self.design, self.group, shift=self.shift)
 
     @cached_property
+    def all_factors(self) -> bool:
+        """Whether every factor is integrated out (:func:`integrates_all`)."""
+        return integrates_all(self.design)
+
+    @property
+    def sampled_groups(self) -> tuple[GroupDesign, ...]:
+        if self.all_factors:
+            return ()
+        return super().sampled_groups
+
+    @cached_property
+    def blocks(self) -> FactorBlocks:
+        """Cross-products of every factor (all-factor path only)."""
+        return factor_blocks(self.design)
+
+    def structure_key(self, inputs: dict[str, np.ndarray]) -> tuple:
+        key = super().structure_key(inputs)
+        if self.all_factors:  # the blocks live on the Op: one compile per design
+            key = (*key, "all-factors", design_fingerprint(self.design))
+        return key
+
+    @cached_property
     def centred_factors(self) -> frozenset[str]:
         """Sampled single-effect factors whose data pin their levels down, centred.
 
@@ -92,12 +153,18 @@ class CollapsedEngine(Engine):
         gradient costs enough that the C callback's lower overhead and parallel chains
         win (sim 10,000 x 20: sampling 2.5 s against 10 s).
         """
+        if self.all_factors:  # the likelihood is a Python Op (scipy, LAPACK)
+            return True
         return self.group.n_levels * self.group.q < PYFUNC_MAX_EFFECTS
 
     def _stat_name(self, field: str) -> str:
         return f"{field}_{self.group.factor}"
 
     def likelihood_inputs(self) -> dict[str, np.ndarray]:
+        if self.all_factors:
+            stats = response_blocks(self.design, self.design.y - self.shift)
+            return {**dict(zip(ALL_INPUTS, map(np.asarray, stats), strict=True)),
+                    Y_SHIFT: np.asarray(self.shift)}
         out = {self._stat_name(k): v for k, (v, _) in stats_layout(self.stats).items()}
         out[Y_SHIFT] = np.asarray(self.shift)
         if self.has_offset:
@@ -107,11 +174,23 @@ class CollapsedEngine(Engine):
         return out
 
     def input_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        if self.all_factors:
+            return {}
         shapes = {self._stat_name(k): s for k, (_, s) in stats_layout(self.stats).items()}
         shapes[names.data_z(self.group.factor)] = (None, self.group.q)
         return shapes
 
     def add_likelihood(self, *, data, beta_c, beta, chols, params, offset) -> None:
+        if self.all_factors:
+            loglik = allfactor_loglik_op(
+                self.blocks, design_fingerprint(self.design),
+                beta=shifted_beta(beta, data[Y_SHIFT], self.intercept_index),
+                sigma=params[names.SIGMA],
+                chols=[chols[f] for f in self.blocks.factors],
+                **{k.removeprefix("allfactor_"): data[k] for k in ALL_INPUTS},
+            )
+            pm.Potential(names.COLLAPSED_LOGLIK, loglik)
+            return
         stats = stats_views({k: data[self._stat_name(k)] for k in stats_layout(self.stats)})
         obs = {}
         if offset is not None:
@@ -126,7 +205,14 @@ class CollapsedEngine(Engine):
         pm.Potential(names.COLLAPSED_LOGLIK, loglik)
 
     def finish(self, posterior, seed):
-        """Draw the integrated factor's effects exactly (thinned when over budget)."""
+        """Draw the integrated factors' effects exactly (thinned when over budget)."""
+        if self.all_factors:
+            posterior, thinned = add_all_effects(
+                posterior, design=self.design, blocks=self.blocks,
+                response=response_blocks(self.design, self.design.y - self.shift),
+                shift=self.shift, intercept_index=self.intercept_index, seed=seed,
+            )
+            return posterior, ({} if thinned is None else {EFFECTS_GROUP: thinned})
         posterior, thinned = add_collapsed_effects(
             posterior, design=self.design, group=self.group, stats=self.stats,
             shift=self.shift, intercept_index=self.intercept_index, seed=seed,
