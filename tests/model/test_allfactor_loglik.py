@@ -152,3 +152,22 @@ def _block_cov(groups, chols) -> np.ndarray:
 
     return block_diag(*[np.kron(np.eye(g.n_levels), L @ L.T) for g, L in
                         zip(groups, chols, strict=True)])
+
+
+@pytest.mark.parametrize("kind", ["crossed", "nested", "partial"])
+def test_sparse_blocks_give_the_same_value_and_gradient(kind, monkeypatch):
+    """Single-effect factors with a sparse G12 (as InstEval's) agree with dense blocks."""
+    from hierlmm.engines.collapsed import blocks as blocks_module
+
+    design, dense_blocks, resp, beta, sigma, chols = _setup(kind, 1)
+    monkeypatch.setattr(blocks_module, "DENSE_CELLS", 0)
+    monkeypatch.setattr(blocks_module, "DENSE_FILL", 1.0)
+    sparse_blocks = factor_blocks(design)
+    assert sparse_blocks.is_sparse and not dense_blocks.is_sparse
+    want = allfactor_loglik_grad(dense_blocks, resp, beta, sigma, chols)
+    got = allfactor_loglik_grad(sparse_blocks, resp, beta, sigma, chols)
+    assert got[0] == pytest.approx(_dense(design, beta, sigma, chols), rel=RTOL)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-12)
+    assert got[2] == pytest.approx(want[2], rel=1e-10)
+    for g, w in zip(got[3], want[3], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)

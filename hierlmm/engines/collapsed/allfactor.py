@@ -44,37 +44,84 @@ from hierlmm.engines.collapsed.blocks import FactorBlocks
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-def _kron_eye(n_levels: int, K: np.ndarray) -> sp.csr_array:
-    return sp.csr_array(sp.kron(sp.eye_array(n_levels), sp.csr_array(K)))
+@dataclass(frozen=True)
+class Roots:
+    """``Lambda = blockdiag(I (x) K_k)`` of a run of factors, applied without forming it.
+
+    Attributes
+    ----------
+    Ks : list of ndarray, each (q_k, q_k)
+    sizes : list of int
+        ``L_k q_k`` per factor.
+    """
+
+    Ks: list[np.ndarray]
+    sizes: list[int]
+
+    @property
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``Lambda`` when every q_k is 1, (sum L_k,)."""
+        return np.concatenate([np.full(n, K[0, 0]) for K, n in zip(self.Ks, self.sizes,
+                                                                     strict=True)])
+
+    def rows(self, M, transpose: bool = False):
+        """``Lambda M`` (``Lambda' M``), ``M`` dense (size, ...) or sparse with q_k = 1."""
+        if sp.issparse(M):
+            return sp.csr_array(sp.diags_array(self.diagonal) @ M)
+        out, start = np.empty(np.shape(M)), 0
+        for K, n in zip(self.Ks, self.sizes, strict=True):
+            chunk, q = M[start:start + n], K.shape[0]
+            if q == 1:
+                out[start:start + n] = K[0, 0] * chunk
+            else:
+                blocks = chunk.reshape(-1, q, *np.shape(M)[1:])
+                out[start:start + n] = np.einsum(
+                    "ab,lb...->la...", K.T if transpose else K, blocks
+                ).reshape(chunk.shape)
+            start += n
+        return out
+
+    def cols(self, M):
+        """``M Lambda`` for dense ``M`` (..., size), or sparse ``M`` with every q_k = 1."""
+        if sp.issparse(M):
+            M = sp.csr_array(M, copy=True)
+            M.data *= self.diagonal[M.indices]
+            return M
+        return self.rows(np.asarray(M).T, transpose=True).T
 
 
-def _block_diag(blocks: np.ndarray) -> sp.bsr_array:
-    """A block-diagonal sparse array from (L, q, q) blocks."""
-    n, q = blocks.shape[0], blocks.shape[1]
-    return sp.bsr_array((blocks, np.arange(n), np.arange(n + 1)), shape=(n * q, n * q))
+def _block_apply(blocks3: np.ndarray, M):
+    """``blockdiag(blocks3) @ M``: blocks (L, q, q), ``M`` (L q, ...) dense or sparse (q = 1)."""
+    if sp.issparse(M):
+        M = sp.csr_array(M, copy=True)
+        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+        M.data *= blocks3[:, 0, 0][rows]
+        return M
+    L, q = blocks3.shape[0], blocks3.shape[1]
+    out = np.einsum("lab,lb...->la...", blocks3, M.reshape(L, q, *np.shape(M)[1:]))
+    return out.reshape(np.shape(M))
 
 
 @dataclass(frozen=True)
 class Factorization:
-    """The blocked Cholesky of ``A`` at one parameter value.
+    """The blocked Cholesky of ``A = I + Lambda' G Lambda`` at one parameter value.
 
     Attributes
     ----------
-    L1, L2 : sparse (L1 q1, L1 q1) and (m, m)
+    R1, R2 : Roots
         ``Lambda`` of the first factor and of the others.
-    C11 : ndarray, shape (L1, q1, q1)
-        Cholesky factors of the first factor's diagonal blocks.
-    A11inv : bsr_array (L1 q1, L1 q1)
+    C11, A11inv : ndarray, shape (L1, q1, q1)
+        Cholesky factors and inverses of the first factor's diagonal blocks of ``A``.
     B, E : (L1 q1, m), sparse or dense
-        ``A12`` and ``A11^{-1} A12``.
+        ``A12 = Lambda_1' G12 Lambda_2`` and ``A11^{-1} A12``.
     CS : ndarray, shape (m, m)
-        Lower Cholesky factor of the Schur complement ``S``.
+        Lower Cholesky factor of the Schur complement ``S = A22 - A12' A11^{-1} A12``.
     """
 
-    L1: sp.csr_array
-    L2: sp.csr_array
+    R1: Roots
+    R2: Roots
     C11: np.ndarray
-    A11inv: sp.bsr_array
+    A11inv: np.ndarray
     B: object
     E: object
     CS: np.ndarray
@@ -87,7 +134,7 @@ class Factorization:
 
     def solve(self, u: np.ndarray, n1: int) -> np.ndarray:
         """``A^{-1} u`` for a stacked vector ``u`` (Q,)."""
-        y1 = self.A11inv @ u[:n1]
+        y1 = _block_apply(self.A11inv, u[:n1])
         z2 = sla.cho_solve((self.CS, True), u[n1:] - self.B.T @ y1)
         return np.concatenate([y1 - self.E @ z2, z2])
 
@@ -105,22 +152,18 @@ def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     Ks : list of ndarray, each (q_k, q_k)
         ``L_k / sigma`` per factor, in ``blocks.factors`` order.
     """
-    L1 = _kron_eye(blocks.n_levels[0], Ks[0])
-    L2 = sp.block_diag(
-        [_kron_eye(n, K) for n, K in zip(blocks.n_levels[1:], Ks[1:], strict=True)],
-        format="csr",
-    )
+    sizes = [n * q for n, q in zip(blocks.n_levels, blocks.q, strict=True)]
+    R1, R2 = Roots(Ks[:1], sizes[:1]), Roots(Ks[1:], sizes[1:])
     K1 = Ks[0]
     A11 = np.eye(K1.shape[0]) + np.einsum("ba,lbc,cd->lad", K1, blocks.G11, K1)
     C11 = np.linalg.cholesky(A11)
-    A11inv = _block_diag(np.linalg.inv(A11))
-    B = L1.T @ blocks.G12 @ L2
-    E = A11inv @ B
-    E = sp.csr_array(E) if sp.issparse(E) else E
-    S = np.asarray(L2.T @ blocks.G22 @ L2) - _dense(B.T @ E)
+    A11inv = np.linalg.inv(A11)
+    B = R2.cols(R1.rows(blocks.G12, transpose=True))
+    E = _block_apply(A11inv, B)
+    S = R2.rows(R2.cols(blocks.G22), transpose=True) - _dense(B.T @ E)
     S[np.diag_indices_from(S)] += 1.0
     CS = np.linalg.cholesky(0.5 * (S + S.T))
-    return Factorization(L1=L1, L2=L2, C11=C11, A11inv=A11inv, B=B, E=E, CS=CS)
+    return Factorization(R1=R1, R2=R2, C11=C11, A11inv=A11inv, B=B, E=E, CS=CS)
 
 
 def _roots(blocks: FactorBlocks, sigma: float, chols: list[np.ndarray]) -> list[np.ndarray]:
@@ -143,39 +186,49 @@ def _frobenius(dense: np.ndarray, M) -> float:
     return float(np.vdot(dense, M))
 
 
-def _first_logdet_grad(blocks, fac, Sinv, K1) -> np.ndarray:
-    """``sum_j [G Lambda A^{-1}]_jj`` over the first factor's levels, (q1, q1)."""
-    q1, n1 = blocks.q[0], blocks.first_size
-    GK = _block_diag(np.einsum("lab,bc->lac", blocks.G11, K1))
-    D = np.einsum("lab,lbc->ac", np.einsum("lab,bc->lac", blocks.G11, K1),
-                  fac.A11inv.data)
-    P = GK @ fac.E - blocks.G12 @ fac.L2
-    P = sp.csr_array(P) if sp.issparse(P) else P
-    for a in range(q1):
-        Pa = P[np.arange(a, n1, q1)]
-        for b in range(q1):
-            D[a, b] += _frobenius(Sinv, Pa.T @ fac.E[np.arange(b, n1, q1)])
-    return D
+def _inverse_diagonal_sums(blocks, fac, Sinv) -> list[np.ndarray]:
+    """``sum_j (A^{-1})_{kj,kj}`` for every factor k, each (q_k, q_k).
 
-
-def _other_logdet_grads(blocks, fac, Sinv) -> list[np.ndarray]:
-    """``sum_j [G Lambda A^{-1}]_jj`` for every other factor, each (q_k, q_k)."""
-    R = np.asarray(blocks.G22 @ fac.L2) - _dense(blocks.G12.T @ (fac.L1 @ fac.E))
-    out, start = [], 0
+    First factor: ``A11^{-1} + E S^{-1} E'`` on its diagonal blocks; the others: the
+    diagonal blocks of ``S^{-1}``. The cross term costs one product with the pattern of
+    the Schur complement's own (sparse ``E'E``, or ``E S^{-1}`` when dense).
+    """
+    q1 = blocks.q[0]
+    first = fac.A11inv.sum(axis=0)
+    if sp.issparse(fac.E):  # every q is 1 here
+        first = first + _frobenius(Sinv, fac.E.T @ fac.E)
+    else:
+        ES = (fac.E @ Sinv).reshape(-1, q1, Sinv.shape[0])
+        first = first + np.einsum("jat,jbt->ab", ES, fac.E.reshape(ES.shape))
+    out, start = [first], 0
     for n_levels, q in zip(blocks.n_levels[1:], blocks.q[1:], strict=True):
-        rows = slice(start, start + n_levels * q)
-        Rk = R[rows].reshape(n_levels, q, -1)
-        Sk = Sinv[rows].reshape(n_levels, q, -1)
-        out.append(np.einsum("jas,jbs->ab", Rk, Sk))
+        idx = start + np.arange(n_levels * q).reshape(n_levels, q)
+        out.append(Sinv[idx[:, :, None], idx[:, None, :]].sum(axis=0))
         start += n_levels * q
     return out
 
 
+def _logdet_grads(blocks, fac, Sinv, Ks) -> list[np.ndarray]:
+    """``sum_j [G Lambda A^{-1}]_{kj,kj}`` per factor, each (q_k, q_k).
+
+    From ``Lambda' G Lambda A^{-1} = I - A^{-1}``: the diagonal blocks of factor k are
+    ``K_k^{-T} (I - (A^{-1})_{kj,kj})`` (K_k is invertible: sampled SDs are positive).
+    """
+    out = []
+    for K, n_levels, inv_sum in zip(Ks, blocks.n_levels, _inverse_diagonal_sums(
+            blocks, fac, Sinv), strict=True):
+        rhs = n_levels * np.eye(K.shape[0]) - inv_sum
+        out.append(sla.solve_triangular(K, rhs, lower=True, trans="T"))
+    return out
+
+
 def _inverse(CS: np.ndarray) -> np.ndarray:
+    """``S^{-1}`` from its lower Cholesky factor (LAPACK potri), full symmetric."""
     inv, info = sla.lapack.dpotri(CS, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"dpotri failed with info={info}")
-    return np.tril(inv) + np.tril(inv, -1).T
+    inv = np.tril(inv)
+    return inv + np.tril(inv, -1).T
 
 
 @dataclass(frozen=True)
@@ -194,7 +247,7 @@ def _pieces(blocks, resp, beta, Ks):
     rr = resp.yty - 2.0 * beta @ resp.Xty + beta @ blocks.XtX @ beta
     fac = factorize(blocks, Ks)
     n1 = blocks.first_size
-    u = np.concatenate([fac.L1.T @ c[:n1], fac.L2.T @ c[n1:]])
+    u = np.concatenate([fac.R1.rows(c[:n1], transpose=True), fac.R2.rows(c[n1:], transpose=True)])
     return c, rr, fac, u, fac.solve(u, n1)
 
 
@@ -238,12 +291,11 @@ def allfactor_loglik_grad(
     n, n1, s2 = blocks.n_obs, blocks.first_size, sigma**2
     quad = u @ bhat
     value = -0.5 * n * LOG_2PI - n * np.log(sigma) - 0.5 * fac.logdet - (rr - quad) / (2 * s2)
-    lam_b = np.concatenate([fac.L1 @ bhat[:n1], fac.L2 @ bhat[n1:]])
+    lam_b = np.concatenate([fac.R1.rows(bhat[:n1]), fac.R2.rows(bhat[n1:])])
     w = c - _g_times(blocks, lam_b)
     grad_beta = (resp.Xty - blocks.XtX @ beta - blocks.ZtX.T @ lam_b) / s2
     Sinv = _inverse(fac.CS)
-    logdet_parts = [_first_logdet_grad(blocks, fac, Sinv, Ks[0]),
-                    *_other_logdet_grads(blocks, fac, Sinv)]
+    logdet_parts = _logdet_grads(blocks, fac, Sinv, Ks)
     grad_K, offs = [], blocks.offsets
     for k, q in enumerate(blocks.q):
         wk = w[offs[k]:offs[k + 1]].reshape(-1, q)
@@ -272,4 +324,4 @@ def draw_all_effects(
     x1 = np.linalg.solve(fac.C11.transpose(0, 2, 1), z1).ravel() - fac.E @ x2
     x = np.concatenate([x1, x2])
     v = bhat + sigma * x
-    return np.concatenate([fac.L1 @ v[:n1], fac.L2 @ v[n1:]])
+    return np.concatenate([fac.R1.rows(v[:n1]), fac.R2.rows(v[n1:])])

@@ -5,9 +5,10 @@ ordered with the *first* factor (most effects) in front and the others behind it
 cross-product ``G = Z'Z`` is kept as MixedModels.jl keeps its ``A`` blocks:
 
 - ``G11``: the first factor's diagonal block, block-diagonal, stored as (L1, q1, q1);
-- ``G12``: the first factor against all others, (L1 q1, m), scipy CSR when sparse
-  (crossed designs with many levels: InstEval's students x lecturers) or dense when
-  more than :data:`DENSE_FILL` of it is filled (every subject meets every item);
+- ``G12``: the first factor against all others, (L1 q1, m), scipy CSR when every
+  factor has one effect and it is large and sparse (InstEval's students x lecturers),
+  dense otherwise: when more than :data:`DENSE_FILL` of it is filled (every subject
+  meets every item), small (:data:`DENSE_CELLS`) or with random slopes;
 - ``G22``: all other factors against each other, dense (m, m), where ``m`` is their
   number of effects.
 
@@ -27,6 +28,7 @@ from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.collapsed.stats import group_crossprod
 
 DENSE_FILL = 0.2  # G12 kept dense above this fraction of filled cells
+DENSE_CELLS = 1_000_000  # ... or when it has at most this many cells
 
 
 def _effect_index(group: GroupDesign, a: int) -> np.ndarray:
@@ -110,13 +112,20 @@ def dense_size(groups: tuple[GroupDesign, ...]) -> int:
     return sum(g.n_levels * g.q for g in order_groups(groups)[1:])
 
 
+def sparse_ok(groups: tuple[GroupDesign, ...], nnz: int) -> bool:
+    """Whether ``G12`` is kept sparse: single-effect factors, large and mostly empty."""
+    cells = groups[0].n_levels * groups[0].q * dense_size(groups)
+    single = all(g.q == 1 for g in groups)
+    return single and cells > DENSE_CELLS and nnz <= DENSE_FILL * cells
+
+
 def factor_blocks(design: Design) -> FactorBlocks:
     """The y-independent :class:`FactorBlocks` of a design with at least two factors."""
     groups = order_groups(design.groups)
     first, others = groups[0], groups[1:]
     diag = group_crossprod(first.codes, first.Z, first.Z, first.n_levels)  # (L1, q1, q1)
     G12 = sp.hstack([_cross(first, h) for h in others], format="csr")
-    if G12.nnz > DENSE_FILL * G12.shape[0] * G12.shape[1]:
+    if not sparse_ok(groups, G12.nnz):
         G12 = G12.toarray()
     G22 = sp.bmat([[_cross(g, h) for h in others] for g in others]).toarray()
     ZtX = np.concatenate(
