@@ -40,25 +40,41 @@ from hierlmm.model.random_effects import informative_intercepts
 
 PYFUNC_MAX_EFFECTS = 10_000  # collapsed levels x effects up to which Python callbacks win
 Y_SHIFT = "y_shift"  # data container: the constant subtracted from y
-ALL_MAX_DENSE = 1_500  # all factors integrated out while the dense block has <= this many
-ALL_MAX_FIRST = 200_000  # ... and the first factor at most this many effects
+ALL_MAX_FLOPS = 5e7  # all factors integrated out while one gradient costs at most this
+ALL_MIN_ROWS = 2_000  # ... and the data have at least this many rows
 ALL_INPUTS = ("allfactor_Zty", "allfactor_Xty", "allfactor_yty")
+
+
+def allfactor_flops(design: Design) -> float:
+    """Estimated flops of one all-factor value + gradient (:mod:`.allfactor`).
+
+    ``m^3`` (Cholesky and inverse of the dense Schur block) plus two products with the
+    pattern of ``G12' G12``: at most ``L1 q1 m^2`` (dense) and at most
+    ``sum_j n_j min(n_j, m)`` over the first factor's levels (sparse).
+    """
+    groups = order_groups(design.groups)
+    first, m = groups[0], dense_size(groups)
+    counts = np.bincount(first.codes, minlength=first.n_levels).astype(np.float64)
+    pairs = min(first.n_levels * first.q * m**2, float(np.sum(counts * np.minimum(counts, m))))
+    return float(m) ** 3 + 2.0 * pairs
 
 
 def integrates_all(design: Design) -> bool:
     """Whether the collapsed engine integrates every factor out (the all-factor path).
 
-    Rule: at least two factors, the effects of all factors but the largest (the dense
-    Schur block, m) at most :data:`ALL_MAX_DENSE` and the largest factor's effects at
-    most :data:`ALL_MAX_FIRST`. One evaluation then costs O(m^3) plus sparse products,
-    whatever n is, and the sampler sees only beta, sigma and the covariance parameters.
-    Otherwise the largest factor alone is integrated out and the others are sampled.
+    Rule: at least two factors, at least :data:`ALL_MIN_ROWS` rows and one value +
+    gradient estimated at most :data:`ALL_MAX_FLOPS` (:func:`allfactor_flops`), about
+    10-20 ms on the 2-core development machine. Otherwise the largest factor alone is
+    integrated out and the others are sampled, at O(n) per gradient: with few rows that
+    costs less than the all-factor path's fixed Python overhead (about 3 ms, Penicillin),
+    and with a large dense block (InstEval: m = 1,142, ~0.85 s per gradient here; 300
+    subjects x 300 items with slopes: m = 600) the O(m^3) algebra costs far more than
+    O(n).
     """
     groups = design.groups
-    if len(groups) < 2:
+    if len(groups) < 2 or design.n < ALL_MIN_ROWS:
         return False
-    first = order_groups(groups)[0]
-    return dense_size(groups) <= ALL_MAX_DENSE and first.n_levels * first.q <= ALL_MAX_FIRST
+    return allfactor_flops(design) <= ALL_MAX_FLOPS
 
 
 def design_fingerprint(design: Design) -> str:
@@ -187,7 +203,7 @@ class CollapsedEngine(Engine):
                 beta=shifted_beta(beta, data[Y_SHIFT], self.intercept_index),
                 sigma=params[names.SIGMA],
                 chols=[chols[f] for f in self.blocks.factors],
-                **{k.removeprefix("allfactor_"): data[k] for k in ALL_INPUTS},
+                Zty=data[ALL_INPUTS[0]], Xty=data[ALL_INPUTS[1]], yty=data[ALL_INPUTS[2]],
             )
             pm.Potential(names.COLLAPSED_LOGLIK, loglik)
             return
