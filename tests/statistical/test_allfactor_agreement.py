@@ -18,14 +18,18 @@ from hierlmm.model import names
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = dict(draws=1000, tune=1000, chains=2, progress=False, engine="collapsed")
+# The one-factor path mixes slower on these designs (Penicillin: min bulk ESS 155 from
+# 2 x 1000 draws, the 6-level sample SD), so it gets more draws for the comparison.
+SETTINGS = {True: dict(draws=1000, tune=1000, chains=2),
+            False: dict(draws=2000, tune=1000, chains=4)}
 
 
 def _fit(formula, data, seed, *, all_factors: bool) -> hierlmm.Fit:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(collapsed_engine, "ALL_MIN_ROWS", 0)
         mp.setattr(collapsed_engine, "ALL_MAX_FLOPS", np.inf if all_factors else -1.0)
-        fit = hierlmm.fit(formula, data, seed=seed, **SETTINGS)
+        fit = hierlmm.fit(formula, data, seed=seed, engine="collapsed", progress=False,
+                          warn_convergence=False, **SETTINGS[all_factors])
         assert collapsed_engine.integrates_all(fit.design) is all_factors
         return fit
 
@@ -51,6 +55,10 @@ def fits(request):
 
 def test_all_factor_path_agrees_with_the_one_factor_engine(fits) -> None:
     new, old = fits[True], fits[False]
+    diag = new.diagnostics()
+    assert diag["divergences"] == 0 and diag["min_ess_bulk"] >= 400, diag
+    print(f"\nall-factor {new.timings['total_s']:.1f} s {diag}; one-factor "
+          f"{old.timings['total_s']:.1f} s {old.diagnostics()}")
     a, b = new.summary(), old.summary()
     assert list(a.index) == list(b.index)
     gap = (a["mean"] - b["mean"]).abs() / np.maximum(a["sd"], b["sd"])
@@ -61,5 +69,5 @@ def test_all_factor_path_agrees_with_the_one_factor_engine(fits) -> None:
         var = names.effects(g.factor)
         ma = new.posterior[var].mean(("chain", "draw")).values.ravel()
         mb = old.posterior[var].mean(("chain", "draw")).values.ravel()
-        assert new.posterior[var].shape == old.posterior[var].shape
+        assert new.posterior[var].shape[2:] == old.posterior[var].shape[2:]
         assert np.corrcoef(ma, mb)[0, 1] > 0.99

@@ -17,18 +17,30 @@ O(L1 q1^3 + nnz-products of G12 + m^3) and never touches the n rows. The gradien
 
     d/dLambda = -G Lambda A^{-1} + (c - G Lambda bhat) bhat' / sigma^2,  bhat = A^{-1} u
 
-summed over each factor's diagonal blocks; the blocks of ``G Lambda A^{-1}`` needed are
-those on the pattern of ``G`` (the Takahashi selected inverse), obtained from ``S^{-1}``
-and sparse products with the same pattern as the Schur complement's own.
+summed over each factor's diagonal blocks (see the last paragraph for the diagonal
+blocks of ``G Lambda A^{-1}``).
 
-Why this route (measured on this 2-core machine, loaded by other jobs): on InstEval
-(students 2,972 first; lecturers + departments m = 1,142 dense) one value+gradient costs
-about the dense Cholesky plus inverse of S; see docs/architecture.md and the benchmark
-for the measured numbers. The blocked-Gibbs alternative needs the same Cholesky per
-iteration plus conjugate variance updates our priors do not have, and mixes slowly on
-weakly identified SDs (14 departments), so NUTS on the ~6 parameters of the exact
-marginal was chosen. The rule that picks this path (``m`` small enough) is
-:func:`hierlmm.engines.collapsed.engine.integrates_all`.
+Why this route (measured on the 2-core development machine while other jobs loaded it,
+load average 5-9; dense BLAS ran at about 4.5 GFLOP/s): the candidates were (i) this
+blocked Cholesky with NUTS on the few remaining parameters, (ii) a general sparse
+Cholesky with Takahashi selected inverses, (iii) exact blocked Gibbs (one joint draw of
+all effects per iteration, then the variances). For two or more factors the fill of
+``G21 A11^{-1} G12`` makes the non-first block dense in the designs of the issue
+(InstEval: every pair of lecturers shares students; 300 x 300: every subject meets
+every item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m
+Cholesky per iteration plus conjugate variance updates that hierlmm's half-normal /
+LKJ priors do not have (Metropolis steps instead), and centred Gibbs mixes slowly on a
+weakly identified SD (InstEval's 14 departments). (i) keeps NUTS, the priors and every
+diagnostic unchanged, so it was chosen. Its cost: about 3.5 ms per value + gradient at
+small sizes (Python overhead: Penicillin, Pastes), 0.45 s per value and 0.85 s per
+value + gradient on InstEval (m = 1,142; Cholesky and inverse of S dominate), which is
+why :func:`~hierlmm.engines.collapsed.engine.integrates_all` takes this path only when
+its estimated flops are small and otherwise keeps the one-factor path.
+
+The gradient with respect to each ``L_k`` uses ``Lambda' G Lambda A^{-1} = I - A^{-1}``,
+so only the diagonal blocks of ``A^{-1}`` are needed (the first factor's from
+``A11^{-1} + E S^{-1} E'``, the others' from ``S^{-1}``); ``K_k`` is invertible because
+sampled SDs are positive.
 """
 
 from __future__ import annotations
