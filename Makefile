@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/sleepstudy
 
-.PHONY: setup demo test test-fast lint imports bench bench-quick notebooks clean
+.PHONY: setup demo test test-fast lint imports bench bench-quick bench-crossed notebooks clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ imports: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/glmm_bench.py
+	$(PY) benchmarks/crossed.py --fits
+
+# crossed designs (issue 13): all-factor gradient cost, own exact REML on InstEval
+bench-crossed: $(STAMP)
+	$(PY) benchmarks/crossed.py
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick

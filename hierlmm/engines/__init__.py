@@ -1,7 +1,9 @@
 """Engines (the Engine seam): how a model's likelihood is built, sampled and finished.
 
 ``"sampled"`` samples every random effect; ``"collapsed"`` integrates the largest
-factor's Gaussian effects out analytically and draws them exactly afterwards. A new
+factor's Gaussian effects out analytically, or every factor's when that is cheap
+(:func:`hierlmm.engines.collapsed.engine.integrates_all`), and draws them exactly
+afterwards. A new
 engine is a subpackage with an :class:`~hierlmm.engines.base.Engine` subclass plus one
 line in :data:`ENGINES`.
 """

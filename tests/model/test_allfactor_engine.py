@@ -1,0 +1,79 @@
+"""The collapsed engine's all-factor path: the rule, the model it builds, its outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hierlmm
+from hierlmm.design import build_design
+from hierlmm.engines import make_engine
+from hierlmm.engines.collapsed import engine as collapsed_engine
+from hierlmm.engines.collapsed.allfactor import Response, allfactor_loglik
+from hierlmm.engines.collapsed.blocks import order_groups, response_blocks
+from hierlmm.families import get_family
+from hierlmm.model import names
+from hierlmm.spec import parse_formula
+
+FORMULA = "y ~ x + (1 | subject) + (1 | item)"
+
+
+def _design(n_subjects: int, n_items: int):
+    sim = hierlmm.datasets.simulate_crossed(n_subjects=n_subjects, n_items=n_items, seed=3)
+    spec = parse_formula(FORMULA)
+    return spec, build_design(spec, sim.data)
+
+
+def _engine(n_subjects: int, n_items: int):
+    spec, design = _design(n_subjects, n_items)
+    return make_engine("auto", design, spec, get_family(spec.family))
+
+
+def test_rule_integrates_all_factors_of_a_large_design_with_a_small_second_factor():
+    engine = _engine(100, 20)  # 2,000 rows; m = 20 items
+    assert engine.name == "collapsed" and engine.all_factors
+    assert engine.sampled_groups == ()
+    assert not any(v.startswith("b_") for v in engine.kept_variables())
+    assert "all-factors" in engine.structure_key(engine.inputs())
+
+
+def test_rule_keeps_small_designs_on_the_one_factor_path():
+    engine = _engine(30, 20)  # 600 rows: below ALL_MIN_ROWS
+    assert not engine.all_factors
+    assert [g.factor for g in engine.sampled_groups] == ["item"]
+
+
+def test_rule_keeps_a_large_dense_block_on_the_one_factor_path(monkeypatch):
+    monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
+    assert not _engine(100, 20).all_factors
+
+
+def test_model_potential_is_the_all_factor_likelihood():
+    engine = _engine(100, 20)
+    model = engine.build(engine.inputs())
+    assert not any(rv.name.startswith("b_") for rv in model.free_RVs)
+    point = model.initial_point()
+    got = float(model.compile_fn(model.potentials[0])(point))
+    beta = np.array(model.compile_fn(model[names.BETA])(point), dtype=float)
+    sigma = float(model.compile_fn(model[names.SIGMA])(point))
+    chols = [np.diag(np.atleast_1d(model.compile_fn(model[names.sd(g.factor)])(point)))
+             for g in order_groups(engine.design.groups)]
+    beta[engine.intercept_index] -= engine.shift
+    y = engine.design.y - engine.shift
+    want = allfactor_loglik(engine.blocks, Response(*response_blocks(engine.design, y)),
+                            beta, sigma, chols)
+    assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_fit_draws_every_factors_effects_exactly():
+    sim = hierlmm.datasets.simulate_crossed(n_subjects=100, n_items=20, seed=3)
+    fit = hierlmm.fit(FORMULA, sim.data, draws=60, tune=60, chains=1, seed=4,
+                      progress=False, warn_convergence=False)
+    assert fit.engine == "collapsed"
+    assert fit.posterior["b_subject"].shape == (1, 60, 100, 1)
+    assert fit.posterior["b_item"].shape == (1, 60, 20, 1)
+    for factor in ("subject", "item"):
+        est = fit.posterior[f"b_{factor}"].mean(("chain", "draw")).to_series()
+        truth = sim.truth["effects"][factor]["Intercept"]
+        est = est.droplevel(-1).reindex(truth.index)
+        assert np.corrcoef(est.values, truth.values)[0, 1] > 0.9
