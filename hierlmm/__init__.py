@@ -25,6 +25,7 @@ from hierlmm.inference.fit import fit
 from hierlmm.inference.io import load_fit as load
 from hierlmm.inference.predict import predict
 from hierlmm.inference.result import Fit
+from hierlmm.many import ManyFits, fit_many
 from hierlmm.report.checks import compare
 from hierlmm.spec import (
     GroupSpec,
@@ -39,6 +40,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "Fit",
+    "ManyFits",
     "FitError",
     "GroupSpec",
     "HierlmmError",
@@ -49,6 +51,7 @@ __all__ = [
     "compare",
     "datasets",
     "fit",
+    "fit_many",
     "load",
     "load_model_file",
     "parse_formula",
