@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,3 +76,31 @@ def with_placeholder(rows: pd.DataFrame, response: str) -> pd.DataFrame:
     """
     noise = np.random.default_rng(PLACEHOLDER_SEED).normal(size=rows.shape[0])
     return rows.assign(**{response: noise})
+
+
+def read_outcomes(value: str, base_dir: Path | None = None) -> list[str] | pd.DataFrame:
+    """``--outcomes`` of ``hierlmm fit-many``: a CSV/TSV/Parquet file or column names.
+
+    Parameters
+    ----------
+    value : str
+        A path to a table with one column per outcome and one row per data row
+        (``.csv``, ``.tsv``, ``.parquet``), or comma-separated column names of the data.
+    base_dir : Path, optional
+        Folder relative paths are tried against (the model file's), after the working one.
+    """
+    path = Path(value).expanduser()
+    candidates = [path] + ([base_dir / path] if base_dir is not None else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            suffix = candidate.suffix.lower()
+            if suffix == ".parquet":
+                return pd.read_parquet(candidate)
+            if suffix in (".csv", ".tsv", ".txt"):
+                return pd.read_csv(candidate, sep="\t" if suffix == ".tsv" else ",")
+            raise DataError(f"--outcomes {value}: unknown table type {suffix!r}; "
+                            "use .csv, .tsv or .parquet")
+    columns = [c.strip() for c in value.split(",") if c.strip()]
+    if not columns:
+        raise DataError("--outcomes names no file and no columns")
+    return columns

@@ -17,24 +17,21 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from arviz_stats.base import array_stats
 
 from hierlmm._pytensor_setup import configure
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
+from hierlmm.engines.base import model_coords
 from hierlmm.errors import DataError
 from hierlmm.families import get_family
 from hierlmm.inference.draws import scalar_draws
 from hierlmm.inference.quiet import quiet_info
-from hierlmm.inference.samplers import (
-    SamplerSettings,
-    compile_count,
-    compiled_model,
-    run_sampler,
-)
-from hierlmm.inference.summary import draw_stats
+from hierlmm.inference.samplers import SamplerSettings, compile_count, compiled_model
 from hierlmm.many.labels import DIAGNOSTICS, PARTITION_STATS, STATS, parameter_labels
 from hierlmm.many.outcomes import with_placeholder
 from hierlmm.many.partition import components, variance_fractions
+from hierlmm.many.rawtrace import sample_raw
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
 from hierlmm.model.scaling import standardize, unscale_draws
@@ -125,21 +122,25 @@ def _sample_one(design: Design, spec: ModelSpec, y: np.ndarray, seed: int,
                               backend=settings.backend, var_names=keep)
     run = SamplerSettings(settings.draws, settings.tune, settings.chains, seed, False,
                           settings.target_accept, settings.cores)
-    tree, sample_s = run_sampler(entry, inputs=inputs, settings=run, var_names=keep)
-    posterior = unscale_draws(tree["posterior"].to_dataset()[keep], scaling)
-    stats = tree["sample_stats"].to_dataset()
-    divergences = int(stats["diverging"].values.sum()) if "diverging" in stats else 0
-    return posterior, divergences, sample_s, family.parameters
+    posterior, divergences, sample_s = sample_raw(entry, inputs, run, keep,
+                                                  model_coords(design))
+    return unscale_draws(posterior, scaling), divergences, sample_s, family.parameters
 
 
 def _summaries(posterior, design: Design, parameters: tuple[str, ...]) -> tuple:
-    items = scalar_draws(posterior, design, parameters)
-    stats = np.empty((len(items), len(STATS)))
-    for k, item in enumerate(items):
-        s = draw_stats(item.values)
-        stats[k] = [s["mean"], s["sd"], s["q05"], s["q95"], s["rhat"], s["ess_bulk"],
-                    float(np.mean(item.values > 0))]
-    values = np.stack([item.values for item in items], axis=-1)  # (chain, draw, P)
+    """``(P, len(STATS))`` statistics (as :func:`~hierlmm.inference.summary.draw_stats`,
+    vectorised over parameters) and the draws ``(chain, draw, P)``."""
+    values = np.stack([i.values for i in scalar_draws(posterior, design, parameters)], -1)
+    flat = values.reshape(-1, values.shape[-1])
+    lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
+    stats = np.stack([flat.mean(axis=0), flat.std(axis=0, ddof=1), lo, hi,
+                      np.full(flat.shape[1], np.nan), np.full(flat.shape[1], np.nan),
+                      np.mean(flat > 0, axis=0)], axis=1)
+    ok = np.all(np.isfinite(flat), axis=0) & (np.ptp(flat, axis=0) > 0)
+    if ok.any():
+        stats[ok, 4] = array_stats.rhat(values[..., ok], chain_axis=0, draw_axis=1)
+        stats[ok, 5] = array_stats.ess(values[..., ok], chain_axis=0, draw_axis=1,
+                                       method="bulk")
     return stats, values
 
 
