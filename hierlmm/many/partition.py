@@ -7,7 +7,8 @@ For each draw the variance of the response splits into
 - one share per grouping factor ``f``: the mean over rows of ``z_i' Sigma_f z_i``, the
   variance its random effects add at the observed rows (``Sigma_f`` from the SDs and
   correlations), which is ``sd^2`` for a random intercept;
-- ``Residuals``: ``sigma^2``.
+- ``Residuals``: ``sigma^2`` (for a Student-t family the squared scale, not the
+  variance ``sigma^2 nu / (nu - 2)``, which is infinite for ``nu <= 2``).
 
 Each share divided by their sum is a fraction; the fractions sum to 1 in every draw.
 """
