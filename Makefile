@@ -35,6 +35,7 @@ imports: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/many.py --dask
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick

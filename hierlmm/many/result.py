@@ -51,6 +51,23 @@ class ManyFits:
         columns = ["outcome", "mean", "sd", "q05", "q95", "p_direction", "lfsr"]
         return rows[columns].sort_values(["lfsr", "outcome"]).reset_index(drop=True)
 
+    def shrink(self, term: str) -> pd.DataFrame:
+        """:meth:`effects` of ``term`` with a second level of shrinkage across outcomes.
+
+        Adds ``ash_mean, ash_sd, lfdr, ash_lfsr`` (:func:`hierlmm.many.ash.adaptive_shrinkage`,
+        a point mass at zero plus normals fitted to all outcomes) and ranks by
+        ``ash_lfsr``; ``attrs["pi0"]`` is the estimated fraction of null effects.
+        """
+        from hierlmm.many.ash import adaptive_shrinkage
+
+        table = self.effects(term).dropna(subset=["mean", "sd"])
+        ash = adaptive_shrinkage(table["mean"].to_numpy(), table["sd"].to_numpy())
+        out = table.assign(ash_mean=ash["ash_mean"].to_numpy(), ash_sd=ash["ash_sd"].to_numpy(),
+                           lfdr=ash["lfdr"].to_numpy(), ash_lfsr=ash["lfsr"].to_numpy())
+        out = out.sort_values(["ash_lfsr", "outcome"]).reset_index(drop=True)
+        out.attrs["pi0"] = ash.attrs["pi0"]
+        return out
+
     def __repr__(self) -> str:
         ok = int((self.outcomes["status"] == "ok").sum())
         return (f"ManyFits({self.settings['formula']!r}: {len(self.outcomes)} outcomes, "

@@ -43,6 +43,7 @@ def _complete_chunks(store: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(batch, tmp_path) -> None:
     model, outcomes, sim = batch
     out = tmp_path / "out"

@@ -103,6 +103,7 @@ def local_processes(sim, outcomes) -> hierlmm.ManyFits:
                             workers=2, chunk_size=1, **SMALL)
 
 
+@pytest.mark.slow
 def test_local_processes_match_serial_and_compile_once_each(serial, local_processes) -> None:
     _same(serial, local_processes)
     timings = local_processes.timings
@@ -110,6 +111,7 @@ def test_local_processes_match_serial_and_compile_once_each(serial, local_proces
     assert timings["compiles"] == timings["worker_processes"]
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_local_processes(sim, outcomes, local_processes) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -95,3 +95,20 @@ def test_examples_run(name: str) -> None:
     for test in doctest.DocTestFinder().find(module, name, globs=vars(module)):
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_adaptive_shrinkage_recovers_null_fraction_and_controls_sign_errors() -> None:
+    from hierlmm.many.ash import adaptive_shrinkage
+
+    rng = np.random.default_rng(0)
+    m = 2000
+    null = rng.random(m) < 0.5
+    beta = np.where(null, 0.0, rng.normal(0.0, 1.0, m))
+    s = rng.uniform(0.3, 1.0, m)
+    table = adaptive_shrinkage(beta + rng.normal(size=m) * s, s)
+    assert table.attrs["pi0"] == pytest.approx(0.5, abs=0.06)
+    found = table["lfsr"] <= 0.05
+    assert found.sum() > 50
+    wrong = np.sign(table["ash_mean"][found]) != np.sign(beta[found])
+    assert wrong.mean() <= 0.05
+    assert np.all((table["lfdr"] >= 0) & (table["lfdr"] <= table["lfsr"] + 1e-12))
