@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/glmm_bench.py
 	$(PY) benchmarks/crossed.py --fits
+	$(PY) benchmarks/many.py --dask
 
 # crossed designs (issue 13): all-factor gradient cost, own exact REML on InstEval
 bench-crossed: $(STAMP)

@@ -26,6 +26,7 @@ from hierlmm.inference.io import load_fit as load
 from hierlmm.inference.marginal import marginal_coefficients, marginal_effects
 from hierlmm.inference.predict import predict
 from hierlmm.inference.result import Fit
+from hierlmm.many import ManyFits, fit_many
 from hierlmm.report.checks import compare
 from hierlmm.spec import (
     GroupSpec,
@@ -40,6 +41,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "Fit",
+    "ManyFits",
     "FitError",
     "GroupSpec",
     "HierlmmError",
@@ -50,6 +52,7 @@ __all__ = [
     "compare",
     "datasets",
     "fit",
+    "fit_many",
     "load",
     "load_model_file",
     "marginal_coefficients",

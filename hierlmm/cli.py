@@ -62,7 +62,37 @@ def build_parser() -> argparse.ArgumentParser:
         "parameter summary.",
     )
     summary.add_argument("path", metavar="POSTERIOR.nc", type=Path, help="saved fit file")
+    _add_fit_many_arguments(commands.add_parser(
+        "fit-many",
+        help="fit the model of a TOML model file to many outcomes",
+        description="Fit the model of a TOML model file to every outcome (its response "
+        "is a placeholder), compiled once per worker process. Writes DIR/parameters.parquet, "
+        "DIR/outcomes.parquet, DIR/variance_partition.parquet, DIR/effects.parquet, "
+        "DIR/summary.json and DIR/report.html; finished chunks go to DIR/store.zarr.",
+    ))
     return parser
+
+
+def _add_fit_many_arguments(many: argparse.ArgumentParser) -> None:
+    """The options of ``hierlmm fit-many``."""
+    many.add_argument("model_file", metavar="MODEL.toml", type=Path, help="TOML model file")
+    many.add_argument("--outcomes", required=True, metavar="FILE_OR_COLUMNS",
+                      help="a .csv/.tsv/.parquet table (one column per outcome, rows as the "
+                      "data) or comma-separated column names of the data")
+    many.add_argument("--out", required=True, type=_out_dir, metavar="DIR",
+                      help="output folder (created if needed)")
+    many.add_argument("--workers", type=int, metavar="N",
+                      help="local worker processes (default one per core; 0: in this process)")
+    many.add_argument("--scheduler", metavar="ADDRESS",
+                      help="Dask scheduler address, e.g. tcp://10.0.0.1:8786")
+    many.add_argument("--resume", action="store_true",
+                      help="keep DIR/store.zarr and skip the outcomes it already holds")
+    for name in ("draws", "tune", "chains", "seed"):
+        many.add_argument(f"--{name}", type=int, metavar="N")
+    many.add_argument("--engine", metavar="NAME",
+                      help=f"likelihood engine: {', '.join(allowed(Engine))}")
+    many.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    many.set_defaults(sampler=None)  # always nutpie
 
 
 def _out_dir(value: str) -> Path:
@@ -205,7 +235,41 @@ def run_summary(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return 0
 
 
-_COMMANDS = {"fit": run_fit, "summary": run_summary}
+def run_fit_many(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """``hierlmm fit-many``: model file + outcomes -> tables, summary.json, report.html."""
+    import shutil
+
+    import hierlmm
+    from hierlmm.datasets import read_source
+    from hierlmm.many.outcomes import read_outcomes
+    from hierlmm.many.outputs import write_outputs
+    from hierlmm.spec.load import load_model_file
+
+    model_file = load_model_file(args.model_file)
+    options = _fit_options(args, model_file.fit)
+    data = read_source(model_file.resolved_source(), model_file.base_dir)
+    outcomes = read_outcomes(args.outcomes, model_file.base_dir)
+    out = _prepare_out_dir(args.out)
+    store = out / "store.zarr"
+    if store.exists() and not args.resume:
+        shutil.rmtree(store)
+    many = hierlmm.fit_many(
+        model_file.spec, data, outcomes, draws=options.draws, tune=options.tune,
+        chains=options.chains, seed=options.seed, engine=options.engine,
+        executor=args.scheduler or ("serial" if args.workers == 0 else None),
+        workers=args.workers or None, progress=options.progress,
+        store=store, target_accept=options.target_accept,
+    )
+    written = write_outputs(many, out)
+    print(repr(many), file=stdout)
+    failed = many.outcomes[many.outcomes["status"] != "ok"]
+    for name, error in failed["error"].head(10).items():
+        print(f"hierlmm: warning: outcome {name} failed: {error}", file=stderr)
+    print(f"wrote {', '.join(str(p) for p in written)}", file=stdout)
+    return 0
+
+
+_COMMANDS = {"fit": run_fit, "summary": run_summary, "fit-many": run_fit_many}
 
 
 def main(argv: list[str] | None = None) -> int:

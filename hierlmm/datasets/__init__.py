@@ -13,6 +13,11 @@ from hierlmm.datasets.glmm import (
     simulate_poisson_offset,
     simulate_remission,
 )
+from hierlmm.datasets.many import (
+    SimulatedOutcomes,
+    simulate_many_nested,
+    simulate_many_sleepstudy,
+)
 from hierlmm.datasets.multilevel import simulate_crossed, simulate_nested
 from hierlmm.datasets.simulate import (
     SimulatedData,
@@ -24,12 +29,15 @@ from hierlmm.datasets.simulate import (
 __all__ = [
     "CLASSIC",
     "SimulatedData",
+    "SimulatedOutcomes",
     "available_datasets",
     "load",
     "read_source",
     "simulate_autocorrelated",
     "simulate_crossed",
     "simulate_large",
+    "simulate_many_nested",
+    "simulate_many_sleepstudy",
     "simulate_nested",
     "simulate_overdispersed_counts",
     "simulate_poisson_offset",

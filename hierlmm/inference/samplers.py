@@ -44,6 +44,7 @@ class SamplerSettings:
     seed: int
     progress: bool
     target_accept: float
+    cores: int | None = None  # threads for the numba backend's chains (None: all cores)
 
 
 @dataclass
@@ -75,6 +76,12 @@ class CompiledModel:
 
 _CACHE: OrderedDict[tuple, CompiledModel] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
+_COMPILES = [0]  # models compiled in this process (cache misses), see compile_count()
+
+
+def compile_count() -> int:
+    """How many models this process has compiled (cache misses) since it started."""
+    return _COMPILES[0]
 
 
 def clear_cache() -> None:
@@ -144,6 +151,7 @@ def compiled_model(
             return entry, time.perf_counter() - start
     entry = _compile(build(), backend, var_names)
     with _CACHE_LOCK:
+        _COMPILES[0] += 1
         _CACHE[full_key] = entry
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -163,7 +171,7 @@ def _sample_nutpie(compiled: Any, settings: SamplerSettings, backend: str) -> xr
         target_accept=settings.target_accept,
         save_warmup=False,
         # Python callbacks hold the GIL: parallel chains would only contend for it.
-        cores=1 if backend == "nutpie-python" else None,
+        cores=1 if backend == "nutpie-python" else settings.cores,
     )
 
 

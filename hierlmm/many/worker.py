@@ -1,0 +1,187 @@
+"""Fit one chunk of outcomes in this process: compile once, swap the response per outcome.
+
+A worker builds the design once per chunk (the placeholder response replaced by each
+outcome), standardizes it per outcome (:mod:`hierlmm.model.scaling`), and samples the
+model compiled for the structure key through :mod:`hierlmm.inference.samplers`, whose
+in-process cache holds the compiled model for the worker's lifetime: each process
+compiles once per design shape, and every later outcome only sets its data (the
+collapsed engine's ``Z'y``, ``X'y``, ``y'y`` and the data-scaled prior scales).
+Only scalar summaries (and, when asked, the scalar draws) leave the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from arviz_stats.base import array_stats
+
+from hierlmm._pytensor_setup import configure
+from hierlmm.design import build_design
+from hierlmm.design.design import Design
+from hierlmm.engines.base import model_coords
+from hierlmm.errors import DataError
+from hierlmm.families import get_family
+from hierlmm.inference.draws import scalar_draws
+from hierlmm.inference.quiet import quiet_info
+from hierlmm.inference.samplers import SamplerSettings, compile_count, compiled_model
+from hierlmm.many.labels import DIAGNOSTICS, PARTITION_STATS, STATS, parameter_labels
+from hierlmm.many.outcomes import with_placeholder
+from hierlmm.many.partition import components, variance_fractions
+from hierlmm.many.rawtrace import sample_raw
+from hierlmm.model import names
+from hierlmm.model.builder import plan_model
+from hierlmm.model.scaling import standardize, unscale_draws
+from hierlmm.spec.schema import ModelSpec
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Sampler settings shared by every outcome of a batch."""
+
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+    engine: str
+    backend: str  # "nutpie-numba" or "nutpie-python"
+    target_accept: float
+    keep_draws: bool
+    cores: int | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One chunk: outcome indices (k,), their seeds (k,) and responses (n, k)."""
+
+    spec: ModelSpec
+    rows: pd.DataFrame
+    indices: np.ndarray
+    seeds: np.ndarray
+    values: np.ndarray
+    settings: BatchSettings
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a chunk hands back (shapes for k outcomes, P parameters, C components).
+
+    Attributes
+    ----------
+    indices, seeds : ndarray, shape (k,)
+    stats : ndarray, shape (k, P, len(STATS))
+    partition : ndarray, shape (k, C, len(PARTITION_STATS))
+    diagnostics : ndarray, shape (k, len(DIAGNOSTICS))
+    status, errors : tuple of str, length k
+        ``"ok"`` or ``"error"``, and the error message ("" when ok).
+    draws : ndarray, shape (k, chain, draw, P), float32, or None
+    compiles : int
+        Models compiled by this chunk (0 once the worker's cache holds the structure).
+    pid : int
+    seconds : float
+    """
+
+    indices: np.ndarray
+    seeds: np.ndarray
+    stats: np.ndarray
+    partition: np.ndarray
+    diagnostics: np.ndarray
+    status: tuple[str, ...]
+    errors: tuple[str, ...]
+    draws: np.ndarray | None
+    compiles: int
+    pid: int
+    seconds: float
+
+
+def base_design(spec: ModelSpec, rows: pd.DataFrame) -> Design:
+    """The design of ``rows`` with the placeholder response (raises on bad rows)."""
+    return build_design(spec, with_placeholder(rows, spec.response), na_action="raise")
+
+
+def _check_response(y: np.ndarray) -> None:
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{int(np.sum(~np.isfinite(y)))} missing or infinite value(s); "
+                        "outcomes must be complete (rows are never dropped silently)")
+    if np.ptp(y) == 0:
+        raise DataError("the response is constant; there is no variance to model")
+
+
+def _sample_one(design: Design, spec: ModelSpec, y: np.ndarray, seed: int,
+                settings: BatchSettings) -> tuple:
+    _check_response(y)
+    family = get_family(spec.family)
+    design = replace(design, y=y)
+    scaled, scaling = standardize(design, family)
+    plan = plan_model(design=scaled, spec=spec, engine=settings.engine)
+    inputs, keep = plan.inputs(), plan.kept_variables()
+    entry, _ = compiled_model(plan.structure_key(inputs), lambda: plan.build(inputs),
+                              backend=settings.backend, var_names=keep)
+    run = SamplerSettings(settings.draws, settings.tune, settings.chains, seed, False,
+                          settings.target_accept, settings.cores)
+    posterior, divergences, sample_s = sample_raw(entry, inputs, run, keep,
+                                                  model_coords(design))
+    return unscale_draws(posterior, scaling), divergences, sample_s, family.parameters
+
+
+def _summaries(posterior, design: Design, parameters: tuple[str, ...]) -> tuple:
+    """``(P, len(STATS))`` statistics (as :func:`~hierlmm.inference.summary.draw_stats`,
+    vectorised over parameters) and the draws ``(chain, draw, P)``."""
+    values = np.stack([i.values for i in scalar_draws(posterior, design, parameters)], -1)
+    flat = values.reshape(-1, values.shape[-1])
+    lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
+    stats = np.stack([flat.mean(axis=0), flat.std(axis=0, ddof=1), lo, hi,
+                      np.full(flat.shape[1], np.nan), np.full(flat.shape[1], np.nan),
+                      np.mean(flat > 0, axis=0)], axis=1)
+    ok = np.all(np.isfinite(flat), axis=0) & (np.ptp(flat, axis=0) > 0)
+    if ok.any():
+        stats[ok, 4] = array_stats.rhat(values[..., ok], chain_axis=0, draw_axis=1)
+        stats[ok, 5] = array_stats.ess(values[..., ok], chain_axis=0, draw_axis=1,
+                                       method="bulk")
+    return stats, values
+
+
+def _partition(posterior, design: Design) -> np.ndarray:
+    flat = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    sds = {g.factor: flat[names.sd(g.factor)].values for g in design.groups}
+    corrs = {g.factor: flat[names.corr(g.factor)].values if names.corr(g.factor) in flat
+             else None for g in design.groups}
+    sigma = flat[names.SIGMA].values if names.SIGMA in flat else np.ones(flat.sizes["sample"])
+    fractions = variance_fractions(design, flat[names.BETA].values, sds, corrs, sigma)
+    lo, hi = np.quantile(fractions, [0.05, 0.95], axis=0)
+    return np.stack([fractions.mean(axis=0), lo, hi], axis=1)
+
+
+def run_chunk(task: Task) -> ChunkResult:
+    """Fit every outcome of ``task``; a failing outcome is recorded, never raised."""
+    start, compiles = time.perf_counter(), compile_count()
+    configure()
+    design = base_design(task.spec, task.rows)
+    family = get_family(task.spec.family)
+    n_par = len(parameter_labels(design, family.parameters))
+    k, settings = len(task.indices), task.settings
+    stats = np.full((k, n_par, len(STATS)), np.nan)
+    part = np.full((k, len(components(design)), len(PARTITION_STATS)), np.nan)
+    diag = np.full((k, len(DIAGNOSTICS)), np.nan)
+    draws = (np.full((k, settings.chains, settings.draws, n_par), np.nan, dtype=np.float32)
+             if settings.keep_draws else None)
+    status, errors = ["ok"] * k, [""] * k
+    with quiet_info("pymc", enabled=True):
+        for j in range(k):
+            try:
+                posterior, div, sample_s, params = _sample_one(
+                    design, task.spec, task.values[:, j], int(task.seeds[j]), settings)
+                stats[j], values = _summaries(posterior, design, params)
+                part[j] = _partition(posterior, design)
+            except Exception as exc:  # one failing outcome never stops the batch
+                status[j], errors[j] = "error", f"{type(exc).__name__}: {exc}"
+                continue
+            diag[j] = [div, np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]), sample_s]
+            if draws is not None:
+                draws[j] = values
+    return ChunkResult(task.indices, task.seeds, stats, part, diag, tuple(status),
+                       tuple(errors), draws, compile_count() - compiles, os.getpid(),
+                       time.perf_counter() - start)
