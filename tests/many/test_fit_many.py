@@ -122,12 +122,3 @@ def test_dask_local_cluster_matches_local_processes(sim, outcomes, local_process
     _same(local_processes, on_dask)
     assert on_dask.timings["compiles"] == on_dask.timings["worker_processes"]
 
-
-def test_sampled_engine_and_student_t_compile_once(sim) -> None:
-    spec = hierlmm.parse_formula(sim.formula, family="student_t")
-    many = hierlmm.fit_many(spec, sim.data, sim.outcomes.iloc[:, :2], executor="serial",
-                            engine="sampled", **{**SMALL, "draws": 50, "tune": 50})
-    assert many.outcomes["status"].tolist() == ["ok", "ok"]
-    assert many.timings["compiles"] <= 1  # 0 when this process compiled it before
-    assert "nu" in set(many.table["parameter"])
-    np.testing.assert_allclose(many.variance.groupby("outcome")["mean"].sum(), 1.0)
