@@ -66,7 +66,7 @@ def test_fit_writes_summary_json_and_posterior(fitted) -> None:
         "figures", "posterior.nc", "report.html", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary) == ["model", "fixed", "random", "residual", "diagnostics", "timing",
-                             "icc", "variance_components", "run"]
+                             "icc", "variance_components", "r2", "run"]
     assert re.fullmatch(r"[0-9a-f]{32}", summary["run"]["id"])
     assert saved_run_id(out / "posterior.nc") == summary["run"]["id"]
     assert summary["model"]["n_obs"] == 180 and summary["model"]["groups"] == {"Subject": 18}

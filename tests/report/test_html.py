@@ -192,7 +192,7 @@ def test_user_text_is_escaped_everywhere_in_the_page(tmp_path: Path) -> None:
 
 def test_summary_json_has_icc_and_variance_components(sleep_fit) -> None:
     out = summary_dict(sleep_fit)
-    assert list(out)[-2:] == ["icc", "variance_components"]
+    assert list(out)[-3:] == ["icc", "variance_components", "r2"]
     stat_keys = ["mean", "median", "sd", "q05", "q95", "rhat", "ess_bulk"]
     entry = out["icc"]["Subject"]
     assert list(entry) == ["cluster_size", "note", "icc", "corr_same", "design_effect"]
