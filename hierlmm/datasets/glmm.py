@@ -138,36 +138,36 @@ def simulate_overdispersed_counts(
     n_per_group: int = 10,
     beta: Sequence[float] = (1.0, 0.5),
     tau: float = 0.5,
-    phi: float = 2.0,
+    shape: float = 2.0,
     seed: Seed,
 ) -> SimulatedData:
     """Overdispersed counts: a negative binomial (NB2) GLMM with random intercepts.
 
-    ``count_ij ~ NB(mu_ij, phi)``, ``Var = mu + mu^2 / phi``,
+    ``count_ij ~ NB(mu_ij, shape)``, ``Var = mu + mu^2 / shape``,
     ``log mu_ij = b0 + b1 x_ij + u_i``, ``u_i ~ N(0, tau^2)``, ``x ~ N(0, 1)``.
 
     Returns
     -------
     SimulatedData
         ``data`` columns ``count``, ``x``, ``g``; formula ``count ~ x + (1 | g)`` (family
-        ``"negbinomial"``); extra truth key ``"phi"``.
+        ``"negbinomial"``); extra truth key ``"shape"``.
     """
     n = count("n_groups", n_groups)
     m = count("n_per_group", n_per_group)
     b0, b1 = pair("beta", beta)
     tau = scale("tau", tau)
-    phi = scale("phi", phi, positive=True)
+    shape = scale("shape", shape, positive=True)
     rng = make_rng(seed)
     u = tau * rng.standard_normal(n)
     codes = np.repeat(np.arange(n), m)
     x = rng.standard_normal(codes.size)
     mu = np.exp(b0 + b1 * x + u[codes])
-    y = rng.poisson(rng.gamma(phi, mu / phi))
+    y = rng.poisson(rng.gamma(shape, mu / shape))
     level = labels("g", n)
     truth = {
         "beta": {INTERCEPT: b0, "x": b1},
         "re_sd": {"g": {INTERCEPT: tau}},
-        "phi": phi,
+        "shape": shape,
         "effects": effects_frame("g", level, u[:, None], (INTERCEPT,)),
     }
     data = pd.DataFrame({"count": y, "x": x, "g": level[codes]})

@@ -12,7 +12,7 @@ for random intercepts), and ``sigma_e^2`` the family's latent residual variance
 ``sigma_e^2`` is ``sigma^2`` (Gaussian), ``sigma^2 nu / (nu - 2)`` (Student-t),
 ``pi^2 / 3`` (logit) and 1 (probit) on the latent scale, and for counts the
 observation-level (lognormal) approximation of Nakagawa, Johnson & Schielzeth (2017):
-``log(1 + 1 / lambda)`` (Poisson) and ``log(1 + 1 / lambda + 1 / phi)`` (NB2), where
+``log(1 + 1 / lambda)`` (Poisson) and ``log(1 + 1 / lambda + 1 / shape)`` (NB2), where
 ``lambda`` is, per draw, the population-average mean count averaged over the fitted
 rows, ``mean_i exp(x_i' beta + offset_i + v_i / 2)``. Every quantity is computed per
 posterior draw and summarised.

@@ -48,17 +48,17 @@ def test_count_loglik_match_scipy() -> None:
     y = rng.poisson(3.0, size=9).astype(float)
     got = get_family("poisson").log_likelihood(y, eta.copy(), {})
     np.testing.assert_allclose(got, stats.poisson.logpmf(y, np.exp(eta)), rtol=1e-10)
-    phi = rng.uniform(0.5, 30.0, size=(2, 3))
-    got = get_family("negbinomial").log_likelihood(y, eta.copy(), {"phi": phi})
+    shape = rng.uniform(0.5, 30.0, size=(2, 3))
+    got = get_family("negbinomial").log_likelihood(y, eta.copy(), {"shape": shape})
     mu = np.exp(eta)
-    want = stats.nbinom.logpmf(y, phi[..., None], phi[..., None] / (phi[..., None] + mu))
+    want = stats.nbinom.logpmf(y, shape[..., None], shape[..., None] / (shape[..., None] + mu))
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
 def test_predictive_draws_have_the_family_moments() -> None:
     rng = np.random.default_rng(3)
     eta = np.full((4000, 5), 1.2)
-    nb = get_family("negbinomial").predictive_draws(eta, {"phi": np.full(4000, 2.0)}, rng)
+    nb = get_family("negbinomial").predictive_draws(eta, {"shape": np.full(4000, 2.0)}, rng)
     mu = np.exp(1.2)
     assert abs(nb.mean() - mu) < 0.05 * mu
     assert abs(nb.var() - (mu + mu**2 / 2.0)) < 0.08 * (mu + mu**2 / 2.0)
@@ -77,7 +77,7 @@ def test_latent_residual_variances() -> None:
     np.testing.assert_allclose(
         get_family("poisson").latent_residual_variance({}, mean=lam), np.log1p(1 / lam)
     )
-    got = get_family("negbinomial").latent_residual_variance({"phi": np.array([2.0])}, mean=4.0)
+    got = get_family("negbinomial").latent_residual_variance({"shape": np.array([2.0])}, mean=4.0)
     np.testing.assert_allclose(got, np.log1p(0.25 + 0.5))
 
 

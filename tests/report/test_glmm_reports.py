@@ -124,10 +124,10 @@ def test_r_squared_and_latent_icc_for_logit(remission: Fit) -> None:
 
 
 def test_negbinomial_summary_has_phi_and_observation_level_variance() -> None:
-    sim = hierlmm.datasets.simulate_overdispersed_counts(n_groups=30, tau=0.5, phi=2.0, seed=4)
-    fit = fixed_fit("negbinomial", sim, extra={"phi": 2.0})
+    sim = hierlmm.datasets.simulate_overdispersed_counts(n_groups=30, tau=0.5, shape=2.0, seed=4)
+    fit = fixed_fit("negbinomial", sim, extra={"shape": 2.0})
     out = summary_dict(fit)
-    assert list(out["residual"]) == ["phi"] and out["residual"]["phi"]["mean"] == 2.0
+    assert list(out["residual"]) == ["shape"] and out["residual"]["shape"]["mean"] == 2.0
     beta = np.array([sim.truth["beta"]["Intercept"], sim.truth["beta"]["x"]])
     lam = np.exp(fit.design.X @ beta + 0.5 * 0.5**2).mean()
     want = np.log1p(1 / lam + 1 / 2.0)
@@ -170,8 +170,8 @@ def test_family_checks_at_the_true_parameters(remission: Fit) -> None:
     inside = (table["lower"] <= table["observed"]) & (table["observed"] <= table["upper"])
     assert inside.sum() >= 3
     assert plot_calibration(table).axes
-    sim = hierlmm.datasets.simulate_overdispersed_counts(n_groups=40, tau=0.5, phi=2.0, seed=6)
-    counts = fixed_fit("negbinomial", sim, extra={"phi": 2.0})
+    sim = hierlmm.datasets.simulate_overdispersed_counts(n_groups=40, tau=0.5, shape=2.0, seed=6)
+    counts = fixed_fit("negbinomial", sim, extra={"shape": 2.0})
     stats = ppc_family_stats(counts, n_draws=40, seed=2).set_index("stat")
     for stat in ("proportion of zeros", "dispersion var/mean"):
         assert 0.005 < stats.loc[stat, "p_value"] < 0.995
