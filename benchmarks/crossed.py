@@ -152,6 +152,7 @@ def main() -> None:
     design, blocks, resp = setup(INSTEVAL, insteval())
     chols = [np.array([[0.33]]), np.array([[0.52]]), np.array([[0.08]])]
     per_grad = seconds_per_gradient(blocks, resp, design.p, chols, 1.18)
+    print(f"insteval: all-factor value+gradient {per_grad:.3f} s (m={blocks.m})", flush=True)
     sds, reml_s, nfev = fit_reml(design, blocks, resp, np.log([1.2, 0.3, 0.5, 0.1]))
     results["insteval"] = {"m": blocks.m, "flops_est": allfactor_flops(design),
                            "all_factor_by_default": integrates_all(design),

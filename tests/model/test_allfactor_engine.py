@@ -53,10 +53,14 @@ def test_model_potential_is_the_all_factor_likelihood():
     model = engine.build(engine.inputs())
     assert not any(rv.name.startswith("b_") for rv in model.free_RVs)
     point = model.initial_point()
-    got = float(model.compile_fn(model.potentials[0])(point))
-    beta = np.array(model.compile_fn(model[names.BETA])(point), dtype=float)
-    sigma = float(model.compile_fn(model[names.SIGMA])(point))
-    chols = [np.diag(np.atleast_1d(model.compile_fn(model[names.sd(g.factor)])(point)))
+    kw = dict(inputs=model.value_vars, on_unused_input="ignore")
+    got = float(model.compile_logp(vars=[model.potentials[0]], jacobian=False)(point))
+    outs = model.unobserved_value_vars
+    values = dict(zip([v.name for v in outs], model.compile_fn(outs, **kw)(point),
+                      strict=True))
+    beta = np.array(values[names.BETA], dtype=float)
+    sigma = float(values[names.SIGMA])
+    chols = [np.diag(np.atleast_1d(values[names.sd(g.factor)]))
              for g in order_groups(engine.design.groups)]
     beta[engine.intercept_index] -= engine.shift
     y = engine.design.y - engine.shift

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 # The one-factor path mixes slower on these designs (Penicillin: min bulk ESS 155 from
 # 2 x 1000 draws, the 6-level sample SD), so it gets more draws for the comparison.
-SETTINGS = {True: dict(draws=1000, tune=1000, chains=2),
+SETTINGS = {True: dict(draws=600, tune=600, chains=2),
             False: dict(draws=2000, tune=1000, chains=4)}
 
 
