@@ -34,3 +34,25 @@ def test_jax_samplers_need_the_extra(sleepstudy, sampler) -> None:
     with pytest.raises(SpecError, match="jax"):
         hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, sampler=sampler,
                     draws=10, tune=10, chains=1, progress=False)
+
+
+@pytest.mark.parametrize("sampler", [
+    "numpyro",
+    pytest.param("blackjax", marks=pytest.mark.xfail(
+        raises=TypeError, strict=False,
+        reason="blackjax 1.7.1 through PyMC: kernel() got an unexpected keyword argument "
+               "'progress_bar' (seen 2026-12-03 with jax 0.12.0.1)")),
+])
+def test_jax_samplers_fit_when_the_extra_is_installed(sleepstudy, sampler) -> None:
+    """With the ``jax`` extra installed, both JAX samplers agree with nutpie's posterior."""
+    pytest.importorskip("jax", reason="the jax extra (pip install hierlmm[jax]) is not "
+                        "installed")
+    pytest.importorskip(sampler)
+    kw = dict(draws=300, tune=300, chains=2, seed=4, progress=False, warn_convergence=False)
+    fit = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, sampler=sampler, **kw)
+    reference = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **kw)
+    assert fit.sampler == sampler and fit.engine == "collapsed"
+    assert fit.posterior["b_Subject"].shape == (2, 300, 18, 2)
+    sa, sb = fit.summary(), reference.summary()
+    gap = (sa["mean"] - sb["mean"]).abs() / np.maximum(sa["sd"], sb["sd"])
+    assert (gap < 0.3).all(), gap.to_dict()
