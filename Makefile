@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/sleepstudy
 
-.PHONY: setup demo test test-fast lint imports bench bench-quick bench-crossed notebooks clean
+.PHONY: setup demo test test-fast test-heavy lint imports bench bench-quick bench-crossed notebooks clean
 
 setup: $(STAMP)
 
@@ -24,7 +24,11 @@ test: $(STAMP) imports
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) imports
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not heavy"
+
+# the heavy statistical tests (large recovery studies, SBC power demonstration), not in CI
+test-heavy: $(STAMP) imports
+	$(PY) -m pytest -q -m heavy
 
 lint: $(STAMP) imports
 	$(VENV)/bin/ruff check hierlmm tests benchmarks

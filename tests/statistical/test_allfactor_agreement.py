@@ -16,7 +16,7 @@ import hierlmm
 from hierlmm.engines.collapsed import engine as collapsed_engine
 from hierlmm.model import names
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 # The one-factor path mixes slower on these designs (Penicillin: min bulk ESS 155 from
 # 2 x 1000 draws, the 6-level sample SD), so it gets more draws for the comparison.

@@ -20,7 +20,7 @@ from scipy.stats import binom
 import hierlmm
 from hierlmm.engines.collapsed import engine as collapsed_engine
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 SEEDS = (1, 2, 3, 4, 5, 6)
 SAMPLING = {"draws": 400, "tune": 400, "chains": 2, "progress": False,

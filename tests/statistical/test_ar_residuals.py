@@ -93,6 +93,7 @@ def _recovered(case: str, seed: int) -> dict[str, bool]:
     return covered
 
 
+@pytest.mark.heavy
 def test_recovery() -> None:
     misses, checks = 0, 0
     for case in CASES:

@@ -89,6 +89,7 @@ def poisson(seed: int) -> pd.DataFrame:
     return table.assign(rhat=fit.summary()["rhat"], fit="poisson", seed=seed)
 
 
+@pytest.mark.heavy
 def test_logistic_and_poisson_recovery() -> None:
     tables = [logistic(s) for s in SEEDS] + [poisson(s) for s in SEEDS]
     table = pd.concat(tables)

@@ -54,6 +54,7 @@ def test_sbc_default_engine_is_calibrated() -> None:
     assert result.passed, result.pvalues.to_dict()
 
 
+@pytest.mark.heavy
 def test_sbc_rejects_a_three_times_wider_sd_prior() -> None:
     """The model's random-effect SD priors are 3 x the simulator's (sd_scale 7.5 vs 2.5)."""
     result = sbc("y ~ t + (t | g)", COVARIATES, replicates=MISMATCH_REPLICATES, **SETTINGS,
