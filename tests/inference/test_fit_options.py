@@ -132,8 +132,11 @@ def test_residual_option_reaches_the_model_stage(sleepstudy) -> None:
     with pytest.raises(SpecError, match="residual must be a hierlmm.ResidualSpec"):
         hierlmm.fit(FORMULA, sleepstudy, residual="ar1")
     ar1 = hierlmm.ResidualSpec(kind="ar1", time="Days", group="Subject")
-    with pytest.raises(SpecError, match="residual='ar1' is planned but not implemented yet"):
-        hierlmm.fit(FORMULA, sleepstudy, residual=ar1, **TINY)
+    with pytest.raises(SpecError, match='residual kind "ar1" needs family="gaussian"'):
+        hierlmm.fit(FORMULA, sleepstudy, residual=ar1, family="student_t", **TINY)
+    gappy = sleepstudy[sleepstudy["Days"] != 4]
+    with pytest.raises(DataError, match="Days"):
+        hierlmm.fit(FORMULA, gappy, residual=ar1, **TINY)
 
 
 def test_family_option_reaches_the_spec_and_the_engine(sleepstudy) -> None:
