@@ -7,6 +7,7 @@ import pandas as pd
 
 import hierlmm
 from hierlmm.design import build_design
+from hierlmm.engines.base import FEW_LEVELS
 from hierlmm.model import names
 from hierlmm.model.builder import build_model
 from hierlmm.model.random_effects import informative_intercepts
@@ -15,8 +16,9 @@ from hierlmm.spec import parse_formula
 CROSSED = "y ~ x + (1 | subject) + (1 | item)"
 
 
-def _crossed():
-    data = hierlmm.datasets.simulate_crossed(n_subjects=30, n_items=20, seed=5).data
+def _crossed(n_items: int = 20, sd_item: float = 0.7):
+    data = hierlmm.datasets.simulate_crossed(n_subjects=30, n_items=n_items, sd_item=sd_item,
+                                             seed=5).data
     spec = parse_formula(CROSSED)
     return spec, build_design(spec, data)
 
@@ -35,13 +37,18 @@ def test_anova_reading_separates_informative_from_empty_factors() -> None:
 
 
 def test_collapsed_engine_centres_the_sampled_item_factor() -> None:
-    spec, design = _crossed()
+    spec, design = _crossed(n_items=FEW_LEVELS, sd_item=1.5)
     collapsed = build_model(design=design, spec=spec, engine="collapsed").model
     free = {v.name for v in collapsed.free_RVs}
-    # hierarchically centred: the level means a_item ~ N(intercept, sd) are sampled and
-    # b_item = a_item - intercept is derived (no intercept/effects ridge)
+    # few levels, hierarchically centred: the level means a_item ~ N(intercept, sd) are
+    # sampled and b_item = a_item - intercept is derived (no intercept/effects ridge)
     assert names.level_means("item") in free and names.offsets("item") not in free
     assert names.effects("item") in {v.name for v in collapsed.deterministics}
+    spec, design = _crossed(n_items=FEW_LEVELS + 8)
+    model = build_model(design=design, spec=spec, engine="collapsed").model
+    many = {v.name for v in model.free_RVs}
+    # more levels: centred at 0 (b_item ~ N(0, sd)), the intercept is pinned by their mean
+    assert names.effects("item") in many and names.level_means("item") not in many
     sampled = build_model(design=design, spec=spec, engine="sampled").model
     free = {v.name for v in sampled.free_RVs}
     assert {names.offsets("item"), names.offsets("subject")} <= free
@@ -49,7 +56,7 @@ def test_collapsed_engine_centres_the_sampled_item_factor() -> None:
 
 def test_centred_level_means_give_back_the_effects() -> None:
     """b = a - intercept exactly, at any point of the centred model."""
-    spec, design = _crossed()
+    spec, design = _crossed(n_items=FEW_LEVELS, sd_item=1.5)
     built = build_model(design=design, spec=spec, engine="collapsed")
     model = built.model
     point = model.initial_point()
