@@ -242,17 +242,20 @@ def check_distinct_times(
     repeat = np.flatnonzero((s[1:] == s[:-1]) & (t[1:] == t[:-1]))  # sorted positions
     if not repeat.size:
         return
-    shown = "; ".join(
-        f"{group} {levels[s[i]]!r} at time {t[i]:g}"
-        for i in repeat[:_MAX_SHOWN]
-    )
-    more = f"; ... ({repeat.size} in all)" if repeat.size > _MAX_SHOWN else ""
+    shown = _listing(repeat, lambda i: f"{group} {levels[s[i]]!r} at time {t[i]:g}")
     raise DataError(
         f"residual time column {column!r} repeats a time within one series of {group!r}: "
-        f"{shown}{more}; each series needs distinct times (aggregate or remove the "
+        f"{shown}; each series needs distinct times (aggregate or remove the "
         "duplicates, or choose a finer group)"
     )
 
+
+def _listing(positions: np.ndarray, describe) -> str:
+    """The first offenders at ``positions`` (int array), described and joined by "; ",
+    with the total count when more than :data:`_MAX_SHOWN` are left out."""
+    shown = "; ".join(describe(i) for i in positions[:_MAX_SHOWN])
+    more = f"; ... ({positions.size} in all)" if positions.size > _MAX_SHOWN else ""
+    return shown + more
 
 
 def check_no_gaps(
@@ -271,13 +274,11 @@ def check_no_gaps(
     skip = np.flatnonzero((s[1:] == s[:-1]) & (t[1:] - t[:-1] > 1))  # sorted positions
     if not skip.size:
         return
-    shown = "; ".join(
-        f"{group} {levels[s[i]]!r} jumps from time {t[i]:g} to {t[i + 1]:g}"
-        for i in skip[:_MAX_SHOWN]
+    shown = _listing(
+        skip, lambda i: f"{group} {levels[s[i]]!r} jumps from time {t[i]:g} to {t[i + 1]:g}"
     )
-    more = f"; ... ({skip.size} in all)" if skip.size > _MAX_SHOWN else ""
     raise DataError(
         f'residual time column {column!r} has gaps within series of {group!r} (kind="ar1" '
-        f'takes lag 1 as the next integer time): {shown}{more}; pass gaps="order" to treat '
+        f'takes lag 1 as the next integer time): {shown}; pass gaps="order" to treat '
         'each series as consecutive, or use kind="car1" for real-valued time gaps'
     )

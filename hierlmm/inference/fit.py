@@ -169,8 +169,8 @@ def fit(
         Multipliers of the data-scaled default priors.
     residual : ResidualSpec, optional
         Residual structure, e.g. ``ResidualSpec(kind="ar1", time="visit",
-        group="Subject")``; by default the spec's own (iid unless set). Only ``"iid"``
-        can be fitted yet.
+        group="Subject")`` or ``kind="car1"`` for real-valued times; by default the
+        spec's own (iid unless set). See docs/model-files.md, ``[residual]``.
     target_accept : float
         NUTS target acceptance rate.
     warn_convergence : bool
