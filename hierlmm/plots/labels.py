@@ -22,6 +22,7 @@ _GROUP_STAT = {
     "corr_same": "Corr. within the same {f}",
     "design_effect": "Design effect of {f}",
 }
+_RATER_ICC = {"icc_consistency": "Consistency", "icc_agreement": "Absolute agreement"}
 
 
 def effect_label(term: str, factor: str) -> str:
@@ -58,6 +59,8 @@ def parameter_label(name: str) -> str:
     ('Residual SD', 'Variance share of residual')
     >>> parameter_label("corr_same(batch:cask)"), parameter_label("Days")
     ('Corr. within the same batch:cask', 'Days')
+    >>> parameter_label("icc_agreement(patient|rater)")
+    'Absolute agreement of patient scores across rater'
     """
     if name in _RESIDUAL_SD:
         return "Residual SD"
@@ -72,6 +75,8 @@ def parameter_label(name: str) -> str:
     if "|" not in args:
         return f"{_STAT[fn]} of {args}" if fn in _STAT else name
     terms, factor = args.rsplit("|", 1)
+    if fn in _RATER_ICC:  # rater_icc: terms is the rated factor, factor the raters
+        return f"{_RATER_ICC[fn]} of {terms} scores across {factor}"
     if fn == "corr" and "," in terms:
         a, b = terms.split(",", 1)
         second = effect_label(b, factor).removeprefix(f"{factor} ")

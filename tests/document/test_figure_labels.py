@@ -88,3 +88,16 @@ def test_balanced_shrinkage_is_a_caterpillar_not_jittered_sizes(sleep_plots) -> 
     partial = ax.collections[-1].get_offsets()  # (18, 2): x is the rank
     assert sorted(partial[:, 0].tolist()) == list(range(18))
     assert all(partial[partial[:, 0].argsort(), 1][1:] >= partial[partial[:, 0].argsort(), 1][:-1])
+
+
+def test_rater_reliability_panel_names_its_quantities_in_words(crossed_fit) -> None:
+    """rater_icc rows (``icc_consistency(plate|sample)``) read as words on the ICC axis."""
+    from hierlmm import plots, report
+
+    fig = plots.plot_variance_components(
+        report.variance_components(crossed_fit),
+        report.rater_icc(crossed_fit, subject="plate", rater="sample"),
+        icc_quantities=("consistency", "agreement"))
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert labels == ["Consistency of plate scores across sample",
+                      "Absolute agreement of plate scores across sample"]
