@@ -20,11 +20,15 @@ demo: $(STAMP)
 	$(VENV)/bin/hierlmm fit models/sleepstudy.toml --out $(OUT) && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; report in $(OUT)/"
 
+# two xdist workers, one file per unit (module fixtures built once); WORKERS=0 runs serially
+WORKERS ?= 2
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: $(STAMP) imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 test-fast: $(STAMP) imports
-	$(PY) -m pytest -q -m "not slow and not heavy"
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not heavy"
 
 # the heavy statistical tests (large recovery studies, SBC power demonstration), not in CI
 test-heavy: $(STAMP) imports

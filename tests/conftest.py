@@ -16,6 +16,11 @@ is in :data:`FIT_KW`; tests read shapes from the fit, never from a literal.
 The whole session runs report sections in strict mode (``HIERLMM_STRICT_REPORT=1``): a
 section that fails raises instead of becoming a "could not be produced" note, so a broken
 section fails the model-file and HTML tests. Tests of the note itself turn it off.
+
+``make test`` runs the suite on two pytest-xdist workers, one test file per work unit
+(``--dist loadfile``, so module fixtures are built once; each worker builds the session
+fits it needs). :func:`pytest_collection_modifyitems` puts the files with slow tests
+first, so the longest files start first and the two workers finish close together.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ FIT_KW = dict(draws=500, tune=500, chains=2, seed=1, progress=False, warn_conver
 SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
 #: The effects budget of ``large_collapsed_fit``: 18 levels x 2 terms x 2 chains x 100 draws.
 LARGE_BUDGET = 18 * 2 * 2 * 100
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the files with ``slow`` tests first (stable otherwise): longest work first."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

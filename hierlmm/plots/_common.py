@@ -148,7 +148,8 @@ def forest(
     ax : Axes
     labels : sequence of str, length k
     centre, lo, hi : array_like, shape (k,)
-        Point estimate and interval bounds; NaN bounds draw the point alone.
+        Point estimate and interval bounds; NaN bounds draw the point alone. A bound on
+        the wrong side of the point (rounding, for a constant quantity) is drawn at it.
     color, marker : str
     offset : float
         Vertical shift of this series (to dodge several methods on one row).
@@ -158,7 +159,9 @@ def forest(
     centre, lo, hi = (np.asarray(v, dtype=float) for v in (centre, lo, hi))
     y = np.arange(len(labels))[::-1] + offset
     err = np.vstack([centre - lo, hi - centre])
-    err = np.where(np.isfinite(err), err, 0.0)
+    # a constant quantity (the latent residual variance pi^2/3 of a logit model) has a mean
+    # that differs from its quantiles in the last bit: never a negative bar length
+    err = np.clip(np.where(np.isfinite(err), err, 0.0), 0.0, None)
     ax.errorbar(centre, y, xerr=err, fmt=marker, color=color, ecolor=color, capsize=2,
                 markersize=5, linewidth=1.5, label=label)
     ax.set_yticks(np.arange(len(labels))[::-1], labels=list(labels))

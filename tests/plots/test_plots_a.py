@@ -13,7 +13,7 @@ from hierlmm.design import build_design
 from hierlmm.errors import SpecError
 from hierlmm.inference.result import Fit
 from hierlmm.model import names
-from hierlmm.plots._common import figure_is_blank, interval_columns, new_figure
+from hierlmm.plots._common import figure_is_blank, forest, interval_columns, new_figure
 from hierlmm.plots.correlation import plot_correlations
 from hierlmm.plots.frequentist import plot_frequentist
 from hierlmm.plots.variance import plot_variance_components
@@ -68,6 +68,19 @@ def test_figure_is_blank_and_helpers():
     assert interval_columns(pd.DataFrame(columns=["x", "q95", "q05"])) == ("q05", "q95")
     with pytest.raises(SpecError, match="two interval columns"):
         interval_columns(pd.DataFrame(columns=["q05"]))
+
+
+def test_forest_draws_a_constant_row_whose_mean_is_off_by_rounding():
+    """cbpp: the latent residual variance pi^2/3 is constant; its mean differs from its
+    quantiles in the last bit, which matplotlib refused as a negative error bar."""
+    constant = np.pi**2 / 3
+    fig, (ax,) = new_figure(1)
+    forest(ax, ["latent residual", "herd"], [constant + 4e-16, 0.5],
+           [constant, 0.2], [constant, 0.9])
+    (container,) = _containers(ax)
+    segments = container.lines[2][0].get_segments()
+    assert np.allclose(segments[0], [[constant, 1.0], [constant, 1.0]])
+    assert np.allclose(segments[1], [[0.2, 0.0], [0.9, 0.0]])
 
 
 def test_variance_forest(sleep_fit):

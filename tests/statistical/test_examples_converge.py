@@ -1,5 +1,6 @@
-"""Our own examples converge at their stated settings: every model file under models/ and
-every README example fits without a ConvergenceWarning.
+"""Our own examples converge at their stated settings: every README example fits without
+a ConvergenceWarning. The model files under models/ are checked the same way, at their own
+settings through the CLI, by tests/test_model_files.py (one fit per file serves both).
 
 Warnings are errors in the suite anyway; here each fit records its warnings explicitly,
 so a failure names the example and its diagnostics. A failing example is fixed through
@@ -22,7 +23,6 @@ from hierlmm.spec import load_model_file
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = sorted((ROOT / "models").glob("*.toml"))
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
@@ -34,18 +34,6 @@ def fit_without_warning(spec, data, **settings) -> hierlmm.Fit:
     messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert messages == [], (settings, fit.diagnostics(), messages)
     return fit
-
-
-@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
-def test_model_file_converges_at_its_settings(path: Path) -> None:
-    model = load_model_file(path)
-    options = model.fit
-    fit_without_warning(
-        model.spec, read_source(model.resolved_source(), model.base_dir),
-        draws=options.draws, tune=options.tune, chains=options.chains, seed=options.seed,
-        sampler=options.sampler, engine=options.engine, target_accept=options.target_accept,
-        na_action=model.na_action, units=model.units,
-    )
 
 
 def test_readme_python_example_converges() -> None:
