@@ -35,9 +35,9 @@ Every weighted cross-product is a sum over the level's rows::
 
 With sampled other factors (offset ``o``), ``r = y - X beta - o`` is formed per row and
 ``W r`` by the tridiagonal product (O(n)); only ``Z'WZ`` comes from the statistics. The
-exact effects after sampling (:mod:`~hierlmm.engines.collapsed.effects`) use the same
-weighted statistics at each draw's ``phi``. The series of the residual must be nested
-in the collapsed factor's levels (e.g. the residual group *is* that factor);
+exact effects after sampling (:mod:`~hierlmm.engines.collapsed.series_effects`) use the
+same weighted statistics at each draw's ``phi``, batched over draws. The series of the
+residual must be nested in the collapsed factor's levels (e.g. the residual group *is* that factor);
 :func:`series_nested` checks it, and otherwise the sampled engine is used.
 """
 
@@ -187,17 +187,6 @@ def weighted_stats_numpy(
     stats = GroupSuffStats(ZtZ=ZtZ, ZtX=stats.ZtX, Zty=stats.Zty, n=pieces.n, XtX=stats.XtX,
                            Xty=stats.Xty, yty=float(stats.yty))
     return stats, c0, c1, logdet_r
-
-
-def weighted_offset_zr(pieces: SeriesPieces, Z_sorted: np.ndarray, c0, c1, o_sorted):
-    """``Z_j' W_j o_j`` per level for offsets ``o_sorted`` (d, n) -> (d, L, q)."""
-    Wo = apply_numpy(c0, c1, o_sorted)  # (d, n)
-    out = np.stack(
-        [np.stack([np.bincount(pieces.level, weights=Z_sorted[:, a] * row,
-                               minlength=pieces.n_levels) for a in range(pieces.q)], -1)
-         for row in Wo]
-    )  # fmt: skip
-    return out
 
 
 # --------------------------------------------------------------------------- PyTensor
