@@ -7,9 +7,9 @@ chunk of draws is handled at once:
 - **AR(1)**: the weighted cross-products are a combination of the three precomputed
   per-level sums, ``G_d = a0_d S0 + aE_d E + a1_d S1`` with
   ``a0 = (1 + phi^2) / (1 - phi^2)``, ``aE = -phi^2 / (1 - phi^2)``,
-  ``a1 = -phi / (1 - phi^2)``: one (d, 3) x (3, L m) matrix product;
+  ``a1 = -phi / (1 - phi^2)``: one (d, 3) x (3, L) matrix product per packed column;
 - **CAR(1)**: the per-row weights ``c0``, ``c1`` (d, n) depend on ``phi_d`` and the gaps;
-  the per-level sums are one sparse (L, n) indicator product per chunk.
+  the per-level sums are sparse (L, n) indicator products, one per packed column.
 
 Then ``A_dj = I + K_d' Z_j'W_d Z_j K_d = C C'``, ``v = C^{-1} K_d' Z_j'W_d r_dj`` and
 ``b_dj = L_d C^{-T} (v / sigma_d + e)`` with ``e ~ N(0, I_q)``, exactly as
