@@ -29,6 +29,7 @@ from hierlmm.inference.result import Fit
 from hierlmm.model import names
 from hierlmm.options import check_option
 from hierlmm.report.shrinkage import resolve_factor
+from hierlmm.residuals import get_residual
 
 GroupStat = Literal["mean", "sd"]
 CompareMethod = Literal["stacking", "BB-pseudo-BMA", "pseudo-BMA"]
@@ -90,7 +91,9 @@ def posterior_predictive(
     -------
     ndarray, shape (n_draws, n)
         Replicated responses drawn from the family (Gaussian: ``N(eta, sigma^2)``) on
-        the model's response scale.
+        the model's response scale. With AR(1)/CAR(1) residuals the residuals follow the
+        fitted process within each series
+        (:meth:`~hierlmm.residuals.ResidualStructure.simulate_numpy`).
     """
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     index = _draw_index(fit, n_draws, rng)
@@ -98,6 +101,14 @@ def posterior_predictive(
     family = get_family(fit.spec.family, fit.spec.link)
     draws = family.param_draws(joint_posterior(fit.idata))
     params = {k: _flat(v)[index] for k, v in draws.items()}
+    residual = fit.design.residual
+    if residual is not None and not residual.is_iid:  # AR(1)/CAR(1): simulate the series
+        phi = joint_posterior(fit.idata)[names.PHI].transpose("chain", "draw").values
+        phi = _flat(np.asarray(phi, dtype=np.float64))[index]
+        noise = get_residual(residual.kind).simulate_numpy(
+            params[names.SIGMA], phi, residual, rng
+        )
+        return eta + noise
     return family.predictive_draws(eta, params, rng, **trials_kwargs(fit.design.trials))
 
 

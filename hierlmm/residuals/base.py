@@ -141,3 +141,37 @@ class ResidualStructure(ABC):
         innovation = e - phi_t * e[..., prev]
         var = np.asarray(sigma, dtype=np.float64)[..., None] ** 2 * (1.0 - phi_t**2)
         return -0.5 * (np.log(2.0 * np.pi * var) + innovation**2 / var)
+
+    def simulate_numpy(
+        self, sigma: np.ndarray, phi: np.ndarray, residual: ResidualDesign,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Draws of the residual process, shape (S, n), user row order.
+
+        Each series starts from the stationary ``N(0, sigma^2)`` and continues by
+        ``e_t = phi_t e_{t-1} + sigma sqrt(1 - phi_t^2) z_t``, ``z_t ~ N(0, 1)``. The
+        recursion runs over the position within the series (as many steps as the longest
+        series), each step vectorised over every series and draw.
+
+        Parameters
+        ----------
+        sigma, phi : ndarray, shape (S,)
+            Draws of the residual SD (stationary) and the correlation.
+        residual : ResidualDesign
+        rng : numpy.random.Generator
+        """
+        inputs = series_inputs(residual)
+        order = residual.order
+        lag = inputs[names.DATA_LAG][order]
+        has_prev = inputs[names.DATA_HAS_PREVIOUS][order]
+        phi_t = self.row_phi_numpy(np.asarray(phi, dtype=np.float64), lag, has_prev)  # (S, n)
+        sd = np.asarray(sigma, dtype=np.float64)[:, None] * np.sqrt(1.0 - phi_t**2)
+        e = sd * rng.standard_normal(phi_t.shape)  # innovations, sorted order
+        offsets = residual.offsets
+        position = np.arange(order.shape[0]) - np.repeat(offsets[:-1], np.diff(offsets))
+        for k in range(1, int(position.max(initial=0)) + 1):
+            rows = np.flatnonzero(position == k)
+            e[:, rows] += phi_t[:, rows] * e[:, rows - 1]
+        out = np.empty_like(e)
+        out[:, order] = e
+        return out

@@ -25,13 +25,18 @@ import numpy as np
 import pytensor.tensor as pt
 
 
-def tridiagonal_numpy(phi_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Diagonal ``c0`` (n,), sub-diagonal ``c1`` (n,) and ``log det R`` from ``phi_t`` (n,)."""
+def tridiagonal_numpy(phi_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | np.ndarray]:
+    """Diagonal ``c0``, sub-diagonal ``c1`` and ``log det R`` from ``phi_t`` (..., n).
+
+    ``c0`` and ``c1`` have the shape of ``phi_t``; ``log det R`` is a float for one
+    series vector (n,) and an array (...) for a batch of them (e.g. one per draw).
+    """
     one_minus = 1.0 - phi_t**2
     w = 1.0 / one_minus
     c0 = w.copy()
-    c0[:-1] += w[1:] * phi_t[1:] ** 2
-    return c0, -w * phi_t, float(np.sum(np.log(one_minus)))
+    c0[..., :-1] += w[..., 1:] * phi_t[..., 1:] ** 2
+    logdet = np.sum(np.log(one_minus), axis=-1)
+    return c0, -w * phi_t, float(logdet) if np.ndim(logdet) == 0 else logdet
 
 
 def tridiagonal_pt(phi_t):
@@ -43,10 +48,13 @@ def tridiagonal_pt(phi_t):
 
 
 def apply_numpy(c0: np.ndarray, c1: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``R^{-1} v`` for ``v`` (..., n) in sorted row order (block-diagonal over series)."""
+    """``R^{-1} v`` for ``v`` (..., n) in sorted row order (block-diagonal over series).
+
+    ``c0``, ``c1`` are (n,) or broadcast with ``v`` (e.g. (d, n), one row per draw).
+    """
     out = c0 * v
-    out[..., 1:] += c1[1:] * v[..., :-1]
-    out[..., :-1] += c1[1:] * v[..., 1:]
+    out[..., 1:] += c1[..., 1:] * v[..., :-1]
+    out[..., :-1] += c1[..., 1:] * v[..., 1:]
     return out
 
 

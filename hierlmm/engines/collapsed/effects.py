@@ -18,8 +18,8 @@ import numpy as np
 import xarray as xr
 
 from hierlmm.design.design import Design, GroupDesign
+from hierlmm.engines.collapsed import series_effects
 from hierlmm.engines.collapsed.recover import draw_group_effects
-from hierlmm.engines.collapsed.series import weighted_offset_zr, weighted_stats_numpy
 from hierlmm.engines.collapsed.stats import GroupSuffStats, group_crossprod, shifted_beta
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
@@ -127,22 +127,20 @@ def draw_series_effects(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Exact effect draws (D, L, q) with AR(1)/CAR(1) residuals: ``R^{-1}``-weighted
-    statistics at each draw's ``phi`` (one draw at a time, O(L k^2) or O(n k^2) each)."""
+    statistics at each draw's ``phi``, batched over chunks of draws
+    (:mod:`hierlmm.engines.collapsed.series_effects`)."""
     pieces, structure = series
     beta, sigma, chol = _parameters(posterior, group, shift, intercept_index)
     phi = posterior[names.PHI].values.reshape(-1)
     Z_sorted = group.Z[pieces.order]
+    indicator = series_effects.level_indicator(pieces)
     out = np.empty((sigma.shape[0], group.n_levels, group.q))
-    for d in range(sigma.shape[0]):
-        part = slice(d, d + 1)
-        stats, c0, c1, _ = weighted_stats_numpy(pieces, structure, float(phi[d]))
+    for part in series_effects.chunks(sigma.shape[0], pieces, structure.kind):
         offset = _series_offset(posterior, design, group, part)
-        zr = None if offset is None else weighted_offset_zr(
-            pieces, Z_sorted, c0, c1, offset[:, pieces.order]
-        )
-        out[part] = draw_group_effects(
-            beta=beta[part], sigma=sigma[part], chol=chol[part], stats=stats, rng=rng,
-            offset_zr=zr,
+        out[part] = series_effects.draw_chunk(
+            pieces=pieces, structure=structure, beta=beta[part], sigma=sigma[part],
+            chol=chol[part], phi=phi[part], rng=rng, indicator=indicator, Z_sorted=Z_sorted,
+            offset_sorted=None if offset is None else offset[:, pieces.order],
         )
     return out
 

@@ -35,9 +35,9 @@ Every weighted cross-product is a sum over the level's rows::
 
 With sampled other factors (offset ``o``), ``r = y - X beta - o`` is formed per row and
 ``W r`` by the tridiagonal product (O(n)); only ``Z'WZ`` comes from the statistics. The
-exact effects after sampling (:mod:`~hierlmm.engines.collapsed.effects`) use the same
-weighted statistics at each draw's ``phi``. The series of the residual must be nested
-in the collapsed factor's levels (e.g. the residual group *is* that factor);
+exact effects after sampling (:mod:`~hierlmm.engines.collapsed.series_effects`) use the
+same weighted statistics at each draw's ``phi``, batched over draws. The series of the
+residual must be nested in the collapsed factor's levels (e.g. the residual group *is* that factor);
 :func:`series_nested` checks it, and otherwise the sampled engine is used.
 """
 
@@ -189,30 +189,63 @@ def weighted_stats_numpy(
     return stats, c0, c1, logdet_r
 
 
-def weighted_offset_zr(pieces: SeriesPieces, Z_sorted: np.ndarray, c0, c1, o_sorted):
-    """``Z_j' W_j o_j`` per level for offsets ``o_sorted`` (d, n) -> (d, L, q)."""
-    Wo = apply_numpy(c0, c1, o_sorted)  # (d, n)
-    out = np.stack(
-        [np.stack([np.bincount(pieces.level, weights=Z_sorted[:, a] * row,
-                               minlength=pieces.n_levels) for a in range(pieces.q)], -1)
-         for row in Wo]
-    )  # fmt: skip
-    return out
-
-
 # --------------------------------------------------------------------------- PyTensor
-PIECE_FIELDS = ("S0", "S1", "E", "P0", "P1", "level", "lag", "has_prev", "n", "n_pairs")
 
 
 def piece_arrays(pieces: SeriesPieces, kind: str) -> dict[str, np.ndarray]:
     """Arrays the likelihood reads as data containers (AR(1) needs no per-row products)."""
     out = {"n": pieces.n, "n_pairs": np.asarray(pieces.n_pairs)}
-    if kind == "ar1":
-        out |= {"S0": pieces.S0, "S1": pieces.S1, "E": pieces.E}
+    if kind == "ar1":  # levels last and contiguous: each column read is one (L,) row
+        for name in ("S0", "S1", "E"):
+            value = getattr(pieces, name)
+            out[f"{name}T"] = np.ascontiguousarray(value.T)
+            out[f"{name}sum"] = value.sum(axis=0)
     else:
         out |= {"P0": pieces.P0, "P1": pieces.P1, "level": pieces.level}
     out |= {"lag": pieces.lag, "has_prev": pieces.has_prev}
     return out
+
+
+def _ar1_combine(phi, S0, E, S1):
+    """``((1 + phi^2) S0 - phi^2 E - phi S1) / (1 - phi^2)`` (the AR(1) weighting)."""
+    return ((1 + phi**2) * S0 - phi**2 * E - phi * S1) / (1 - phi**2)
+
+
+def _ar1_loglik(*, beta, sigma, chol, phi, data: dict, q: int, p: int):
+    """AR(1) without an offset: only the needed (L,) columns, totals from (m,) sums.
+
+    Same value as the general path; a much smaller graph (no (L, m) matrix, no stacking
+    into (L, q, q) and back), so it compiles faster.
+    """
+    index = {pair: i for i, pair in enumerate(pair_list(q + p + 1))}
+    y = q + p
+
+    def at(a, b):
+        return index[(min(a, b), max(a, b))]
+
+    needed = sorted({at(a, b) for a in range(q) for b in range(q + p + 1)})
+    rows = np.array(needed)
+    block = _ar1_combine(phi, data["S0T"][rows], data["ET"][rows], data["S1T"][rows])
+
+    def col(a, b):  # one (L,) row of the weighted block
+        return block[needed.index(at(a, b))]
+
+    total = _ar1_combine(phi, data["S0sum"], data["Esum"], data["S1sum"])  # (m,)
+    XtX = pt.stack([pt.stack([total[at(q + a, q + c)] for c in range(p)]) for a in range(p)])
+    Xty = pt.stack([total[at(q + a, y)] for a in range(p)])
+    rr = total[at(y, y)] - 2.0 * (Xty @ beta) + beta @ XtX @ beta
+    zr = []
+    for a in range(q):
+        term = col(a, y)
+        for c in range(p):
+            term = term - col(a, q + c) * beta[c]
+        zr.append(term)
+    zz = {(c, d): col(c, d) for c in range(q) for d in range(c, q)}
+    logdet, vtv = group_terms_sum(chol / sigma, zz, zr, q, zz_gradient=True)
+    n_obs = pt.sum(data["n"])
+    logdet_r = data["n_pairs"] * pt.log(1 - phi**2)
+    return (-0.5 * LOG_2PI * n_obs - n_obs * pt.log(sigma) - 0.5 * logdet_r - 0.5 * logdet
+            - (rr - vtv) / (2.0 * sigma**2))
 
 
 def series_loglik(
@@ -235,8 +268,10 @@ def series_loglik(
         (n, p), ``y`` (n,) sorted, ``level`` (n,) sorted.
     """
     n_levels = data["n"].shape[0]
+    if structure.kind == "ar1" and obs is None:
+        return _ar1_loglik(beta=beta, sigma=sigma, chol=chol, phi=phi, data=data, q=q, p=p)
     if structure.kind == "ar1":
-        G = ((1 + phi**2) * data["S0"] - phi**2 * data["E"] - phi * data["S1"]) / (1 - phi**2)
+        G = _ar1_combine(phi, data["S0T"], data["ET"], data["S1T"]).T
         logdet_r = data["n_pairs"] * pt.log(1 - phi**2)
         c0 = c1 = None
     else:
