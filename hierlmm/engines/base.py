@@ -30,6 +30,7 @@ from hierlmm.design.design import Design, GroupDesign
 from hierlmm.families.base import Family
 from hierlmm.model import names
 from hierlmm.model.fixed import add_fixed_effects
+from hierlmm.model.packing import pack, pack_layout, unpack
 from hierlmm.model.priors import intercept_index, prior_inputs
 from hierlmm.model.random_effects import (
     add_covariance,
@@ -62,6 +63,9 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    #: Pack the inputs into one data container per dtype (:mod:`hierlmm.model.packing`):
+    #: cuts nutpie's numba compile; needs every input to have a static shape.
+    packs_inputs: ClassVar[bool] = False
 
     def __init__(self, design: Design, spec: ModelSpec, family: Family) -> None:
         self.design, self.spec, self.family = design, spec, family
@@ -120,6 +124,8 @@ class Engine(ABC):
         """Everything that shapes the model graph; equal keys can share one compile."""
         groups = tuple((g.factor, g.q, g.correlated, g.n_levels) for g in self.design.groups)
         shapes = tuple((k, v.shape, v.dtype.str) for k, v in sorted(inputs.items()))
+        if self.packs_inputs:
+            shapes = (shapes, self._layout)
         return (
             self.name, type(self.family).__name__, self.family.link, self.spec.residual.kind,
             self.spec.priors.lkj_eta, self.intercept_index, self.integrated_factor,
@@ -132,7 +138,19 @@ class Engine(ABC):
 
     # ---------------------------------------------------------------------- inputs
     def inputs(self) -> dict[str, np.ndarray]:
-        """Every array the model reads, by data-container name."""
+        """Every array the model reads, by data-container name (packed if
+        :attr:`packs_inputs`: one flat array per dtype, see :meth:`named_inputs`)."""
+        named = self.named_inputs()
+        if not self.packs_inputs:
+            return named
+        return pack(named, self._layout)
+
+    @cached_property
+    def _layout(self):
+        return pack_layout(self.named_inputs())
+
+    def named_inputs(self) -> dict[str, np.ndarray]:
+        """Every array the model reads, by name (before any packing)."""
         residual = {} if self.residual is None else self.residual.prior_inputs(self.spec.priors)
         return {
             **prior_inputs(self.design, self.spec.priors, self.family),
@@ -161,6 +179,8 @@ class Engine(ABC):
         shapes = self.input_shapes()
         with model:
             data = {k: pm.Data(k, v, shape=shapes.get(k)) for k, v in inputs.items()}
+            if self.packs_inputs:
+                data = unpack(data, self._layout)
             beta_c, beta = add_fixed_effects(data=data, intercept_index=self.intercept_index)
             chols = {
                 g.factor: add_covariance(

@@ -205,6 +205,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         design = build_design(spec, frame, na_action="raise")
     except HierlmmError as exc:
         raise FitError(f"cannot re-encode the data stored in {path}: {exc}") from exc
-    design = replace(design, n_dropped=int(attrs.get(f"{PREFIX}n_dropped", 0)))
+    design = replace(design, n_dropped=int(attrs.get(f"{PREFIX}n_dropped", 0)),
+                     event_label=json.loads(attrs.get(f"{PREFIX}event_label", "null")))
     _check_design(design, idata, path)
     return Fit(idata=idata, spec=spec, design=design, **fields)

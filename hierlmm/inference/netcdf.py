@@ -229,6 +229,8 @@ def _root_attrs(fit: FitRecord, object_vars: dict[str, list[str]]) -> dict[str, 
         f"{PREFIX}timings": json.dumps({k: float(v) for k, v in fit.timings.items()}),
         f"{PREFIX}settings": json.dumps(fit.settings),
         f"{PREFIX}n_dropped": int(fit.design.n_dropped),
+        # the stored response is already coded 0/1: keep the label that counts as 1
+        f"{PREFIX}event_label": json.dumps(fit.design.event_label),
         f"{PREFIX}object_vars": json.dumps(object_vars),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -239,3 +240,20 @@ def test_run_id_is_stored_when_given(tmp_path: Path) -> None:
     assert saved_run_id(save_fit(fit, tmp_path / "plain.nc")) is None
     assert saved_run_id(save_fit(fit, tmp_path / "run.nc", run_id="abc123")) == "abc123"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.nc", "run.nc"]  # no temps
+
+
+def test_event_label_of_a_two_label_binary_response_round_trips(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    coded = rng.integers(0, 2, 60).astype(float)
+    frame = pd.DataFrame({"y": coded, "x": rng.normal(size=60), "g": np.repeat(np.arange(6), 10)})
+    fit = fake_fit("y ~ x + (1 | g)", frame)
+    labelled = frame.assign(y=np.where(coded > 0.5, "remission", "none"))
+    spec = hierlmm.parse_formula("y ~ x + (1 | g)", family="bernoulli")
+    design = build_design(spec, labelled)
+    assert design.event_label == "remission"  # sorted labels: the second counts as 1
+    fit = dataclasses.replace(fit, spec=spec, design=design)
+    loaded = load_fit(save_fit(fit, tmp_path / "binary.nc"))
+    assert loaded.design.event_label == "remission"
+    np.testing.assert_array_equal(loaded.design.y, coded)
+    unlabelled = load_fit(save_fit(fake_fit("y ~ x + (1 | g)", frame), tmp_path / "plain.nc"))
+    assert unlabelled.design.event_label is None

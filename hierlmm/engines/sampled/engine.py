@@ -20,6 +20,7 @@ class SampledEngine(Engine):
     """``y_i ~ family(eta_i)``, ``eta = X beta + sum_k Z_k b_k[codes_k]``."""
 
     name = "sampled"
+    packs_inputs = True  # every input has a static shape
 
     def likelihood_inputs(self) -> dict[str, np.ndarray]:
         out = {names.DATA_X: self.design.X, names.DATA_Y: self.design.y}
