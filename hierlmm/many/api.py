@@ -14,6 +14,7 @@ import pandas as pd
 from hierlmm.errors import SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.fit import _as_spec, _check_counts, _check_seed
+from hierlmm.many import jaxpath
 from hierlmm.many.executors import check_executor, default_workers, run_tasks
 from hierlmm.many.labels import parameter_labels
 from hierlmm.many.outcomes import resolve_outcomes
@@ -27,12 +28,15 @@ from hierlmm.options import check_option
 from hierlmm.spec.schema import ModelSpec
 
 NUMBA_MIN_PER_WORKER = 20  # outcomes per worker above which the numba callback pays off
-BACKENDS = {"auto": None, "numba": "nutpie-numba", "python": "nutpie-python"}
+BACKENDS = {"auto": None, "numba": "nutpie-numba", "python": "nutpie-python", "jax": "jax"}
 
 
 def _backend(backend: str, per_worker: float) -> str:
     if backend not in BACKENDS:
         raise SpecError(f"backend={backend!r} must be one of {sorted(BACKENDS)}")
+    if backend == "jax" and not jaxpath.available():
+        raise SpecError('backend="jax" needs jax and blackjax: pip install jax blackjax; '
+                        'or use backend="auto"')
     if backend == "auto":
         return "nutpie-numba" if per_worker >= NUMBA_MIN_PER_WORKER else "nutpie-python"
     return BACKENDS[backend]
@@ -107,10 +111,15 @@ def fit_many(
     keep_draws : bool
         Keep the scalar draws: ``m * chains * draws * P * 4`` bytes. Otherwise only
         summaries are kept: about ``m * P * 100`` bytes, whatever the draws.
-    backend : {"auto", "numba", "python"}
+    backend : {"auto", "numba", "python", "jax"}
         nutpie's numba C callback (a slower compile per process, faster sampling) or the
         PyTensor log-density called from Python; ``"auto"`` picks numba from
-        20 outcomes per worker.
+        20 outcomes per worker. ``"jax"`` (optional: needs ``jax`` and ``blackjax``)
+        samples :data:`hierlmm.many.jaxpath.BATCH_OUTCOMES` outcomes x ``chains`` at once
+        with vmapped blackjax NUTS and per-chain window adaptation (one trace and XLA
+        compile per process; Gaussian and non-Gaussian models alike; runs on a GPU when
+        JAX sees one). Its draws differ from nutpie's (another sampler) and agree in
+        Monte Carlo error.
     target_accept : float
 
     Returns
