@@ -42,6 +42,15 @@ def _backend(backend: str, per_worker: float) -> str:
     return BACKENDS[backend]
 
 
+def _default_chunk(m: int, workers: int, backend: str) -> int:
+    """About 4 tasks per worker, at most 50 outcomes; whole JAX batches for ``"jax"``."""
+    size = min(50, max(1, math.ceil(m / (4 * workers))))
+    if backend == "jax":
+        batch = jaxpath.BATCH_OUTCOMES
+        size = batch * max(1, math.ceil(size / batch)) if m > batch else size
+    return size
+
+
 def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
     return [indices[i:i + size] for i in range(0, len(indices), size)]
 
@@ -102,7 +111,8 @@ def fit_many(
     workers : int, optional
         Local processes (default: one per core).
     chunk_size : int, optional
-        Outcomes per task (default: about 4 tasks per worker, at most 50 outcomes).
+        Outcomes per task (default: about 4 tasks per worker, at most 50 outcomes; with
+        ``backend="jax"`` rounded up to whole batches of 16).
     progress : bool
         A progress bar counting outcomes.
     store : path, optional
@@ -144,10 +154,10 @@ def fit_many(
     executor = check_executor(executor)
     workers = 1 if executor == "serial" else int(workers or default_workers())
     m = len(names)
-    chunk_size = int(chunk_size or min(50, max(1, math.ceil(m / (4 * workers)))))
-    settings = BatchSettings(draws, tune, chains, seed, engine,
-                             _backend(backend, m / workers), target_accept, keep_draws,
-                             cores=None if executor == "serial" else 1)
+    chosen = _backend(backend, m / workers)
+    chunk_size = int(chunk_size or _default_chunk(m, workers, chosen))
+    settings = BatchSettings(draws, tune, chains, seed, engine, chosen, target_accept,
+                             keep_draws, cores=None if executor == "serial" else 1)
     meta = {"formula": spec.formula, "outcomes": list(names), "draws": draws, "tune": tune,
             "chains": chains, "seed": seed, "engine": engine, "backend": settings.backend,
             "target_accept": target_accept, "keep_draws": keep_draws}

@@ -1,8 +1,9 @@
 """Random-effect covariance and non-centred group-level effects for one grouping factor.
 
 Correlated factors get HalfNormal SDs and an ``LKJCorr`` Cholesky factor (Lewandowski,
-Kurowicka & Joe 2009), the prior of ``LKJCholeskyCov`` with separate coordinates; independent (``||``) factors and single-effect factors get a diagonal
-Cholesky factor. Effects are non-centred: ``b = z @ L.T`` with ``z ~ N(0, 1)``.
+Kurowicka & Joe 2009), the prior of ``LKJCholeskyCov`` with separate coordinates;
+independent (``||``) factors and single-effect factors get a diagonal Cholesky factor.
+Effects are non-centred: ``b = z @ L.T`` with ``z ~ N(0, 1)``.
 """
 
 from __future__ import annotations
