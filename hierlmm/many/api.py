@@ -27,7 +27,7 @@ from hierlmm.options import Engine as EngineName
 from hierlmm.options import check_option
 from hierlmm.spec.schema import ModelSpec
 
-NUMBA_MIN_PER_WORKER = 20  # outcomes per worker above which the numba callback pays off
+NUMBA_MIN_PER_WORKER = 20  # outcomes per worker above which a compiled sampler pays off
 BACKENDS = {"auto": None, "numba": "nutpie-numba", "python": "nutpie-python", "jax": "jax"}
 
 
@@ -38,7 +38,9 @@ def _backend(backend: str, per_worker: float) -> str:
         raise SpecError('backend="jax" needs jax and blackjax: pip install jax blackjax; '
                         'or use backend="auto"')
     if backend == "auto":
-        return "nutpie-numba" if per_worker >= NUMBA_MIN_PER_WORKER else "nutpie-python"
+        if per_worker < NUMBA_MIN_PER_WORKER:
+            return "nutpie-python"
+        return "jax" if jaxpath.available() else "nutpie-numba"
     return BACKENDS[backend]
 
 
@@ -123,8 +125,9 @@ def fit_many(
         summaries are kept: about ``m * P * 100`` bytes, whatever the draws.
     backend : {"auto", "numba", "python", "jax"}
         nutpie's numba C callback (a slower compile per process, faster sampling) or the
-        PyTensor log-density called from Python; ``"auto"`` picks numba from
-        20 outcomes per worker. ``"jax"`` (optional: needs ``jax`` and ``blackjax``)
+        PyTensor log-density called from Python; ``"auto"`` picks, from 20
+        outcomes per worker, ``"jax"`` when jax and blackjax are installed, else numba.
+        ``"jax"`` (optional: needs ``jax`` and ``blackjax``)
         samples :data:`hierlmm.many.jaxpath.BATCH_OUTCOMES` outcomes x ``chains`` at once
         with vmapped blackjax NUTS and per-chain window adaptation (one trace and XLA
         compile per process; Gaussian and non-Gaussian models alike; runs on a GPU when
