@@ -130,7 +130,7 @@ def fit_many(
         ``"jax"`` (optional: needs ``jax`` and ``blackjax``)
         samples :data:`hierlmm.many.jaxpath.BATCH_OUTCOMES` outcomes x ``chains`` at once
         with vmapped blackjax NUTS and per-chain window adaptation (one trace and XLA
-        compile per process; Gaussian and non-Gaussian models alike; runs on a GPU when
+        compile per process; tested on the Gaussian collapsed model only; runs on a GPU when
         JAX sees one). Its draws differ from nutpie's (another sampler) and agree in
         Monte Carlo error.
     target_accept : float
