@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dask", action="store_true")
     parser.add_argument("--dask-outcomes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", default=None,
+                        help="fit_many backend (default: jax when installed, else numba)")
     return parser.parse_args(argv)
 
 
@@ -50,13 +52,19 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_many(sim, args, executor=None, m=None) -> tuple[hierlmm.ManyFits, float]:
     """The batch and its wall seconds per outcome; CPU seconds go to ``timings``."""
     outcomes = sim.outcomes if m is None else sim.outcomes.iloc[:, :m]
     start, cpu = time.perf_counter(), _cpu()
     many = hierlmm.fit_many(sim.formula, sim.data, outcomes, draws=args.draws,
                             tune=args.draws, chains=4, seed=args.seed, executor=executor,
-                            workers=args.workers, progress=False, backend="numba")
+                            workers=args.workers, progress=False, backend=args.backend)
     many.timings["cpu_s"] = _cpu() - cpu  # workers' CPU, compile included
     return many, (time.perf_counter() - start) / outcomes.shape[1]
 
@@ -84,11 +92,17 @@ def reml(sim, args) -> float:
 
 
 def calibration(many: hierlmm.ManyFits, sim) -> dict[str, float]:
+    """Coverage and false sign rate; ``fsr_binom_p``: P(X >= false signs) for X ~
+    Binomial(discoveries, 0.05), ``expected_false_signs``: the sum of lfsr over the
+    discoveries (what a calibrated posterior predicts)."""
+    from scipy import stats
+
     effects = many.effects(sim.effect).set_index("outcome")
     truth = sim.truth.loc[effects.index, sim.effect]
     covered = (effects["q05"] <= truth) & (truth <= effects["q95"])
     found = effects["lfsr"] <= 0.05
     wrong = found & (np.sign(effects["mean"]) != np.sign(truth))
+    n_found, n_wrong = int(found.sum()), int(wrong.sum())
     ash = many.shrink(sim.effect).set_index("outcome")
     ash_truth = sim.truth.loc[ash.index, sim.effect]
     ash_found = ash["ash_lfsr"] <= 0.05
@@ -96,6 +110,9 @@ def calibration(many: hierlmm.ManyFits, sim) -> dict[str, float]:
     return {"coverage90": float(covered.mean()), "discoveries": int(found.sum()),
             "false_sign_rate": float(wrong.sum() / max(1, found.sum())),
             "false_sign_nulls": int((wrong & (truth == 0)).sum()),
+            "false_signs": n_wrong,
+            "expected_false_signs": float(effects.loc[found, "lfsr"].sum()),
+            "fsr_binom_p": float(stats.binom.sf(n_wrong - 1, max(1, n_found), 0.05)),
             "true_nonnull": int((truth != 0).sum()),
             "ash_pi0": ash.attrs["pi0"], "ash_discoveries": int(ash_found.sum()),
             "ash_false_sign_rate": float(ash_wrong.sum() / max(1, ash_found.sum()))}
@@ -103,10 +120,15 @@ def calibration(many: hierlmm.ManyFits, sim) -> dict[str, float]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.backend is None:
+        from hierlmm.many import jaxpath
+
+        args.backend = "jax" if jaxpath.available() else "numba"
     sim = hierlmm.datasets.simulate_many_sleepstudy(args.outcomes, seed=args.seed)
     many, per = run_many(sim, args)
     ok = many.outcomes["status"] == "ok"
-    record = {"outcomes": args.outcomes, "workers": args.workers,
+    record = {"outcomes": args.outcomes, "workers": args.workers, "backend": args.backend,
+              "load_average": os.getloadavg(),
               "fit_many_s_per_outcome": per, "total_s": many.timings["total_s"],
               "compiles": many.timings["compiles"], "ok": int(ok.sum()),
               "cpu_s": many.timings["cpu_s"],
@@ -124,9 +146,19 @@ def main(argv=None) -> int:
     print(f"calibration  90% coverage of {sim.effect}: {record['coverage90']:.3f} (target "
           f"0.85-0.95); lfsr<=0.05: {record['discoveries']} discoveries of "
           f"{record['true_nonnull']} non-null, false sign rate {record['false_sign_rate']:.3f}"
-          f" ({record['false_sign_nulls']} true nulls; target <= 0.05); with adaptive "
+          f" ({record['false_signs']} false signs, {record['false_sign_nulls']} true nulls; "
+          f"{record['expected_false_signs']:.1f} expected from the lfsr; P(>= that many | "
+          f"rate 0.05) = {record['fsr_binom_p']:.2f}; target <= 0.05); with adaptive "
           f"shrinkage (pi0 {record['ash_pi0']:.2f}): {record['ash_discoveries']} discoveries, "
           f"false sign rate {record['ash_false_sign_rate']:.3f}", flush=True)
+    import resource
+
+    record["memory_peak_rss_mb"] = _peak_rss_mb()
+    record["memory_peak_rss_mb_children"] = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    print(f"memory  peak RSS {record['memory_peak_rss_mb']:.0f} MB (this process; draws not "
+          f"kept; workers' own peak {record['memory_peak_rss_mb_children']:.0f} MB)",
+          flush=True)
     record["single_fit_s_per_outcome"] = singles(sim, args)
     record["reml_s_per_outcome"] = reml(sim, args)
     print(f"per outcome  fit_many {per:.3f} s | hierlmm.fit loop "

@@ -14,6 +14,7 @@ import pandas as pd
 from hierlmm.errors import SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.fit import _as_spec, _check_counts, _check_seed
+from hierlmm.many import jaxpath
 from hierlmm.many.executors import check_executor, default_workers, run_tasks
 from hierlmm.many.labels import parameter_labels
 from hierlmm.many.outcomes import resolve_outcomes
@@ -26,16 +27,30 @@ from hierlmm.options import Engine as EngineName
 from hierlmm.options import check_option
 from hierlmm.spec.schema import ModelSpec
 
-NUMBA_MIN_PER_WORKER = 20  # outcomes per worker above which the numba callback pays off
-BACKENDS = {"auto": None, "numba": "nutpie-numba", "python": "nutpie-python"}
+NUMBA_MIN_PER_WORKER = 20  # outcomes per worker above which a compiled sampler pays off
+BACKENDS = {"auto": None, "numba": "nutpie-numba", "python": "nutpie-python", "jax": "jax"}
 
 
 def _backend(backend: str, per_worker: float) -> str:
     if backend not in BACKENDS:
         raise SpecError(f"backend={backend!r} must be one of {sorted(BACKENDS)}")
+    if backend == "jax" and not jaxpath.available():
+        raise SpecError('backend="jax" needs jax and blackjax: pip install jax blackjax; '
+                        'or use backend="auto"')
     if backend == "auto":
-        return "nutpie-numba" if per_worker >= NUMBA_MIN_PER_WORKER else "nutpie-python"
+        if per_worker < NUMBA_MIN_PER_WORKER:
+            return "nutpie-python"
+        return "jax" if jaxpath.available() else "nutpie-numba"
     return BACKENDS[backend]
+
+
+def _default_chunk(m: int, workers: int, backend: str) -> int:
+    """About 4 tasks per worker, at most 50 outcomes; whole JAX batches for ``"jax"``."""
+    size = min(50, max(1, math.ceil(m / (4 * workers))))
+    if backend == "jax":
+        batch = jaxpath.BATCH_OUTCOMES
+        size = batch * max(1, math.ceil(size / batch)) if m > batch else size
+    return size
 
 
 def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
@@ -98,7 +113,8 @@ def fit_many(
     workers : int, optional
         Local processes (default: one per core).
     chunk_size : int, optional
-        Outcomes per task (default: about 4 tasks per worker, at most 50 outcomes).
+        Outcomes per task (default: about 4 tasks per worker, at most 50 outcomes; with
+        ``backend="jax"`` rounded up to whole batches of 16).
     progress : bool
         A progress bar counting outcomes.
     store : path, optional
@@ -107,10 +123,16 @@ def fit_many(
     keep_draws : bool
         Keep the scalar draws: ``m * chains * draws * P * 4`` bytes. Otherwise only
         summaries are kept: about ``m * P * 100`` bytes, whatever the draws.
-    backend : {"auto", "numba", "python"}
+    backend : {"auto", "numba", "python", "jax"}
         nutpie's numba C callback (a slower compile per process, faster sampling) or the
-        PyTensor log-density called from Python; ``"auto"`` picks numba from
-        20 outcomes per worker.
+        PyTensor log-density called from Python; ``"auto"`` picks, from 20
+        outcomes per worker, ``"jax"`` when jax and blackjax are installed, else numba.
+        ``"jax"`` (optional: needs ``jax`` and ``blackjax``)
+        samples :data:`hierlmm.many.jaxpath.BATCH_OUTCOMES` outcomes x ``chains`` at once
+        with vmapped blackjax NUTS and per-chain window adaptation (one trace and XLA
+        compile per process; tested on the Gaussian collapsed model only; runs on a GPU when
+        JAX sees one). Its draws differ from nutpie's (another sampler) and agree in
+        Monte Carlo error.
     target_accept : float
 
     Returns
@@ -135,10 +157,10 @@ def fit_many(
     executor = check_executor(executor)
     workers = 1 if executor == "serial" else int(workers or default_workers())
     m = len(names)
-    chunk_size = int(chunk_size or min(50, max(1, math.ceil(m / (4 * workers)))))
-    settings = BatchSettings(draws, tune, chains, seed, engine,
-                             _backend(backend, m / workers), target_accept, keep_draws,
-                             cores=None if executor == "serial" else 1)
+    chosen = _backend(backend, m / workers)
+    chunk_size = int(chunk_size or _default_chunk(m, workers, chosen))
+    settings = BatchSettings(draws, tune, chains, seed, engine, chosen, target_accept,
+                             keep_draws, cores=None if executor == "serial" else 1)
     meta = {"formula": spec.formula, "outcomes": list(names), "draws": draws, "tune": tune,
             "chains": chains, "seed": seed, "engine": engine, "backend": settings.backend,
             "target_accept": target_accept, "keep_draws": keep_draws}

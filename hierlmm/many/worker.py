@@ -23,7 +23,7 @@ from hierlmm._pytensor_setup import configure
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import model_coords
-from hierlmm.errors import DataError
+from hierlmm.errors import DataError, FitError
 from hierlmm.families import get_family
 from hierlmm.inference.draws import scalar_draws
 from hierlmm.inference.quiet import quiet_info
@@ -47,7 +47,7 @@ class BatchSettings:
     chains: int
     seed: int
     engine: str
-    backend: str  # "nutpie-numba" or "nutpie-python"
+    backend: str  # "nutpie-numba", "nutpie-python" or "jax"
     target_accept: float
     keep_draws: bool
     cores: int | None = None
@@ -112,19 +112,15 @@ def _check_response(y: np.ndarray) -> None:
 
 def _sample_one(design: Design, spec: ModelSpec, y: np.ndarray, seed: int,
                 settings: BatchSettings) -> tuple:
-    _check_response(y)
-    family = get_family(spec.family)
-    design = replace(design, y=y)
-    scaled, scaling = standardize(design, family)
-    plan = plan_model(design=scaled, spec=spec, engine=settings.engine)
-    inputs, keep = plan.inputs(), plan.kept_variables()
+    plan, inputs, keep, scaling = _prepare(design, spec, y, settings.engine)
     entry, _ = compiled_model(plan.structure_key(inputs), lambda: plan.build(inputs),
                               backend=settings.backend, var_names=keep)
     run = SamplerSettings(settings.draws, settings.tune, settings.chains, seed, False,
                           settings.target_accept, settings.cores)
     posterior, divergences, sample_s = sample_raw(entry, inputs, run, keep,
                                                   model_coords(design))
-    return unscale_draws(posterior, scaling), divergences, sample_s, family.parameters
+    return (unscale_draws(posterior, scaling), divergences, sample_s,
+            get_family(spec.family).parameters)
 
 
 def _summaries(posterior, design: Design, parameters: tuple[str, ...]) -> tuple:
@@ -155,13 +151,59 @@ def _partition(posterior, design: Design) -> np.ndarray:
     return np.stack([fractions.mean(axis=0), lo, hi], axis=1)
 
 
+def _prepare(design: Design, spec: ModelSpec, y: np.ndarray, engine: str) -> tuple:
+    """Scaled inputs of one outcome: ``(plan, inputs, kept variables, scaling)``."""
+    _check_response(y)
+    scaled, scaling = standardize(replace(design, y=y), get_family(spec.family))
+    plan = plan_model(design=scaled, spec=spec, engine=engine)
+    return plan, plan.inputs(), plan.kept_variables(), scaling
+
+
+def _jax_outcomes(design: Design, task: Task, failed: dict[int, str]) -> dict[int, tuple]:
+    """Posterior (user units) and divergences of each outcome, sampled in JAX batches."""
+    from hierlmm.many import jaxpath
+
+    settings, prepared = task.settings, {}
+    for j in range(len(task.indices)):
+        try:
+            prepared[j] = _prepare(design, task.spec, task.values[:, j], settings.engine)
+        except Exception as exc:  # recorded as this outcome's error
+            failed[j] = f"{type(exc).__name__}: {exc}"
+    done, order = {}, list(prepared)
+    for start in range(0, len(order), jaxpath.BATCH_OUTCOMES):
+        batch = order[start:start + jaxpath.BATCH_OUTCOMES]
+        plan, inputs, keep, _ = prepared[batch[0]]
+        entry, _ = compiled_model(plan.structure_key(inputs), lambda p=plan, i=inputs: p.build(i),
+                                  backend="jax", var_names=keep)
+        density = jaxpath.density_for(entry, keep, list(inputs))
+        t0 = time.perf_counter()
+        try:
+            results = jaxpath.sample_batch(
+                entry, density, [prepared[j][1] for j in batch], task.seeds[batch],
+                draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                target_accept=settings.target_accept, coords=model_coords(design))
+        except Exception as exc:  # the whole batch failed: recorded per outcome
+            failed.update({j: f"{type(exc).__name__}: {exc}" for j in batch})
+            continue
+        seconds = (time.perf_counter() - t0) / len(batch)
+        for j, (posterior, div) in zip(batch, results, strict=True):
+            done[j] = (unscale_draws(posterior, prepared[j][3]), div, seconds)
+    return done
+
+
+def _nutpie_outcome(design: Design, task: Task, j: int) -> tuple:
+    posterior, div, sample_s, _ = _sample_one(design, task.spec, task.values[:, j],
+                                              int(task.seeds[j]), task.settings)
+    return posterior, div, sample_s
+
+
 def run_chunk(task: Task) -> ChunkResult:
     """Fit every outcome of ``task``; a failing outcome is recorded, never raised."""
     start, compiles = time.perf_counter(), compile_count()
     configure()
     design = base_design(task.spec, task.rows)
-    family = get_family(task.spec.family)
-    n_par = len(parameter_labels(design, family.parameters))
+    params = get_family(task.spec.family).parameters
+    n_par = len(parameter_labels(design, params))
     k, settings = len(task.indices), task.settings
     stats = np.full((k, n_par, len(STATS)), np.nan)
     part = np.full((k, len(components(design)), len(PARTITION_STATS)), np.nan)
@@ -169,15 +211,20 @@ def run_chunk(task: Task) -> ChunkResult:
     draws = (np.full((k, settings.chains, settings.draws, n_par), np.nan, dtype=np.float32)
              if settings.keep_draws else None)
     status, errors = ["ok"] * k, [""] * k
+    failed: dict[int, str] = {}
     with quiet_info("pymc", enabled=True):
+        sampled = (_jax_outcomes(design, task, failed) if settings.backend == "jax" else {})
         for j in range(k):
             try:
-                posterior, div, sample_s, params = _sample_one(
-                    design, task.spec, task.values[:, j], int(task.seeds[j]), settings)
+                if j in failed:
+                    raise FitError(failed[j])
+                posterior, div, sample_s = (sampled[j] if settings.backend == "jax"
+                                            else _nutpie_outcome(design, task, j))
                 stats[j], values = _summaries(posterior, design, params)
                 part[j] = _partition(posterior, design)
             except Exception as exc:  # one failing outcome never stops the batch
-                status[j], errors[j] = "error", f"{type(exc).__name__}: {exc}"
+                status[j] = "error"
+                errors[j] = str(exc) if j in failed else f"{type(exc).__name__}: {exc}"
                 continue
             diag[j] = [div, np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]), sample_s]
             if draws is not None:

@@ -29,7 +29,7 @@ def corr(factor: str) -> str:
 
 
 def chol(factor: str) -> str:
-    """Packed Cholesky factor of ``factor``'s covariance (LKJCholeskyCov variable)."""
+    """Cholesky factor of ``factor``'s correlation matrix (LKJCorr variable)."""
     return f"chol_{factor}"
 
 

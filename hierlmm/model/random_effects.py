@@ -1,8 +1,9 @@
 """Random-effect covariance and non-centred group-level effects for one grouping factor.
 
-Correlated factors get ``LKJCholeskyCov`` (Lewandowski, Kurowicka & Joe 2009) with
-HalfNormal SDs; independent (``||``) factors and single-effect factors get a diagonal
-Cholesky factor. Effects are non-centred: ``b = z @ L.T`` with ``z ~ N(0, 1)``.
+Correlated factors get HalfNormal SDs and an ``LKJCorr`` Cholesky factor (Lewandowski,
+Kurowicka & Joe 2009), the prior of ``LKJCholeskyCov`` with separate coordinates;
+independent (``||``) factors and single-effect factors get a diagonal Cholesky factor.
+Effects are non-centred: ``b = z @ L.T`` with ``z ~ N(0, 1)``.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ def add_covariance(
     f = group.factor
     with model:
         if group.correlated and group.q > 1:
-            sd_dist = pm.HalfNormal.dist(sigma=sd_scale, shape=group.q)
-            chol, corr, sds = pm.LKJCholeskyCov(
-                names.chol(f), n=group.q, eta=lkj_eta, sd_dist=sd_dist, compute_corr=True,
-                store_in_trace=False,
-            )
-            pm.Deterministic(names.sd(f), sds, dims=names.term_dim(f))
+            # SDs and the correlation Cholesky factor as separate variables (the same
+            # prior as LKJCholeskyCov with these sd_dist): log SD and correlation are then
+            # separate unconstrained coordinates, and a small SD leaves no funnel
+            # (LKJCholeskyCov's packed factor has one: L[1,0] in (-sd, sd) as sd -> 0).
+            sds = pm.HalfNormal(names.sd(f), sigma=sd_scale, dims=names.term_dim(f))
+            chol_corr = pm.LKJCorr(names.chol(f), n=group.q, eta=lkj_eta)
+            corr = chol_corr @ chol_corr.T
             pm.Deterministic(names.corr(f), corr, dims=(names.term_dim(f), names.term_dim_bis(f)))
-            return chol
+            return sds[:, None] * chol_corr
         sds = pm.HalfNormal(names.sd(f), sigma=sd_scale, dims=names.term_dim(f))
         return pt.diag(sds)
 

@@ -150,11 +150,12 @@ def test_free_variables_deterministics_and_dims(case_id: str, engine: str) -> No
     model = built.model
     sampled = _sampled_factors(case, engine)
     free = {names.BETA_CENTERED, names.SIGMA}
-    free |= {names.chol(f.name) if f.has_chol else names.sd(f.name) for f in case.factors}
+    free |= {names.sd(f.name) for f in case.factors}
+    free |= {names.chol(f.name) for f in case.factors if f.has_chol}  # LKJCorr factor
     free |= {names.offsets(f.name) for f in sampled}
     assert sorted(v.name for v in model.free_RVs) == sorted(free)
     det = {names.BETA} | {names.effects(f.name) for f in sampled}
-    det |= {n for f in case.factors if f.has_chol for n in (names.sd(f.name), names.corr(f.name))}
+    det |= {names.corr(f.name) for f in case.factors if f.has_chol}
     assert sorted(v.name for v in model.deterministics) == sorted(det)
 
     dims = {names.BETA_CENTERED: (names.FIXED_DIM,), names.BETA: (names.FIXED_DIM,)}

@@ -1,0 +1,221 @@
+"""JAX backend of ``fit_many``: outcomes x chains sampled at once by vmapped blackjax NUTS.
+
+The model's log-density (the same PyMC graph the nutpie paths sample) is translated once
+per process to a pure JAX function of the unconstrained point *and* the data inputs
+(``Z'y``, ``X'y``, ``y'y``, prior scales, ...), so one traced and compiled sampler serves
+every outcome: a batch of :data:`BATCH_OUTCOMES` outcomes x ``chains`` lanes runs per-chain
+window adaptation (blackjax ``window_adaptation``: step size and diagonal mass matrix) and
+NUTS in one ``jax.vmap``; the same code runs on a GPU where JAX sees one.
+
+Each lane's draws depend only on its own seed and data: batches have a fixed shape
+(short batches are padded with copies of their first outcome), so results do not depend
+on chunking or the number of workers. Optional: needs ``pip install "hierlmm[many]"``
+plus ``jax`` and ``blackjax`` (:func:`available`). 64-bit floats are switched on
+(``jax_enable_x64``) when this backend is first used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import xarray as xr
+
+BATCH_OUTCOMES = 16  # outcomes per vmapped call (x chains lanes); fixed: one compile
+_SAMPLERS: dict[tuple, Callable] = {}
+_DENSITIES: dict[int, JaxDensity] = {}
+
+
+def available() -> bool:
+    """True when ``jax`` and ``blackjax`` can be imported."""
+    return all(importlib.util.find_spec(m) is not None for m in ("jax", "blackjax"))
+
+
+def _jax():
+    if "jax" not in __import__("sys").modules:  # one XLA thread per worker process
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                              "intra_op_parallelism_threads=1")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+@dataclass(frozen=True)
+class JaxDensity:
+    """A model's log-density and kept variables as JAX functions of ``(x, *data)``.
+
+    Attributes
+    ----------
+    logp : callable
+        ``(x (ndim,), *data) -> ()``.
+    expand : callable
+        ``(x (ndim,), *data) -> tuple`` of the kept variables.
+    inputs : list of str
+        Names of the data arrays, in argument order.
+    names : list of str
+        Kept variables (order of ``expand``'s outputs).
+    dims : dict of str to tuple of str
+    ndim : int
+    initial_point : callable
+        ``seed -> x (ndim,)``: PyMC's jittered initial point, flattened.
+    """
+
+    logp: Callable
+    expand: Callable
+    inputs: list[str]
+    names: list[str]
+    dims: dict[str, tuple[str, ...]]
+    ndim: int
+    initial_point: Callable[[int], np.ndarray]
+
+
+def _constants_for_shared(outputs: list) -> list:
+    """Replace shared variables other than the data inputs (e.g. dim lengths) by constants."""
+    import pytensor.tensor as pt
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph import clone_replace
+    from pytensor.graph.traversal import ancestors
+
+    shared = [v for v in ancestors(outputs) if isinstance(v, SharedVariable)]
+    return clone_replace(outputs, {v: pt.constant(v.get_value(), name=v.name) for v in shared})
+
+
+def _funcify(inputs: list, outputs: list) -> Callable:
+    from pytensor.compile.mode import get_mode
+    from pytensor.graph import FunctionGraph
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    graph = FunctionGraph(inputs, outputs, clone=True)
+    get_mode("JAX").optimizer.rewrite(graph)
+    with warnings.catch_warnings():  # parameter checks: the transforms keep them true
+        warnings.filterwarnings("ignore", message=".*JAX tracing would remove it",
+                                category=UserWarning)
+        return jax_funcify(graph)
+
+
+def jax_density(model, var_names: list[str], input_names: list[str]) -> JaxDensity:
+    """Translate ``model``'s log-density and kept variables to JAX (data as arguments)."""
+    import pytensor.tensor as pt
+    from pytensor.graph import clone_replace
+
+    from hierlmm.inference.pyfunc import _flat_initial_point
+
+    _jax()
+    start = model.initial_point()
+    value_vars = model.value_vars
+    shapes = [np.shape(start[v.name]) for v in value_vars]
+    offsets = np.cumsum([0, *[int(prod(s)) for s in shapes]])
+    x = pt.vector("x", dtype="float64", shape=(int(offsets[-1]),))
+    replace = {v: x[offsets[k]:offsets[k + 1]].reshape(s).astype(v.dtype)
+               for k, (v, s) in enumerate(zip(value_vars, shapes, strict=True))}
+    data = {name: model[name] for name in input_names}
+    data_in = {name: pt.tensor(f"{name}_in", dtype=v.dtype, shape=v.type.shape)
+               for name, v in data.items()}
+    replace.update({data[name]: data_in[name] for name in input_names})
+    kept = [v for v in model.unobserved_value_vars if v.name in set(var_names)]
+    kept_names = [v.name for v in kept]
+    logp, *kept = _constants_for_shared(clone_replace([model.logp(), *kept], replace))
+    arguments = [x, *data_in.values()]
+    logp_fn, expand_fn = _funcify(arguments, [logp]), _funcify(arguments, kept)
+    return JaxDensity(
+        logp=lambda q, *d: logp_fn(q, *d)[0], expand=expand_fn, inputs=list(input_names),
+        names=kept_names,
+        dims={k: tuple(v) for k, v in model.named_vars_to_dims.items()},
+        ndim=int(offsets[-1]),
+        initial_point=_flat_initial_point(model, [v.name for v in value_vars]))
+
+
+def density_for(entry, var_names: list[str], input_names: list[str]) -> JaxDensity:
+    """The :class:`JaxDensity` of a cached compiled model (built once per entry)."""
+    key = id(entry)
+    if key not in _DENSITIES:
+        _DENSITIES[key] = jax_density(entry.model, var_names, input_names)
+    return _DENSITIES[key]
+
+
+def _lane_sampler(density: JaxDensity, draws: int, tune: int, target_accept: float):
+    import blackjax
+
+    jax = _jax()
+
+    def lane(key, x0, *data):
+        def logdensity(q):
+            return density.logp(q, *data)
+
+        warm_key, draw_key = jax.random.split(key)
+        warmup = blackjax.window_adaptation(blackjax.nuts, logdensity,
+                                            target_acceptance_rate=target_accept)
+        (state, params), _ = warmup.run(warm_key, x0, num_steps=tune)
+        step = blackjax.nuts(logdensity, **params).step
+
+        def one(current, k):
+            current, info = step(k, current)
+            return current, (current.position, info.is_divergent)
+
+        _, (positions, divergent) = jax.lax.scan(one, state, jax.random.split(draw_key, draws))
+        kept = jax.vmap(lambda q: density.expand(q, *data))(positions)
+        return kept, divergent.sum()
+
+    return jax.jit(jax.vmap(lane))
+
+
+def sampler_for(entry, density: JaxDensity, draws: int, tune: int, target_accept: float):
+    """The jitted batch sampler of ``entry`` for these settings (traced once per process)."""
+    key = (id(entry), draws, tune, float(target_accept))
+    if key not in _SAMPLERS:
+        _SAMPLERS[key] = _lane_sampler(density, draws, tune, target_accept)
+    return _SAMPLERS[key]
+
+
+def _lane_inputs(density: JaxDensity, inputs: list[dict], seeds: np.ndarray, chains: int):
+    """Keys (lanes, 2), initial points (lanes, ndim) and data (lanes, ...) of one batch."""
+    jax = _jax()
+    keys, points = [], []
+    for seed in seeds:
+        chain_seeds = np.random.default_rng(int(seed)).integers(2**31, size=chains)
+        keys.append(jax.random.split(jax.random.PRNGKey(int(seed)), chains))
+        points.extend(density.initial_point(int(s)) for s in chain_seeds)
+    data = [np.repeat(np.stack([np.asarray(i[name], dtype=np.float64) for i in inputs]),
+                      chains, axis=0) for name in density.inputs]
+    return jax.numpy.concatenate(keys), np.stack(points), data
+
+
+def sample_batch(
+    entry, density: JaxDensity, inputs: list[dict], seeds: np.ndarray, *, draws: int,
+    tune: int, chains: int, target_accept: float, coords: dict[str, list[str]],
+) -> list[tuple[xr.Dataset, int]]:
+    """Sample up to :data:`BATCH_OUTCOMES` outcomes at once.
+
+    Parameters
+    ----------
+    inputs : list of dict, length k <= BATCH_OUTCOMES
+        Each outcome's model inputs (``Engine.inputs()``).
+    seeds : ndarray, shape (k,)
+
+    Returns
+    -------
+    list of (posterior Dataset (chain, draw, ...), divergences), length k
+    """
+    k = len(inputs)
+    pad = BATCH_OUTCOMES - k
+    inputs = list(inputs) + [inputs[0]] * pad
+    seeds = np.concatenate([seeds, np.repeat(seeds[:1], pad)])
+    keys, points, data = _lane_inputs(density, inputs, seeds, chains)
+    run = sampler_for(entry, density, draws, tune, target_accept)
+    kept, divergent = run(keys, points, *data)
+    kept = [np.asarray(v).reshape(BATCH_OUTCOMES, chains, draws, *v.shape[2:]) for v in kept]
+    divergent = np.asarray(divergent).reshape(BATCH_OUTCOMES, chains).sum(axis=1)
+    out = []
+    for j in range(k):
+        variables = {name: (("chain", "draw", *density.dims.get(name, ())), v[j])
+                     for name, v in zip(density.names, kept, strict=True)}
+        used = {d for name in density.names for d in density.dims.get(name, ())}
+        out.append((xr.Dataset(variables, coords={c: v for c, v in coords.items()
+                                                  if c in used}), int(divergent[j])))
+    return out
