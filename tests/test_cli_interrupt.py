@@ -75,6 +75,6 @@ def test_sigint_while_sampling(tmp_path: Path, sampler: str, engine: str) -> Non
             if process.poll() is None:
                 process.kill()
     assert code == 130
-    assert err_path.read_text().splitlines() == ["hierlmm: interrupted"]
+    assert err_path.read_text().splitlines() == ["hierlmm: interrupted"], err_path.read_text()
     assert not (out / "posterior.nc").exists() and not (out / "summary.json").exists()
     assert list(out.iterdir()) == []  # no temporary files either

@@ -13,9 +13,9 @@ The functions read the model's data containers (shared variables), so after
 chain gets its own copy of the compiled functions (PyTensor functions hold their input
 and output storage and are not safe to call from several threads at once); copies share
 the data containers. Making a copy links the whole graph again (about 0.4 s), so copies
-are pooled: a chain takes one from the pool and the copy returns to the pool when nutpie
-releases the chain's callback, so the next fit of the same compiled model (same design
-shape, new data) reuses it.
+are pooled: a chain takes one from the pool, and once nutpie has released the chain's
+callback the next fit of the same compiled model (same design shape, new data) reuses
+it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ from pytensor.graph import clone_replace
 class FunctionPool:
     """Thread-safe pool of private copies of one compiled PyTensor function.
 
+    A copy is lent to a borrower (one chain's callback) and is free again once the
+    borrower has been garbage-collected; nothing runs at collection time (no finalizer a
+    Ctrl-C could interrupt), the next :meth:`lend` simply finds the copy free.
+
     Parameters
     ----------
     function : pytensor Function
@@ -46,23 +50,22 @@ class FunctionPool:
 
     def __init__(self, function: pytensor.compile.function.types.Function) -> None:
         self._function = function
-        self._free: list = []
+        self._copies: list[list] = []  # [copy, weak reference to its borrower]
         self._lock = threading.Lock()
         self.copies_made = 0
 
     def lend(self, borrower: object):
-        """A copy of the function, returned to the pool when ``borrower`` is collected."""
+        """A copy of the function that no live borrower holds, now held by ``borrower``."""
         with self._lock:
-            copy = self._free.pop() if self._free else None
-        if copy is None:
-            copy = self._function.copy(share_memory=False)
+            for entry in self._copies:
+                if entry[1]() is None:
+                    entry[1] = weakref.ref(borrower)
+                    return entry[0]
+        copy = self._function.copy(share_memory=False)
+        with self._lock:
+            self._copies.append([copy, weakref.ref(borrower)])
             self.copies_made += 1
-        weakref.finalize(borrower, self._give_back, copy)
         return copy
-
-    def _give_back(self, copy) -> None:
-        with self._lock:
-            self._free.append(copy)
 
 
 class _Borrower:

@@ -68,3 +68,30 @@ def test_other_data_of_the_same_shapes_reuse_the_compile_with_their_labels(
     # a different number of levels is a different structure: compiles again
     hierlmm.fit(FORMULA, sleepstudy.iloc[:170], seed=2, **SETTINGS)
     assert len(compile_count) == 2
+
+
+def test_second_fit_reuses_the_per_chain_copies_of_the_compiled_functions(
+    sleepstudy, compile_count, monkeypatch
+) -> None:
+    """A copy of a compiled function re-links its graph (~0.4 s); the pool lends the first
+    fit's copies to the second fit of the same design shape instead of making new ones."""
+    import gc
+
+    from hierlmm.inference import pyfunc
+
+    pools: list[pyfunc.FunctionPool] = []
+    real_lend = pyfunc.FunctionPool.lend
+
+    def lend(self, borrower):
+        if self not in pools:
+            pools.append(self)
+        return real_lend(self, borrower)
+
+    monkeypatch.setattr(pyfunc.FunctionPool, "lend", lend)
+    first = hierlmm.fit(FORMULA, sleepstudy, seed=1, **SETTINGS)
+    gc.collect()
+    made = [pool.copies_made for pool in pools]
+    second = hierlmm.fit(FORMULA, _rescaled(sleepstudy), seed=1, **SETTINGS)
+    assert compile_count == ["nutpie-python"] and len(pools) == 2  # log-density, expand
+    assert 1 <= min(made) and [pool.copies_made for pool in pools] == made
+    assert _intercept(second)["mean"] > _intercept(first)["mean"] + 200  # new data used
