@@ -52,7 +52,11 @@ class FunctionPool:
         self._function = function
         self._copies: list[list] = []  # [copy, weak reference to its borrower]
         self._lock = threading.Lock()
-        self.copies_made = 0
+
+    @property
+    def copies_made(self) -> int:
+        """How many copies this pool has made (lent or free)."""
+        return len(self._copies)
 
     def lend(self, borrower: object):
         """A copy of the function that no live borrower holds, now held by ``borrower``."""
@@ -64,7 +68,6 @@ class FunctionPool:
         copy = self._function.copy(share_memory=False)
         with self._lock:
             self._copies.append([copy, weakref.ref(borrower)])
-            self.copies_made += 1
         return copy
 
 
