@@ -10,6 +10,7 @@ or any error) into ``KeyboardInterrupt``.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType, TracebackType
 
@@ -26,8 +27,11 @@ class InterruptGuard:
     The previous SIGINT handler still runs (by default it raises ``KeyboardInterrupt``,
     so the sampler stops as early as it can), and ``KeyboardInterrupt`` is raised again
     every :data:`REPEAT_S` seconds (SIGALRM) until the block ends, as PyMC catches it
-    per chain and would go on with the next one. Outside the main thread, where Python
-    cannot install signal handlers, the guard does nothing.
+    per chain and would go on with the next one. A repeat that lands where Python cannot
+    raise (a weakref callback or finalizer run by the garbage collector) would be printed
+    as "Exception ignored"; until the block ends such interrupts are dropped silently (the
+    next repeat follows). Outside the main thread, where Python cannot install signal
+    handlers, the guard does nothing.
     """
 
     def __init__(self) -> None:
@@ -35,9 +39,16 @@ class InterruptGuard:
         self._installed = False
         self._previous: object = None
         self._previous_alarm: object = signal.SIG_DFL
+        self._previous_hook: object = None
+
+    def _unraisable(self, unraisable) -> None:
+        """Drop interrupts raised where they cannot propagate; pass on anything else."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._previous_hook(unraisable)  # type: ignore[operator]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.interrupted:  # PyMC may catch it in one chain and start the next:
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
             signal.signal(signal.SIGALRM, _raise_interrupt)  # interrupt again until done
             signal.setitimer(signal.ITIMER_REAL, REPEAT_S, REPEAT_S)
         self.interrupted = True
@@ -65,5 +76,8 @@ class InterruptGuard:
             restore = self._previous if self._previous is not None else signal.default_int_handler
             signal.signal(signal.SIGINT, restore)  # type: ignore[arg-type]
             self._installed = False
+        if self._previous_hook is not None:
+            sys.unraisablehook = self._previous_hook  # type: ignore[assignment]
+            self._previous_hook = None
         if self.interrupted and not isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt("interrupted while sampling") from exc

@@ -9,19 +9,17 @@ across processes) and lets nutpie's Rust sampler call it from Python through
 per-process JIT.
 
 The functions read the model's data containers (shared variables), so after
-``pm.set_data`` on the model the same compiled functions evaluate the new data. Each
-chain gets its own copy of the compiled functions (PyTensor functions hold their input
-and output storage and are not safe to call from several threads at once); copies share
-the data containers. Making a copy links the whole graph again (about 0.4 s), so copies
-are pooled: a chain takes one from the pool, and once nutpie has released the chain's
-callback the next fit of the same compiled model (same design shape, new data) reuses
-it.
+``pm.set_data`` on the model the same compiled functions evaluate the new data. All
+chains call the same compiled functions, one call at a time (:class:`SerialFunction`):
+PyTensor functions hold their input and output storage, and a private copy per chain
+would link the whole graph again (about 0.4 s each) for no gain, as the callbacks hold
+the GIL. The rewritten graphs are also kept on disk (:mod:`.graph_cache`), so a new
+process skips PyTensor's graph rewrites.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import prod
@@ -34,45 +32,39 @@ from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.graph import clone_replace
 
+from hierlmm.inference import graph_cache
 
-class FunctionPool:
-    """Thread-safe pool of private copies of one compiled PyTensor function.
 
-    A copy is lent to a borrower (one chain's callback) and is free again once the
-    borrower has been garbage-collected; nothing runs at collection time (no finalizer a
-    Ctrl-C could interrupt), the next :meth:`lend` simply finds the copy free.
+class SerialFunction:
+    """A compiled PyTensor function that several threads may call, one call at a time.
+
+    PyTensor functions keep their input and output storage on the function object, so two
+    overlapping calls would mix their values. nutpie calls one callback per chain, and
+    the chains' calls hold the GIL anyway, so a lock costs nothing in throughput while
+    a private copy per chain would link the whole graph again (about 0.4 s each).
 
     Parameters
     ----------
     function : pytensor Function
-        The compiled function; copies share its data containers (shared variables).
     """
 
-    def __init__(self, function: pytensor.compile.function.types.Function) -> None:
-        self._function = function
-        self._copies: list[list] = []  # [copy, weak reference to its borrower]
+    def __init__(self, function: pytensor.compile.Function) -> None:
+        self.function = function
+        # this class passes contiguous float64 vectors: PyTensor's input checks (about
+        # 15 us a call, a fifth of a small model's gradient) can go
+        function.trust_input = True
         self._lock = threading.Lock()
 
-    @property
-    def copies_made(self) -> int:
-        """How many copies this pool has made (lent or free)."""
-        return len(self._copies)
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        """``function(x)`` with the outputs copied out of the function's storage.
 
-    def lend(self, borrower: object):
-        """A copy of the function that no live borrower holds, now held by ``borrower``."""
+        Parameters
+        ----------
+        x : ndarray, shape (ndim,)
+        """
+        x = np.ascontiguousarray(x, dtype=np.float64)
         with self._lock:
-            for entry in self._copies:
-                if entry[1]() is None:
-                    entry[1] = weakref.ref(borrower)
-                    return entry[0]
-        copy = self._function.copy(share_memory=False)
-        with self._lock:
-            self._copies.append([copy, weakref.ref(borrower)])
-        return copy
-
-
-class _Borrower:
-    """A weak-referenceable token whose lifetime is that of one chain's callback."""
+            return [np.array(value, dtype="float64") for value in self.function(x)]
 
 
 @dataclass(frozen=True)
@@ -91,19 +83,19 @@ class PyFuncDensity:
         Kept variables and their shapes.
     dims : dict of str to tuple of str
     ndim : int
-    logp_pool, expand_pool : FunctionPool
-        Per-chain copies of ``logp_dlogp`` and ``expand``, reused across fits.
+    serial_logp, serial_expand : SerialFunction
+        ``logp_dlogp`` and ``expand`` behind a lock, for the chains' callbacks.
     """
 
-    logp_dlogp: pytensor.compile.function.types.Function
-    expand: pytensor.compile.function.types.Function
+    logp_dlogp: pytensor.compile.Function
+    expand: pytensor.compile.Function
     initial_point: Callable[[int], np.ndarray]
     names: list[str]
     shapes: list[tuple[int, ...]]
     dims: dict[str, tuple[str, ...]]
     ndim: int
-    logp_pool: FunctionPool
-    expand_pool: FunctionPool
+    serial_logp: SerialFunction
+    serial_expand: SerialFunction
 
 
 def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[int], np.ndarray]:
@@ -121,7 +113,8 @@ def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[in
 
 
 def compile_density(
-    model: pm.Model, *, var_names: Iterable[str], mode: str = "NUMBA"
+    model: pm.Model, *, var_names: Iterable[str], mode: str = "NUMBA",
+    cache_key: object | None = None,
 ) -> PyFuncDensity:
     """Compile ``model``'s log-density with its gradient, and the kept variables.
 
@@ -132,6 +125,34 @@ def compile_density(
         Variables (free or deterministic) to store in the trace.
     mode : str
         PyTensor compile mode.
+    cache_key : object, optional
+        The model's structure key: the rewritten graphs are kept on disk under it and a
+        later process loads them instead of building and rewriting them again
+        (:mod:`hierlmm.inference.graph_cache`); None compiles without that cache.
+    """
+    var_names = list(var_names)
+    key = None if cache_key is None else (cache_key, tuple(var_names), "pyfunc")
+    shared = graph_cache.model_shared(model)
+    cached = None if key is None else graph_cache.load(key, mode, shared)
+    if cached is None:
+        (logp_dlogp, expand), meta = _compile_graphs(model, var_names, mode)
+        if key is not None:
+            graph_cache.store(key, mode, [logp_dlogp, expand], meta)
+    else:
+        (logp_dlogp, expand), meta = cached
+    initial_point = _flat_initial_point(model, [v.name for v in model.value_vars])
+    x0 = initial_point(0)
+    shapes = [np.shape(value) for value in expand(x0)]
+    logp_dlogp(x0)  # a cold numba cache compiles on the first call: count it as compile time
+    dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in set(var_names)}
+    return PyFuncDensity(logp_dlogp, expand, initial_point, meta["names"], shapes, dims,
+                         meta["ndim"], SerialFunction(logp_dlogp), SerialFunction(expand))
+
+
+def _compile_graphs(model: pm.Model, var_names: list[str], mode: str) -> tuple[list, dict]:
+    """Build and compile ``[logp_dlogp, expand]`` of ``model`` on one flat point.
+
+    Returns the two functions and ``{"ndim": int, "names": kept variable names}``.
     """
     start = model.initial_point()
     value_vars = model.value_vars
@@ -148,18 +169,12 @@ def compile_density(
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     wanted = set(var_names)
     kept = [v for v in model.unobserved_value_vars if v.name in wanted]
+    names = [v.name for v in kept]
     logp, grad, *kept = clone_replace([logp, grad, *kept], replacements)
     with model:
         logp_dlogp = compile_pymc([joined], [logp, grad], mode=mode)
         expand = compile_pymc([joined], kept, mode=mode)
-    x0 = np.concatenate([np.ravel(start[v.name]) for v in value_vars]).astype("float64")
-    names = [v.name for v in model.unobserved_value_vars if v.name in wanted]
-    shapes = [np.shape(value) for value in expand(x0)]
-    logp_dlogp(x0)  # a cold numba cache compiles on the first call: count it as compile time
-    dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
-    initial_point = _flat_initial_point(model, [v.name for v in value_vars])
-    return PyFuncDensity(logp_dlogp, expand, initial_point, names, shapes, dims, ndim,
-                         FunctionPool(logp_dlogp), FunctionPool(expand))
+    return [logp_dlogp, expand], {"ndim": ndim, "names": names}
 
 
 def nutpie_model(density: PyFuncDensity, coords: dict[str, list]):
@@ -174,27 +189,18 @@ def nutpie_model(density: PyFuncDensity, coords: dict[str, list]):
     from nutpie.compiled_pyfunc import from_pyfunc
 
     def make_logp_fn() -> Callable:
-        token = _Borrower()
-        fn = density.logp_pool.lend(token)
-
         def logp(x, **_shared):
-            value, grad = fn(x)
-            return float(value), np.array(grad, dtype="float64")
+            value, grad = density.serial_logp(x)
+            return float(value), grad
 
-        logp.token = token  # the copy goes back to the pool when nutpie drops ``logp``
         return logp
 
     def make_expand_fn(seed1, seed2, chain) -> Callable:
-        token = _Borrower()
-        fn = density.expand_pool.lend(token)
-
         def expand(x, **_shared):
-            return {
-                name: np.array(value, dtype="float64").reshape(shape)
-                for name, value, shape in zip(density.names, fn(x), density.shapes, strict=True)
-            }
+            values = density.serial_expand(x)
+            return {name: value.reshape(shape) for name, value, shape
+                    in zip(density.names, values, density.shapes, strict=True)}
 
-        expand.token = token
         return expand
 
     return from_pyfunc(

@@ -108,11 +108,12 @@ def backend_for(sampler: str, python_callback: bool) -> str:
     return "nutpie-python" if python_callback else "nutpie-numba"
 
 
-def _compile(model: pm.Model, backend: str, var_names: list[str]) -> CompiledModel:
+def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple) -> CompiledModel:
     import nutpie
 
     if backend == "nutpie-python":
-        compiled = nutpie_model(compile_density(model, var_names=var_names), model.coords)
+        density = compile_density(model, var_names=var_names, cache_key=key)
+        compiled = nutpie_model(density, model.coords)
     elif backend == "nutpie-numba":
         compiled = nutpie.compile_pymc_model(model, var_names=var_names)
     else:
@@ -149,7 +150,7 @@ def compiled_model(
         if entry is not None:
             _CACHE.move_to_end(full_key)
             return entry, time.perf_counter() - start
-    entry = _compile(build(), backend, var_names)
+    entry = _compile(build(), backend, var_names, full_key)
     with _CACHE_LOCK:
         _COMPILES[0] += 1
         _CACHE[full_key] = entry

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+import weakref
 
 import pytest
 
@@ -42,3 +44,29 @@ def test_no_interrupt_changes_nothing() -> None:
     assert value == 2 and not guard.interrupted
     with pytest.raises(ValueError), InterruptGuard():
         raise ValueError("an ordinary error passes through")
+
+
+def test_interrupts_that_land_in_garbage_collector_callbacks_are_not_printed(
+    monkeypatch,
+) -> None:
+    """A repeated interrupt landing in a weakref callback was printed by the CLI as
+    'Exception ignored in: ... KeyboardInterrupt'; other errors there still are."""
+    reported: list = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+
+    class Thing:
+        pass
+
+    def raising(error: BaseException):
+        def callback(_reference) -> None:
+            raise error
+        return callback
+
+    with pytest.raises(KeyboardInterrupt), InterruptGuard():
+        sampler_that_swallows_ctrl_c()
+        first, second = Thing(), Thing()
+        refs = [weakref.ref(first, raising(KeyboardInterrupt())),
+                weakref.ref(second, raising(ValueError("kept")))]
+        del first, second  # both callbacks run now, where nothing can be raised
+    assert [type(r.exc_value) for r in reported] == [ValueError]
+    assert sys.unraisablehook == reported.append and len(refs) == 2
