@@ -114,7 +114,7 @@ def fit_many(
         Local processes (default: one per core).
     chunk_size : int, optional
         Outcomes per task (default: about 4 tasks per worker, at most 50 outcomes; with
-        ``backend="jax"`` rounded up to whole batches of 16).
+        ``backend="jax"`` rounded up to whole batches of ``BATCH_OUTCOMES``).
     progress : bool
         A progress bar counting outcomes.
     store : path, optional

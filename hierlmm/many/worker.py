@@ -123,21 +123,39 @@ def _sample_one(design: Design, spec: ModelSpec, y: np.ndarray, seed: int,
             get_family(spec.family).parameters)
 
 
-def _summaries(posterior, design: Design, parameters: tuple[str, ...]) -> tuple:
-    """``(P, len(STATS))`` statistics (as :func:`~hierlmm.inference.summary.draw_stats`,
-    vectorised over parameters) and the draws ``(chain, draw, P)``."""
-    values = np.stack([i.values for i in scalar_draws(posterior, design, parameters)], -1)
-    flat = values.reshape(-1, values.shape[-1])
-    lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
-    stats = np.stack([flat.mean(axis=0), flat.std(axis=0, ddof=1), lo, hi,
-                      np.full(flat.shape[1], np.nan), np.full(flat.shape[1], np.nan),
-                      np.mean(flat > 0, axis=0)], axis=1)
-    ok = np.all(np.isfinite(flat), axis=0) & (np.ptp(flat, axis=0) > 0)
-    if ok.any():
-        stats[ok, 4] = array_stats.rhat(values[..., ok], chain_axis=0, draw_axis=1)
-        stats[ok, 5] = array_stats.ess(values[..., ok], chain_axis=0, draw_axis=1,
-                                       method="bulk")
-    return stats, values
+def _summaries(values: np.ndarray) -> np.ndarray:
+    """Statistics of many outcomes' scalar draws at once (as
+    :func:`~hierlmm.inference.summary.draw_stats`, vectorised over outcomes and parameters).
+
+    Parameters
+    ----------
+    values : ndarray, shape (k, chain, draw, P)
+
+    Returns
+    -------
+    ndarray, shape (k, P, len(STATS))
+        R-hat and ESS are NaN for a parameter whose draws are constant or not finite.
+    """
+    k, chains, n_draws, n_par = values.shape
+    flat = values.reshape(k, chains * n_draws, n_par)
+    lo, hi = np.quantile(flat, [0.05, 0.95], axis=1)
+    nan = np.full((k, n_par), np.nan)
+    stats = np.stack([flat.mean(axis=1), flat.std(axis=1, ddof=1), lo, hi, nan, nan.copy(),
+                      np.mean(flat > 0, axis=1)], axis=2)
+    ok = np.all(np.isfinite(flat), axis=1) & (np.ptp(flat, axis=1) > 0)  # (k, P)
+    if ok.any():  # one call for the whole chunk: the per-call overhead dominates
+        filler = np.arange(chains * n_draws, dtype=float).reshape(chains, n_draws)
+        safe = np.where(ok[:, None, None, :], values, filler[None, :, :, None])
+        rhat = array_stats.rhat(safe, chain_axis=1, draw_axis=2)
+        ess = array_stats.ess(safe, chain_axis=1, draw_axis=2, method="bulk")
+        stats[..., 4] = np.where(ok, rhat, np.nan)
+        stats[..., 5] = np.where(ok, ess, np.nan)
+    return stats
+
+
+def _scalar_values(posterior, design: Design, parameters: tuple[str, ...]) -> np.ndarray:
+    """The scalar parameters' draws, shape (chain, draw, P)."""
+    return np.stack([i.values for i in scalar_draws(posterior, design, parameters)], -1)
 
 
 def _partition(posterior, design: Design) -> np.ndarray:
@@ -212,23 +230,30 @@ def run_chunk(task: Task) -> ChunkResult:
              if settings.keep_draws else None)
     status, errors = ["ok"] * k, [""] * k
     failed: dict[int, str] = {}
+    values, divergences, seconds = {}, {}, {}
     with quiet_info("pymc", enabled=True):
         sampled = (_jax_outcomes(design, task, failed) if settings.backend == "jax" else {})
         for j in range(k):
             try:
                 if j in failed:
                     raise FitError(failed[j])
-                posterior, div, sample_s = (sampled[j] if settings.backend == "jax"
-                                            else _nutpie_outcome(design, task, j))
-                stats[j], values = _summaries(posterior, design, params)
+                posterior, divergences[j], seconds[j] = (
+                    sampled.pop(j) if settings.backend == "jax"
+                    else _nutpie_outcome(design, task, j))
+                values[j] = _scalar_values(posterior, design, params)
                 part[j] = _partition(posterior, design)
             except Exception as exc:  # one failing outcome never stops the batch
                 status[j] = "error"
                 errors[j] = str(exc) if j in failed else f"{type(exc).__name__}: {exc}"
-                continue
-            diag[j] = [div, np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]), sample_s]
-            if draws is not None:
-                draws[j] = values
+                values.pop(j, None)
+    done = sorted(values)
+    if done:
+        stats[done] = _summaries(np.stack([values[j] for j in done]))
+    for j in done:
+        diag[j] = [divergences[j], np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]),
+                   seconds[j]]
+        if draws is not None:
+            draws[j] = values[j]
     return ChunkResult(task.indices, task.seeds, stats, part, diag, tuple(status),
                        tuple(errors), draws, compile_count() - compiles, os.getpid(),
                        time.perf_counter() - start)
