@@ -32,8 +32,7 @@ import xarray as xr
 # 0.405 and 0.456 s per outcome with batches of 16, 8, 4, 2 and 1 (draws identical). A GPU
 # would want hundreds of outcomes per batch.
 BATCH_OUTCOMES = 4
-_SAMPLERS: dict[tuple, Callable] = {}
-_DENSITIES: dict[int, JaxDensity] = {}
+_SAMPLERS: dict[tuple, BatchSampler] = {}
 
 
 def available() -> bool:
@@ -150,14 +149,6 @@ def jax_density(model, var_names: list[str], input_names: list[str]) -> JaxDensi
         initial_point=_flat_initial_point(model, [v.name for v in value_vars]))
 
 
-def density_for(entry, var_names: list[str], input_names: list[str]) -> JaxDensity:
-    """The :class:`JaxDensity` of a cached compiled model (built once per entry)."""
-    key = id(entry)
-    if key not in _DENSITIES:
-        _DENSITIES[key] = jax_density(entry.model, var_names, input_names)
-    return _DENSITIES[key]
-
-
 def _lane_sampler(density: JaxDensity, draws: int, tune: int, target_accept: float):
     import blackjax
     from blackjax.adaptation.base import get_filter_adapt_info_fn
@@ -191,57 +182,131 @@ def _lane_sampler(density: JaxDensity, draws: int, tune: int, target_accept: flo
     return jax.jit(jax.vmap(lane))
 
 
-def sampler_for(entry, density: JaxDensity, draws: int, tune: int, target_accept: float):
-    """The jitted batch sampler of ``entry`` for these settings (traced once per process)."""
-    key = (id(entry), draws, tune, float(target_accept))
-    if key not in _SAMPLERS:
-        _SAMPLERS[key] = _lane_sampler(density, draws, tune, target_accept)
-    return _SAMPLERS[key]
+@dataclass(frozen=True)
+class BatchSampler:
+    """A process's sampler of :data:`BATCH_OUTCOMES` outcomes x ``chains`` lanes.
+
+    Attributes
+    ----------
+    run : callable
+        ``(keys (lanes, 2) uint32, points (lanes, ndim), *data (lanes, ...)) ->
+        (kept variables, each (lanes, draws, ...), divergences (lanes,))``.
+    inputs : list of str
+        Names of the data arrays, in argument order.
+    names : list of str
+        Kept variables, in the order of ``run``'s first output.
+    dims : dict of str to tuple of str
+    ndim : int
+    initial_point : callable
+        ``seed -> x (ndim,)``.
+    chains, draws : int
+    """
+
+    run: Callable
+    inputs: list[str]
+    names: list[str]
+    dims: dict[str, tuple[str, ...]]
+    ndim: int
+    initial_point: Callable[[int], np.ndarray]
+    chains: int
+    draws: int
 
 
-def _lane_inputs(density: JaxDensity, inputs: list[dict], seeds: np.ndarray, chains: int):
+def batch_sampler(entry, structure_key: tuple, var_names: list[str],
+                  example: dict[str, np.ndarray], *, draws: int, tune: int, chains: int,
+                  target_accept: float) -> BatchSampler:
+    """The batch sampler of a compiled model for these settings, once per process.
+
+    Traced and exported on first use; the export is kept on disk
+    (:mod:`hierlmm.many.jaxcache`), so a later process only loads it.
+
+    Parameters
+    ----------
+    entry : CompiledModel
+        From :func:`hierlmm.inference.samplers.compiled_model` (its ``model``).
+    structure_key : tuple
+        The engine's structure key of the model.
+    var_names : list of str
+        Variables to keep.
+    example : dict of str to ndarray
+        One outcome's model inputs (names, order and shapes of the data arguments).
+    """
+    import blackjax
+
+    from hierlmm.inference.pyfunc import _flat_initial_point
+    from hierlmm.many import jaxcache
+
+    jax = _jax()
+    key = ("jax-batch", structure_key, tuple(var_names),
+           tuple((name, np.shape(v)) for name, v in example.items()), draws, tune, chains,
+           float(target_accept), BATCH_OUTCOMES, jax.__version__, blackjax.__version__)
+    if (id(entry), key) in _SAMPLERS:
+        return _SAMPLERS[id(entry), key]
+    model, names = entry.model, list(example)
+    loaded = jaxcache.load(key)
+    if loaded is None:
+        density = jax_density(model, var_names, names)
+        lanes = BATCH_OUTCOMES * chains
+        specs = [jax.ShapeDtypeStruct((lanes, 2), np.uint32),
+                 jax.ShapeDtypeStruct((lanes, density.ndim), np.float64),
+                 *[jax.ShapeDtypeStruct((lanes, *np.shape(v)), np.float64)
+                   for v in example.values()]]
+        meta = {"names": density.names, "dims": density.dims, "ndim": density.ndim}
+        run = jaxcache.export_and_store(
+            key, _lane_sampler(density, draws, tune, target_accept), specs, meta)
+    else:
+        run, meta = loaded
+    initial_point = _flat_initial_point(model, [v.name for v in model.value_vars])
+    sampler = BatchSampler(run, names, meta["names"], meta["dims"], meta["ndim"],
+                           initial_point, chains, draws)
+    _SAMPLERS[id(entry), key] = sampler
+    return sampler
+
+
+def _lane_inputs(sampler: BatchSampler, inputs: list[dict], seeds: np.ndarray):
     """Keys (lanes, 2), initial points (lanes, ndim) and data (lanes, ...) of one batch."""
     jax = _jax()
-    keys, points = [], []
+    keys, points, chains = [], [], sampler.chains
     for seed in seeds:
         chain_seeds = np.random.default_rng(int(seed)).integers(2**31, size=chains)
         keys.append(jax.random.split(jax.random.PRNGKey(int(seed)), chains))
-        points.extend(density.initial_point(int(s)) for s in chain_seeds)
+        points.extend(sampler.initial_point(int(s)) for s in chain_seeds)
     data = [np.repeat(np.stack([np.asarray(i[name], dtype=np.float64) for i in inputs]),
-                      chains, axis=0) for name in density.inputs]
+                      chains, axis=0) for name in sampler.inputs]
     return jax.numpy.concatenate(keys), np.stack(points), data
 
 
 def sample_batch(
-    entry, density: JaxDensity, inputs: list[dict], seeds: np.ndarray, *, draws: int,
-    tune: int, chains: int, target_accept: float, coords: dict[str, list[str]],
+    sampler: BatchSampler, inputs: list[dict], seeds: np.ndarray,
+    coords: dict[str, list[str]],
 ) -> list[tuple[xr.Dataset, int]]:
     """Sample up to :data:`BATCH_OUTCOMES` outcomes at once.
 
     Parameters
     ----------
+    sampler : BatchSampler
     inputs : list of dict, length k <= BATCH_OUTCOMES
         Each outcome's model inputs (``Engine.inputs()``).
     seeds : ndarray, shape (k,)
+    coords : dict of str to list of str
 
     Returns
     -------
     list of (posterior Dataset (chain, draw, ...), divergences), length k
     """
-    k = len(inputs)
+    k, chains, draws = len(inputs), sampler.chains, sampler.draws
     pad = BATCH_OUTCOMES - k
     inputs = list(inputs) + [inputs[0]] * pad
     seeds = np.concatenate([seeds, np.repeat(seeds[:1], pad)])
-    keys, points, data = _lane_inputs(density, inputs, seeds, chains)
-    run = sampler_for(entry, density, draws, tune, target_accept)
-    kept, divergent = run(keys, points, *data)
+    keys, points, data = _lane_inputs(sampler, inputs, seeds)
+    kept, divergent = sampler.run(keys, points, *data)
     kept = [np.asarray(v).reshape(BATCH_OUTCOMES, chains, draws, *v.shape[2:]) for v in kept]
     divergent = np.asarray(divergent).reshape(BATCH_OUTCOMES, chains).sum(axis=1)
+    used = {d for name in sampler.names for d in sampler.dims.get(name, ())}
     out = []
     for j in range(k):
-        variables = {name: (("chain", "draw", *density.dims.get(name, ())), v[j])
-                     for name, v in zip(density.names, kept, strict=True)}
-        used = {d for name in density.names for d in density.dims.get(name, ())}
+        variables = {name: (("chain", "draw", *sampler.dims.get(name, ())), v[j])
+                     for name, v in zip(sampler.names, kept, strict=True)}
         out.append((xr.Dataset(variables, coords={c: v for c, v in coords.items()
                                                   if c in used}), int(divergent[j])))
     return out

@@ -191,15 +191,16 @@ def _jax_outcomes(design: Design, task: Task, failed: dict[int, str]) -> dict[in
     for start in range(0, len(order), jaxpath.BATCH_OUTCOMES):
         batch = order[start:start + jaxpath.BATCH_OUTCOMES]
         plan, inputs, keep, _ = prepared[batch[0]]
-        entry, _ = compiled_model(plan.structure_key(inputs), lambda p=plan, i=inputs: p.build(i),
+        key = plan.structure_key(inputs)
+        entry, _ = compiled_model(key, lambda p=plan, i=inputs: p.build(i),
                                   backend="jax", var_names=keep)
-        density = jaxpath.density_for(entry, keep, list(inputs))
         t0 = time.perf_counter()
         try:
-            results = jaxpath.sample_batch(
-                entry, density, [prepared[j][1] for j in batch], task.seeds[batch],
-                draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                target_accept=settings.target_accept, coords=model_coords(design))
+            sampler = jaxpath.batch_sampler(
+                entry, key, keep, inputs, draws=settings.draws, tune=settings.tune,
+                chains=settings.chains, target_accept=settings.target_accept)
+            results = jaxpath.sample_batch(sampler, [prepared[j][1] for j in batch],
+                                           task.seeds[batch], model_coords(design))
         except Exception as exc:  # the whole batch failed: recorded per outcome
             failed.update({j: f"{type(exc).__name__}: {exc}" for j in batch})
             continue

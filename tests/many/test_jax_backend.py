@@ -67,3 +67,36 @@ def test_jax_agrees_with_nutpie_in_monte_carlo_error(sim, jax_fits) -> None:
     assert np.all(np.abs(z) < 4.5), z[np.abs(z) >= 4.5]
     assert np.all(jax["ess_bulk"] > 100)
     np.testing.assert_allclose(jax["sd"], nutpie["sd"], rtol=0.35)
+
+
+@pytest.mark.slow
+def test_a_new_process_loads_the_exported_sampler_and_samples_the_same_draws(
+    sim, tmp_path, monkeypatch
+) -> None:
+    """The traced sampler is kept with jax.export; a process that finds it skips tracing
+    and its draws are bitwise those of the process that exported it."""
+    from hierlmm.inference import graph_cache, samplers
+    from hierlmm.many import jaxcache
+
+    jaxpath._jax()  # JAX's own compilation cache stays where it is
+    monkeypatch.setattr(graph_cache, "cache_dir", lambda: tmp_path / "graphs")
+    monkeypatch.setenv("HIERLMM_GRAPH_CACHE", "1")
+
+    def new_process_fit() -> tuple[hierlmm.ManyFits, dict[str, int]]:
+        samplers.clear_cache()
+        monkeypatch.setattr(jaxpath, "_SAMPLERS", {})
+        before = dict(jaxcache.STATS)
+        many = hierlmm.fit_many(sim.formula, sim.data, sim.outcomes.iloc[:, :1],
+                                backend="jax", **RUN)
+        return many, {k: jaxcache.STATS[k] - before[k] for k in before}
+
+    first, stats = new_process_fit()
+    assert stats == {"hits": 0, "stores": 1, "fallbacks": 0}
+    second, stats = new_process_fit()
+    assert stats == {"hits": 1, "stores": 0, "fallbacks": 0}
+    pd.testing.assert_frame_equal(first.table, second.table)
+    for path in (tmp_path / "hierlmm-jax-export").glob("*.bin"):
+        path.write_bytes(b"damaged")
+    third, stats = new_process_fit()
+    assert stats == {"hits": 0, "stores": 1, "fallbacks": 1}
+    pd.testing.assert_frame_equal(first.table, third.table)
