@@ -143,6 +143,8 @@ class Engine(ABC):
         named = self.named_inputs()
         if not self.packs_inputs:
             return named
+        if "_layout" not in self.__dict__:  # fill the cached layout from these arrays
+            self.__dict__["_layout"] = pack_layout(named)
         return pack(named, self._layout)
 
     @cached_property

@@ -68,8 +68,10 @@ def _environment_digest() -> str:
 
 
 def digest(key: object, mode: str) -> str:
-    """File stem of ``key``'s graph: ``repr(key)``, ``mode`` and the environment."""
-    text = f"{_environment_digest()}|{mode}|{key!r}"
+    """File stem of ``key``'s graph: ``repr(key)``, ``mode``, PyTensor's ``floatX`` and
+    ``PYTENSOR_FLAGS``, and the environment."""
+    flags = f"{pytensor.config.floatX}|{os.environ.get('PYTENSOR_FLAGS', '')}"
+    text = f"{_environment_digest()}|{flags}|{mode}|{key!r}"
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 

@@ -122,7 +122,10 @@ def fit_many(
         store and settings skips them (resume after an interruption).
     keep_draws : bool
         Keep the scalar draws: ``m * chains * draws * P * 4`` bytes. Otherwise only
-        summaries are kept: about ``m * P * 100`` bytes, whatever the draws.
+        summaries are kept, whatever the draws: at most about ``m * P * 1000`` bytes in
+        this process at its peak (the tables are built at the end; measured: 10,000
+        outcomes with P = 6 took 62 MB more than 1,000 did, 487 against 425 MB), plus
+        under 1 GB per worker process whatever ``m``.
     backend : {"auto", "numba", "python", "jax"}
         nutpie's numba C callback (a slower compile per process, faster sampling) or the
         PyTensor log-density called from Python; ``"auto"`` picks, from 20
