@@ -155,12 +155,18 @@ def store(key: object, mode: str, functions: Sequence, meta: dict) -> None:
         return
     if len(blob) > MAX_BYTES:
         return
-    path = _path(key, mode)
+    if write_atomically(_path(key, mode), blob):
+        STATS["stores"] += 1
+
+
+def write_atomically(path: Path, blob: bytes) -> bool:
+    """Write ``blob`` to ``path`` through a temporary file and a rename, so concurrent
+    processes never read half a file; False when the directory is not writable."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
             handle.write(blob)
-        os.replace(handle.name, path)  # atomic: concurrent processes never see half a file
-        STATS["stores"] += 1
+        os.replace(handle.name, path)
     except OSError:
-        return
+        return False
+    return True

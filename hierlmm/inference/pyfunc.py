@@ -144,7 +144,8 @@ def compile_density(
     x0 = initial_point(0)
     shapes = [np.shape(value) for value in expand(x0)]
     logp_dlogp(x0)  # a cold numba cache compiles on the first call: count it as compile time
-    dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in set(var_names)}
+    wanted = set(var_names)
+    dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
     return PyFuncDensity(logp_dlogp, expand, initial_point, meta["names"], shapes, dims,
                          meta["ndim"], SerialFunction(logp_dlogp), SerialFunction(expand))
 

@@ -17,9 +17,7 @@ turns the cache off. A damaged file is exported again and replaced.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,16 +61,8 @@ def export_and_store(key: object, jitted: Callable, specs: list,
             blob = bytes(exported.serialize())  # needs flatbuffers (the ``many`` extra)
         except ImportError:
             return exported.call
-        _store(_path(key), pickle.dumps((meta, blob), protocol=pickle.HIGHEST_PROTOCOL))
+        blob = pickle.dumps((meta, blob), protocol=pickle.HIGHEST_PROTOCOL)
+        if graph_cache.write_atomically(_path(key), blob):
+            STATS["stores"] += 1
     return exported.call
 
-
-def _store(path: Path, blob: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-            handle.write(blob)
-        os.replace(handle.name, path)  # atomic: concurrent workers never see half a file
-        STATS["stores"] += 1
-    except OSError:
-        return

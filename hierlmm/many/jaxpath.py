@@ -74,23 +74,17 @@ class JaxDensity:
         ``(x (ndim,), *data) -> ()``.
     expand : callable
         ``(x (ndim,), *data) -> tuple`` of the kept variables.
-    inputs : list of str
-        Names of the data arrays, in argument order.
     names : list of str
         Kept variables (order of ``expand``'s outputs).
     dims : dict of str to tuple of str
     ndim : int
-    initial_point : callable
-        ``seed -> x (ndim,)``: PyMC's jittered initial point, flattened.
     """
 
     logp: Callable
     expand: Callable
-    inputs: list[str]
     names: list[str]
     dims: dict[str, tuple[str, ...]]
     ndim: int
-    initial_point: Callable[[int], np.ndarray]
 
 
 def _constants_for_shared(outputs: list) -> list:
@@ -122,8 +116,6 @@ def jax_density(model, var_names: list[str], input_names: list[str]) -> JaxDensi
     import pytensor.tensor as pt
     from pytensor.graph import clone_replace
 
-    from hierlmm.inference.pyfunc import _flat_initial_point
-
     _jax()
     start = model.initial_point()
     value_vars = model.value_vars
@@ -142,11 +134,9 @@ def jax_density(model, var_names: list[str], input_names: list[str]) -> JaxDensi
     arguments = [x, *data_in.values()]
     logp_fn, expand_fn = _funcify(arguments, [logp]), _funcify(arguments, kept)
     return JaxDensity(
-        logp=lambda q, *d: logp_fn(q, *d)[0], expand=expand_fn, inputs=list(input_names),
-        names=kept_names,
+        logp=lambda q, *d: logp_fn(q, *d)[0], expand=expand_fn, names=kept_names,
         dims={k: tuple(v) for k, v in model.named_vars_to_dims.items()},
-        ndim=int(offsets[-1]),
-        initial_point=_flat_initial_point(model, [v.name for v in value_vars]))
+        ndim=int(offsets[-1]))
 
 
 def _lane_sampler(density: JaxDensity, draws: int, tune: int, target_accept: float):
