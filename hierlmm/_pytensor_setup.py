@@ -16,11 +16,21 @@ from __future__ import annotations
 import functools
 import warnings
 
+#: PyTensor mode for graphs whose heavy lifting is a Python Op (numpy/LAPACK, e.g. the
+#: all-factor likelihood): numba would wrap such an Op in object mode, compiled afresh
+#: in every process (~9 s), for no speed gain; Python thunks cost microseconds a call.
+PYTHON_MODE = "HIERLMM_PY"
+
 
 @functools.cache
 def configure() -> None:
-    """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning."""
+    """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning,
+    and register :data:`PYTHON_MODE`."""
     import pytensor
+    from pytensor.compile.mode import Mode, predefined_modes, register_mode
+
+    if PYTHON_MODE not in predefined_modes:
+        register_mode(PYTHON_MODE, Mode(linker="py", optimizer="fast_run"))
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")

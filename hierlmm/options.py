@@ -12,7 +12,7 @@ from hierlmm.errors import SpecError
 
 Family = Literal["gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial"]
 Engine = Literal["auto", "collapsed", "sampled"]
-Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+Sampler = Literal["auto", "nutpie", "pymc", "numpyro", "blackjax", "independence"]
 ResidualKind = Literal["iid", "ar1", "car1"]
 GapsMode = Literal["error", "order"]
 NaAction = Literal["raise", "drop"]

@@ -57,8 +57,12 @@ def can_collapse(family: Family, spec: ModelSpec, design: Design) -> bool:
     return series_not_nested(spec, design) is None
 
 
-def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> Engine:
+def make_engine(name: str, design: Design, spec: ModelSpec, family: Family,
+                sampler: str = "auto") -> Engine:
     """The engine ``name`` bound to a design; ``"auto"`` collapses whenever it can.
+
+    ``sampler`` is the sampler asked for (it decides, for instance, how many factors the
+    collapsed engine integrates out; see :meth:`Engine.choose_sampler`).
 
     Raises
     ------
@@ -87,7 +91,7 @@ def make_engine(name: str, design: Design, spec: ModelSpec, family: Family) -> E
             'engine="collapsed" needs a gaussian model and at least one grouping factor; '
             'use engine="sampled" or "auto"'
         )
-    return ENGINES[name](design, spec, family)
+    return ENGINES[name](design, spec, family, sampler)
 
 
 __all__ = ["ENGINES", "Engine", "can_collapse", "make_engine"]

@@ -11,7 +11,8 @@ An engine is bound to one ``(design, spec, family)``. It owns
   parameters and the non-centred effects of the factors it samples;
 - its **post-sampling step** (:meth:`Engine.finish`), e.g. exact draws of effects that
   were integrated out;
-- its **backend preference** (:meth:`Engine.prefers_python_callback`).
+- its **backend preference** (:meth:`Engine.prefers_python_callback`) and its choice of
+  sampler for ``sampler="auto"`` (:meth:`Engine.choose_sampler`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import xarray as xr
 
 from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.design.design import Design, GroupDesign
+from hierlmm.errors import SpecError
 from hierlmm.families.base import Family
 from hierlmm.model import names
 from hierlmm.model.fixed import add_fixed_effects
@@ -60,15 +62,21 @@ class Engine(ABC):
     design : Design
     spec : ModelSpec
     family : Family
+    sampler : str
+        The sampler asked for (``"auto"`` lets :meth:`choose_sampler` decide).
     """
 
     name: ClassVar[str]
+    #: Whether the independence sampler may run this engine's models (few parameters).
+    supports_independence: ClassVar[bool] = False
     #: Pack the inputs into one data container per dtype (:mod:`hierlmm.model.packing`):
     #: cuts nutpie's numba compile; needs every input to have a static shape.
     packs_inputs: ClassVar[bool] = False
 
-    def __init__(self, design: Design, spec: ModelSpec, family: Family) -> None:
+    def __init__(self, design: Design, spec: ModelSpec, family: Family,
+                 sampler: str = "auto") -> None:
         self.design, self.spec, self.family = design, spec, family
+        self.sampler_request = sampler
         self.intercept_index = intercept_index(design)
         self.residual: ResidualStructure | None = get_residual(spec.residual.kind)
 
@@ -135,6 +143,27 @@ class Engine(ABC):
     def prefers_python_callback(self) -> bool:
         """Whether nutpie should call a PyTensor-compiled log-density from Python."""
         return False
+
+    def compile_mode(self) -> str:
+        """PyTensor mode of the log-density nutpie calls from Python (and the
+        independence sampler's): numba unless the engine says otherwise."""
+        return "NUMBA"
+
+    def choose_sampler(self) -> str:
+        """The sampler to run: the one asked for, or for ``"auto"`` nutpie's NUTS.
+
+        Raises
+        ------
+        SpecError
+            For ``sampler="independence"`` on an engine with many parameters.
+        """
+        if self.sampler_request == "independence" and not self.supports_independence:
+            raise SpecError(
+                f'sampler="independence" needs the collapsed engine (a model with few '
+                f'parameters); the {self.name} engine samples every random effect. Use '
+                'sampler="auto" or "nutpie"'
+            )
+        return "nutpie" if self.sampler_request == "auto" else self.sampler_request
 
     # ---------------------------------------------------------------------- inputs
     def inputs(self) -> dict[str, np.ndarray]:

@@ -127,7 +127,7 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
-    sampler: Sampler = "nutpie",
+    sampler: Sampler = "auto",
     engine: EngineName = "auto",
     progress: bool = True,
     na_action: NaAction = "raise",
@@ -153,7 +153,13 @@ def fit(
         Seed of the sampler and of the exact draws of collapsed random effects. When
         omitted a seed is drawn from the OS and stored in ``Fit.seed``, so any fit can be
         reproduced.
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
+    sampler : {"auto", "nutpie", "pymc", "numpyro", "blackjax", "independence"}
+        ``"auto"`` runs nutpie's NUTS, except when the collapsed engine integrates every
+        factor of a large crossed or nested design out (one log-density costs a dense
+        Cholesky): then ``"independence"``, independence Metropolis-Hastings from a
+        Laplace-fitted t, one log-density per draw (:mod:`hierlmm.inference.independence`;
+        its warm-up is a Laplace fit plus at most 50 proposals per chain, whatever
+        ``tune``). ``Fit.sampler`` records the sampler that ran.
     engine : {"auto", "collapsed", "sampled"}
         ``"auto"`` integrates Gaussian random effects out analytically (collapsed).
     progress : bool
@@ -207,14 +213,15 @@ def fit(
     _check_counts(draws, tune, chains, target_accept)
     units = check_units(units, spec)
     seed = _check_seed(seed)
-    check_sampler(sampler)
     design = build_design(spec, data, na_action=na_action)
     if design.n_dropped:
         logger.warning(
             "dropped %d row(s) with missing values (na_action='drop')", design.n_dropped
         )
     scaled, scaling = standardize(design, get_family(spec.family, spec.link))
-    plan = plan_model(design=scaled, spec=spec, engine=engine)
+    plan = plan_model(design=scaled, spec=spec, engine=engine, sampler=sampler)
+    sampler = plan.choose_sampler()
+    check_sampler(sampler)
     check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
     keep = plan.kept_variables()
@@ -226,6 +233,7 @@ def fit(
             entry, compile_s = compiled_model(
                 plan.structure_key(inputs), lambda: plan.build(inputs),
                 backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
+                mode=plan.compile_mode(),
             )
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
         tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)

@@ -31,7 +31,9 @@ import pytensor.tensor as pt
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.graph import clone_replace
+from pytensor.graph.traversal import apply_ancestors
 
+from hierlmm._pytensor_setup import configure
 from hierlmm.inference import graph_cache
 
 
@@ -85,6 +87,8 @@ class PyFuncDensity:
     ndim : int
     serial_logp, serial_expand : SerialFunction
         ``logp_dlogp`` and ``expand`` behind a lock, for the chains' callbacks.
+    logp : pytensor Function or None
+        ``x (ndim,) -> [logp ()]`` without the gradient (compiled on request).
     """
 
     logp_dlogp: pytensor.compile.Function
@@ -96,6 +100,7 @@ class PyFuncDensity:
     ndim: int
     serial_logp: SerialFunction
     serial_expand: SerialFunction
+    logp: pytensor.compile.Function | None = None
 
 
 def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[int], np.ndarray]:
@@ -114,7 +119,7 @@ def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[in
 
 def compile_density(
     model: pm.Model, *, var_names: Iterable[str], mode: str = "NUMBA",
-    cache_key: object | None = None,
+    cache_key: object | None = None, with_value: bool = False,
 ) -> PyFuncDensity:
     """Compile ``model``'s log-density with its gradient, and the kept variables.
 
@@ -129,31 +134,52 @@ def compile_density(
         The model's structure key: the rewritten graphs are kept on disk under it and a
         later process loads them instead of building and rewriting them again
         (:mod:`hierlmm.inference.graph_cache`); None compiles without that cache.
+    with_value : bool
+        Also compile the log-density alone (``PyFuncDensity.logp``), with every Op that
+        offers a cheaper value-only form (``op.value_only()``) swapped for it.
     """
+    configure()  # registers hierlmm's PyTensor modes
     var_names = list(var_names)
-    key = None if cache_key is None else (cache_key, tuple(var_names), "pyfunc")
+    kind = "pyfunc+value" if with_value else "pyfunc"
+    key = None if cache_key is None else (cache_key, tuple(var_names), kind)
     shared = graph_cache.model_shared(model)
     cached = None if key is None else graph_cache.load(key, mode, shared)
     if cached is None:
-        (logp_dlogp, expand), meta = _compile_graphs(model, var_names, mode)
+        functions, meta = _compile_graphs(model, var_names, mode, with_value)
         if key is not None:
-            graph_cache.store(key, mode, [logp_dlogp, expand], meta)
+            graph_cache.store(key, mode, functions, meta)
     else:
-        (logp_dlogp, expand), meta = cached
+        functions, meta = cached
+    logp_dlogp, expand, *value = functions
     initial_point = _flat_initial_point(model, [v.name for v in model.value_vars])
     x0 = initial_point(0)
     shapes = [np.shape(value) for value in expand(x0)]
-    logp_dlogp(x0)  # a cold numba cache compiles on the first call: count it as compile time
+    for function in (logp_dlogp, *value):  # a cold numba cache compiles on the first call:
+        function(x0)  # count it as compile time
     wanted = set(var_names)
     dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
     return PyFuncDensity(logp_dlogp, expand, initial_point, meta["names"], shapes, dims,
-                         meta["ndim"], SerialFunction(logp_dlogp), SerialFunction(expand))
+                         meta["ndim"], SerialFunction(logp_dlogp), SerialFunction(expand),
+                         value[0] if value else None)
 
 
-def _compile_graphs(model: pm.Model, var_names: list[str], mode: str) -> tuple[list, dict]:
-    """Build and compile ``[logp_dlogp, expand]`` of ``model`` on one flat point.
+def _value_only(value: pt.TensorVariable) -> pt.TensorVariable:
+    """``value`` with every node whose Op offers ``value_only()`` (an Op computing its
+    first output without the gradient outputs) replaced by that Op."""
+    replacements = {
+        node.outputs[0]: node.op.value_only()(*node.inputs)
+        for node in apply_ancestors([value]) if hasattr(node.op, "value_only")
+    }
+    return clone_replace(value, replacements) if replacements else value
 
-    Returns the two functions and ``{"ndim": int, "names": kept variable names}``.
+
+def _compile_graphs(
+    model: pm.Model, var_names: list[str], mode: str, with_value: bool = False,
+) -> tuple[list, dict]:
+    """Build and compile ``[logp_dlogp, expand]`` (and ``logp``) of ``model`` on one flat
+    point.
+
+    Returns the functions and ``{"ndim": int, "names": kept variable names}``.
     """
     start = model.initial_point()
     value_vars = model.value_vars
@@ -173,9 +199,11 @@ def _compile_graphs(model: pm.Model, var_names: list[str], mode: str) -> tuple[l
     names = [v.name for v in kept]
     logp, grad, *kept = clone_replace([logp, grad, *kept], replacements)
     with model:
-        logp_dlogp = compile_pymc([joined], [logp, grad], mode=mode)
-        expand = compile_pymc([joined], kept, mode=mode)
-    return [logp_dlogp, expand], {"ndim": ndim, "names": names}
+        functions = [compile_pymc([joined], [logp, grad], mode=mode),
+                     compile_pymc([joined], kept, mode=mode)]
+        if with_value:
+            functions.append(compile_pymc([joined], [_value_only(logp)], mode=mode))
+    return functions, {"ndim": ndim, "names": names}
 
 
 def nutpie_model(density: PyFuncDensity, coords: dict[str, list]):

@@ -1,9 +1,13 @@
 """Compile a model once per structure and run NUTS on it with the chosen backend.
 
-``"nutpie"`` (default) samples in Rust, calling either a PyTensor-compiled log-density
-from Python (:mod:`hierlmm.inference.pyfunc`, for cheap log-densities) or nutpie's numba
-C callback; ``"pymc"`` uses PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` go through
-PyMC's JAX bridge and need the ``jax`` extra.
+``"nutpie"`` samples in Rust, calling either a PyTensor-compiled log-density from Python
+(:mod:`hierlmm.inference.pyfunc`, for cheap log-densities) or nutpie's numba C callback;
+``"pymc"`` uses PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` go through PyMC's JAX
+bridge and need the ``jax`` extra. ``"independence"`` is not NUTS: independence
+Metropolis-Hastings from a Laplace-fitted t (:mod:`hierlmm.inference.independence`), one
+log-density value per draw, for collapsed models whose every evaluation is costly.
+``"auto"`` (the default of :func:`hierlmm.fit`) lets the engine choose
+(:meth:`hierlmm.engines.base.Engine.choose_sampler`).
 
 **Compile once per design shape.** Every array a model reads is a data container, so a
 compiled model is kept in a small in-process cache keyed by the engine's structure key
@@ -29,7 +33,8 @@ import pymc as pm
 import xarray as xr
 
 from hierlmm.errors import FitError, SpecError
-from hierlmm.inference.pyfunc import compile_density, nutpie_model
+from hierlmm.inference.independence import WARMUP_MAX, sample_independence, to_datatree
+from hierlmm.inference.pyfunc import PyFuncDensity, compile_density, nutpie_model
 
 CACHE_SIZE = 16
 
@@ -54,9 +59,10 @@ class CompiledModel:
     Attributes
     ----------
     model : pm.Model
-    backend : {"nutpie-python", "nutpie-numba", "pymc"}
+    backend : {"nutpie-python", "nutpie-numba", "pymc", "numpyro", "blackjax", "independence"}
     compiled : object or None
-        nutpie's compiled model (None for PyMC's API, which compiles inside ``pm.sample``).
+        nutpie's compiled model, the :class:`PyFuncDensity` of the independence sampler,
+        or None for PyMC's API (which compiles inside ``pm.sample``).
     lock : threading.Lock
     """
 
@@ -102,18 +108,23 @@ def check_sampler(sampler: str) -> None:
 
 
 def backend_for(sampler: str, python_callback: bool) -> str:
-    """The backend a sampler name and the engine's preference select."""
+    """The backend a (resolved, not ``"auto"``) sampler name and the engine's preference
+    select."""
     if sampler != "nutpie":
         return sampler
     return "nutpie-python" if python_callback else "nutpie-numba"
 
 
-def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple) -> CompiledModel:
+def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple,
+             mode: str) -> CompiledModel:
     import nutpie
 
     if backend == "nutpie-python":
-        density = compile_density(model, var_names=var_names, cache_key=key)
+        density = compile_density(model, var_names=var_names, cache_key=key, mode=mode)
         compiled = nutpie_model(density, model.coords)
+    elif backend == "independence":
+        compiled = compile_density(model, var_names=var_names, cache_key=key, mode=mode,
+                                   with_value=True)
     elif backend == "nutpie-numba":
         compiled = nutpie.compile_pymc_model(model, var_names=var_names)
     else:
@@ -122,7 +133,8 @@ def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple) ->
 
 
 def compiled_model(
-    key: tuple, build: Callable[[], pm.Model], *, backend: str, var_names: list[str]
+    key: tuple, build: Callable[[], pm.Model], *, backend: str, var_names: list[str],
+    mode: str = "NUMBA",
 ) -> tuple[CompiledModel, float]:
     """The cached compiled model of ``key``, compiling it on a miss.
 
@@ -136,6 +148,9 @@ def compiled_model(
         From :func:`backend_for`.
     var_names : list of str
         Variables to keep in the trace.
+    mode : str
+        PyTensor mode of the Python-callback and independence backends' functions
+        (:meth:`hierlmm.engines.base.Engine.compile_mode`).
 
     Returns
     -------
@@ -144,13 +159,13 @@ def compiled_model(
         Seconds spent building and compiling (near zero on a hit).
     """
     start = time.perf_counter()
-    full_key = (backend, tuple(var_names), key)
+    full_key = (backend, mode, tuple(var_names), key)
     with _CACHE_LOCK:
         entry = _CACHE.get(full_key)
         if entry is not None:
             _CACHE.move_to_end(full_key)
             return entry, time.perf_counter() - start
-    entry = _compile(build(), backend, var_names, full_key)
+    entry = _compile(build(), backend, var_names, full_key, mode)
     with _CACHE_LOCK:
         _COMPILES[0] += 1
         _CACHE[full_key] = entry
@@ -174,6 +189,22 @@ def _sample_nutpie(compiled: Any, settings: SamplerSettings, backend: str) -> xr
         # Python callbacks hold the GIL: parallel chains would only contend for it.
         cores=1 if backend == "nutpie-python" else settings.cores,
     )
+
+
+def _sample_independence(
+    density: PyFuncDensity, settings: SamplerSettings, coords: dict
+) -> xr.DataTree:
+    from hierlmm.inference.progress import progress_bar
+
+    total = settings.chains * (settings.draws + min(settings.tune, WARMUP_MAX))
+    with progress_bar(settings.progress, total, "log-densities") as tick:
+        run = sample_independence(
+            density.serial_logp, density.logp, density.initial_point(settings.seed),
+            draws=settings.draws, tune=settings.tune, chains=settings.chains,
+            seed=settings.seed, tick=tick,
+        )
+    return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
+                       coords)
 
 
 def _sample_pymc_api(
@@ -212,6 +243,8 @@ def run_sampler(
             compiled = entry.with_inputs(inputs)
             if entry.backend.startswith("nutpie"):
                 tree = _sample_nutpie(compiled, settings, entry.backend)
+            elif entry.backend == "independence":
+                tree = _sample_independence(compiled, settings, entry.model.coords)
             else:
                 tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:

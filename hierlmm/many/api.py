@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pandas as pd
 from hierlmm.errors import SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.fit import _as_spec, _check_counts, _check_seed
+from hierlmm.inference.progress import progress_bar
 from hierlmm.many import jaxpath
 from hierlmm.many.executors import check_executor, default_workers, run_tasks
 from hierlmm.many.labels import parameter_labels
@@ -55,18 +54,6 @@ def _default_chunk(m: int, workers: int, backend: str) -> int:
 
 def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
     return [indices[i:i + size] for i in range(0, len(indices), size)]
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int) -> Iterator:
-    if not enabled:
-        yield lambda k: None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=False) as bar:
-        task = bar.add_task("outcomes", total=total, completed=done)
-        yield lambda k: bar.advance(task, k)
 
 
 def fit_many(
@@ -174,7 +161,7 @@ def fit_many(
     todo = np.array([j for j in range(m) if j not in done], dtype=np.int64)
     tasks = [Task(spec, rows, idx, outcome_seeds(seed, idx), values[:, idx], settings)
              for idx in _chunks(todo, chunk_size)]
-    with _progress(progress, m, skipped) as advance:
+    with progress_bar(progress, m, "outcomes", skipped) as advance:
         for result in run_tasks(tasks, executor, workers):
             if chunk_store is not None:
                 chunk_store.write(result)

@@ -56,7 +56,8 @@ def resolve_engine(engine: str, spec: ModelSpec, design: Design) -> str:
     return make_engine(engine, design, spec, get_family(spec.family, spec.link)).name
 
 
-def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engine:
+def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto",
+               sampler: str = "auto") -> Engine:
     """Check the spec can be fitted and bind family and engine to ``design``.
 
     Raises
@@ -78,7 +79,7 @@ def plan_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Engi
         )
     family.check_response(design.y, spec.response)
     check_identifiable(design, family)
-    return make_engine(engine, design, spec, family)
+    return make_engine(engine, design, spec, family, sampler)
 
 
 def build_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> BuiltModel:

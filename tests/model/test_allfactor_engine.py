@@ -24,9 +24,9 @@ def _design(n_subjects: int, n_items: int):
     return spec, build_design(spec, sim.data)
 
 
-def _engine(n_subjects: int, n_items: int):
+def _engine(n_subjects: int, n_items: int, sampler: str = "auto"):
     spec, design = _design(n_subjects, n_items)
-    return make_engine("auto", design, spec, get_family(spec.family))
+    return make_engine("auto", design, spec, get_family(spec.family), sampler)
 
 
 def test_rule_integrates_all_factors_of_a_large_design_with_a_small_second_factor():
@@ -43,9 +43,38 @@ def test_rule_keeps_small_designs_on_the_one_factor_path():
     assert [g.factor for g in engine.sampled_groups] == ["item"]
 
 
-def test_rule_keeps_a_large_dense_block_on_the_one_factor_path(monkeypatch):
+def test_rule_small_dense_block_runs_nuts():
+    engine = _engine(100, 20)
+    assert engine.choose_sampler() == "nutpie" and engine.compile_mode() == "HIERLMM_PY"
+
+
+def test_rule_large_dense_block_runs_the_independence_sampler(monkeypatch):
+    monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)  # "too costly for NUTS"
+    engine = _engine(100, 20)
+    assert engine.all_factors and engine.choose_sampler() == "independence"
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+def test_rule_keeps_a_large_dense_block_on_the_one_factor_path_under_nuts(monkeypatch, sampler):
     monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
-    assert not _engine(100, 20).all_factors
+    engine = _engine(100, 20, sampler)
+    assert not engine.all_factors and engine.choose_sampler() == sampler
+    assert engine.compile_mode() == "NUMBA"
+
+
+def test_rule_keeps_a_dense_block_beyond_the_independence_limit_on_the_one_factor_path(
+        monkeypatch):
+    monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
+    monkeypatch.setattr(collapsed_engine, "IMH_MAX_FLOPS", 1e4)
+    engine = _engine(100, 20)
+    assert not engine.all_factors and engine.choose_sampler() == "nutpie"
+
+
+def test_independence_sampler_needs_the_collapsed_engine():
+    spec, design = _design(30, 20)
+    engine = make_engine("sampled", design, spec, get_family(spec.family), "independence")
+    with pytest.raises(hierlmm.SpecError, match='sampler="independence" needs the collapsed'):
+        engine.choose_sampler()
 
 
 def test_model_potential_is_the_all_factor_likelihood():

@@ -52,6 +52,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from hierlmm.engines.collapsed.blocks import FactorBlocks
+from hierlmm.engines.collapsed.sparse_gram import add_weighted_gram
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -115,6 +116,37 @@ def _block_apply(blocks3: np.ndarray, M):
 
 
 @dataclass(frozen=True)
+class ScaledSparse:
+    """``diag(left) G diag(right)`` for a sparse ``G`` (L1, m), applied without forming it.
+
+    Attributes
+    ----------
+    G : scipy.sparse.csr_array, shape (L1, m)
+    left : ndarray, shape (L1,)
+    right : ndarray, shape (m,)
+    """
+
+    G: sp.csr_array
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def T(self) -> ScaledSparse:  # noqa: N802 (numpy's name)
+        return ScaledSparse(self.G.T, self.right, self.left)
+
+    def __matmul__(self, v: np.ndarray) -> np.ndarray:
+        """``diag(left) G diag(right) v`` for ``v`` (m,) or (m, k)."""
+        right = self.right if np.ndim(v) == 1 else self.right[:, None]
+        left = self.left if np.ndim(v) == 1 else self.left[:, None]
+        return left * (self.G @ (right * v))
+
+    def lower_gram(self) -> np.ndarray:
+        """The lower triangle of ``M'M`` (dense (m, m), zeros above) of this matrix ``M``."""
+        lower = add_weighted_gram(self.G, self.left**2, np.zeros((self.G.shape[1],) * 2))
+        return self.right[:, None] * lower * self.right[None, :]
+
+
+@dataclass(frozen=True)
 class Factorization:
     """The blocked Cholesky of ``A = I + Lambda' G Lambda`` at one parameter value.
 
@@ -124,7 +156,7 @@ class Factorization:
         ``Lambda`` of the first factor and of the others.
     C11, A11inv : ndarray, shape (L1, q1, q1)
         Cholesky factors and inverses of the first factor's diagonal blocks of ``A``.
-    B, E : (L1 q1, m), sparse or dense
+    B, E : (L1 q1, m), ScaledSparse or dense
         ``A12 = Lambda_1' G12 Lambda_2`` and ``A11^{-1} A12``.
     CS : ndarray, shape (m, m)
         Lower Cholesky factor of the Schur complement ``S = A22 - A12' A11^{-1} A12``.
@@ -151,10 +183,6 @@ class Factorization:
         return np.concatenate([y1 - self.E @ z2, z2])
 
 
-def _dense(M) -> np.ndarray:
-    return M.toarray() if sp.issparse(M) else np.asarray(M)
-
-
 def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     """Blocked Cholesky of ``A = I + Lambda' G Lambda`` for whitened roots ``K_k``.
 
@@ -170,11 +198,21 @@ def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     A11 = np.eye(K1.shape[0]) + np.einsum("ba,lbc,cd->lad", K1, blocks.G11, K1)
     C11 = np.linalg.cholesky(A11)
     A11inv = np.linalg.inv(A11)
-    B = R2.cols(R1.rows(blocks.G12, transpose=True))
-    E = _block_apply(A11inv, B)
-    S = R2.rows(R2.cols(blocks.G22), transpose=True) - _dense(B.T @ E)
+    if blocks.is_sparse:  # every q is 1: S = Lambda_2 (G22 - G21 W G12) Lambda_2 + I
+        k1, lam2 = float(K1[0, 0]), R2.diagonal
+        B = ScaledSparse(blocks.G12, np.full(blocks.first_size, k1), lam2)
+        E = ScaledSparse(blocks.G12, k1 * A11inv[:, 0, 0], lam2)
+        inner = add_weighted_gram(blocks.G12, k1**2 * A11inv[:, 0, 0], blocks.G22.copy(),
+                                  scale=-1.0)  # lower triangle only
+        S = lam2[:, None] * inner * lam2[None, :]
+    else:
+        B = R2.cols(R1.rows(blocks.G12, transpose=True))
+        E = _block_apply(A11inv, B)
+        S = R2.rows(R2.cols(blocks.G22), transpose=True) - B.T @ E
     S[np.diag_indices_from(S)] += 1.0
-    CS = np.linalg.cholesky(0.5 * (S + S.T))
+    CS, info = sla.lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)  # reads the lower half
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the Schur complement is not positive definite ({info})")
     return Factorization(R1=R1, R2=R2, C11=C11, A11inv=A11inv, B=B, E=E, CS=CS)
 
 
@@ -190,12 +228,9 @@ def _g_times(blocks: FactorBlocks, v: np.ndarray) -> np.ndarray:
     return np.concatenate([g1, blocks.G12.T @ v1 + blocks.G22 @ v2])
 
 
-def _frobenius(dense: np.ndarray, M) -> float:
-    """``sum(dense * M)`` for a dense or sparse ``M``."""
-    if sp.issparse(M):
-        coo = M.tocoo()
-        return float(np.dot(dense[coo.row, coo.col], coo.data))
-    return float(np.vdot(dense, M))
+def _lower_vdot(A: np.ndarray, B: np.ndarray) -> float:
+    """``sum(A * B)`` of two symmetric matrices given by their lower triangles."""
+    return float(2.0 * np.vdot(A, B) - np.dot(np.diagonal(A), np.diagonal(B)))
 
 
 def _inverse_diagonal_sums(blocks, fac, Sinv) -> list[np.ndarray]:
@@ -203,12 +238,13 @@ def _inverse_diagonal_sums(blocks, fac, Sinv) -> list[np.ndarray]:
 
     First factor: ``A11^{-1} + E S^{-1} E'`` on its diagonal blocks; the others: the
     diagonal blocks of ``S^{-1}``. The cross term costs one product with the pattern of
-    the Schur complement's own (sparse ``E'E``, or ``E S^{-1}`` when dense).
+    the Schur complement's own (sparse ``E'E``, or ``E S^{-1}`` when dense). ``Sinv``
+    is the lower triangle only when ``E`` is sparse (every q is 1), full otherwise.
     """
     q1 = blocks.q[0]
     first = fac.A11inv.sum(axis=0)
-    if sp.issparse(fac.E):  # every q is 1 here
-        first = first + _frobenius(Sinv, fac.E.T @ fac.E)
+    if isinstance(fac.E, ScaledSparse):  # every q is 1: diagonal blocks are diagonal
+        first = first + _lower_vdot(Sinv, fac.E.lower_gram())
     else:
         ES = (fac.E @ Sinv).reshape(-1, q1, Sinv.shape[0])
         first = first + np.einsum("jat,jbt->ab", ES, fac.E.reshape(ES.shape))
@@ -234,13 +270,13 @@ def _logdet_grads(blocks, fac, Sinv, Ks) -> list[np.ndarray]:
     return out
 
 
-def _inverse(CS: np.ndarray) -> np.ndarray:
-    """``S^{-1}`` from its lower Cholesky factor (LAPACK potri), full symmetric."""
+def _inverse(CS: np.ndarray, full: bool = True) -> np.ndarray:
+    """``S^{-1}`` from its lower Cholesky factor (LAPACK potri): full symmetric, or the
+    lower triangle with zeros above (``CS`` must be zero above its diagonal)."""
     inv, info = sla.lapack.dpotri(CS, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"dpotri failed with info={info}")
-    inv = np.tril(inv)
-    return inv + np.tril(inv, -1).T
+    return inv + np.tril(inv, -1).T if full else inv
 
 
 @dataclass(frozen=True)
@@ -306,7 +342,7 @@ def allfactor_loglik_grad(
     lam_b = np.concatenate([fac.R1.rows(bhat[:n1]), fac.R2.rows(bhat[n1:])])
     w = c - _g_times(blocks, lam_b)
     grad_beta = (resp.Xty - blocks.XtX @ beta - blocks.ZtX.T @ lam_b) / s2
-    Sinv = _inverse(fac.CS)
+    Sinv = _inverse(fac.CS, full=not blocks.is_sparse)
     logdet_parts = _logdet_grads(blocks, fac, Sinv, Ks)
     grad_K, offs = [], blocks.offsets
     for k, q in enumerate(blocks.q):

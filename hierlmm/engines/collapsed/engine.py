@@ -25,6 +25,7 @@ from functools import cached_property
 import numpy as np
 import pymc as pm
 
+from hierlmm._pytensor_setup import PYTHON_MODE
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.base import Engine
 from hierlmm.engines.collapsed.allfactor_effects import add_all_effects
@@ -52,6 +53,7 @@ PYFUNC_MAX_EFFECTS = 10_000  # collapsed levels x effects up to which Python cal
 Y_SHIFT = "y_shift"  # data container: the constant subtracted from y
 ALL_MAX_FLOPS = 5e7  # all factors integrated out while one gradient costs at most this
 ALL_MIN_ROWS = 2_000  # ... and the data have at least this many rows
+IMH_MAX_FLOPS = 1e10  # ... or at most this under the independence sampler (m ~ 2,100)
 ALL_INPUTS = ("allfactor_Zty", "allfactor_Xty", "allfactor_yty")
 
 
@@ -69,22 +71,33 @@ def allfactor_flops(design: Design) -> float:
     return float(m) ** 3 + 2.0 * pairs
 
 
-def integrates_all(design: Design) -> bool:
+def integrates_all(design: Design, independence: bool = False) -> bool:
     """Whether the collapsed engine integrates every factor out (the all-factor path).
 
     Rule: at least two factors, at least :data:`ALL_MIN_ROWS` rows and one value +
-    gradient estimated at most :data:`ALL_MAX_FLOPS` (:func:`allfactor_flops`), about
-    10-20 ms on the 2-core development machine. Otherwise the largest factor alone is
-    integrated out and the others are sampled, at O(n) per gradient: with few rows that
-    costs less than the all-factor path's fixed Python overhead (about 3 ms, Penicillin),
-    and with a large dense block (InstEval: m = 1,142, ~0.85 s per gradient here; 300
-    subjects x 300 items with slopes: m = 600) the O(m^3) algebra costs far more than
-    O(n).
+    gradient estimated (:func:`allfactor_flops`) at most
+
+    - :data:`ALL_MAX_FLOPS` for NUTS (about 10-20 ms on the 2-core development machine),
+      which spends several gradients per draw;
+    - :data:`IMH_MAX_FLOPS` when the independence sampler may run (``independence``:
+      ``sampler="auto"`` or ``"independence"``), which spends one value per draw
+      (InstEval, m = 1,142: about 40 ms per value).
+
+    Otherwise the largest factor alone is integrated out and the others are sampled, at
+    O(n) per gradient: with few rows that costs less than the all-factor path's fixed
+    Python overhead (about 3 ms, Penicillin), and with a large dense block under NUTS
+    (InstEval: ~0.15 s per gradient here) the O(m^3) algebra costs far more than O(n).
     """
     groups = design.groups
     if len(groups) < 2 or design.n < ALL_MIN_ROWS:
         return False
-    return allfactor_flops(design) <= ALL_MAX_FLOPS
+    return allfactor_flops(design) <= (IMH_MAX_FLOPS if independence else ALL_MAX_FLOPS)
+
+
+def prefers_independence(design: Design) -> bool:
+    """Whether ``sampler="auto"`` runs the independence sampler: all factors integrated out
+    and one value + gradient above :data:`ALL_MAX_FLOPS` (NUTS would spend minutes)."""
+    return integrates_all(design, independence=True) and not integrates_all(design)
 
 
 def design_fingerprint(design: Design) -> str:
@@ -106,6 +119,7 @@ class CollapsedEngine(Engine):
     """Gaussian likelihood with one factor's effects integrated out analytically."""
 
     name = "collapsed"
+    supports_independence = True
 
     @cached_property
     def group(self) -> GroupDesign:
@@ -133,7 +147,21 @@ class CollapsedEngine(Engine):
         Not with AR(1)/CAR(1) residuals: their ``R^-1``-weighted statistics exist for the
         largest factor only, the other factors are sampled.
         """
-        return self.residual is None and integrates_all(self.design)
+        independence = self.sampler_request in ("auto", "independence")
+        return self.residual is None and integrates_all(self.design, independence)
+
+    def compile_mode(self) -> str:
+        """Python thunks for the all-factor likelihood (a numpy/LAPACK Op that numba could
+        only wrap in object mode, recompiled in every process), numba otherwise."""
+        return PYTHON_MODE if self.all_factors else super().compile_mode()
+
+    def choose_sampler(self) -> str:
+        """``"auto"``: the independence sampler when every factor of a large design is
+        integrated out (:func:`prefers_independence`), nutpie's NUTS otherwise."""
+        if self.sampler_request == "auto" and self.residual is None \
+                and prefers_independence(self.design):
+            return "independence"
+        return super().choose_sampler()
 
     @property
     def sampled_groups(self) -> tuple[GroupDesign, ...]:
