@@ -144,6 +144,12 @@ class Engine(ABC):
         """Whether nutpie should call a PyTensor-compiled log-density from Python."""
         return False
 
+    def exact_conditional(self) -> Any:
+        """A block of parameters whose conditional given the rest is Gaussian and known
+        exactly, for the independence sampler (an object with ``name``, the value
+        variable, and ``values -> (mean, chol of precision)``); None by default."""
+        return None
+
     def compile_mode(self) -> str:
         """PyTensor mode of the log-density nutpie calls from Python (and the
         independence sampler's): numba unless the engine says otherwise."""

@@ -236,7 +236,9 @@ def fit(
                 mode=plan.compile_mode(),
             )
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
-        tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep)
+        exact = plan.exact_conditional() if sampler == "independence" else None
+        tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep,
+                                     exact=exact)
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units

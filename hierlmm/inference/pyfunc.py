@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 
 import numpy as np
@@ -89,6 +89,8 @@ class PyFuncDensity:
         ``logp_dlogp`` and ``expand`` behind a lock, for the chains' callbacks.
     logp : pytensor Function or None
         ``x (ndim,) -> [logp ()]`` without the gradient (compiled on request).
+    slots : dict of str to (int, int)
+        Where each value variable lies in ``x``: ``x[start:stop]``.
     """
 
     logp_dlogp: pytensor.compile.Function
@@ -101,6 +103,7 @@ class PyFuncDensity:
     serial_logp: SerialFunction
     serial_expand: SerialFunction
     logp: pytensor.compile.Function | None = None
+    slots: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[int], np.ndarray]:
@@ -160,7 +163,8 @@ def compile_density(
     dims = {k: tuple(v) for k, v in model.named_vars_to_dims.items() if k in wanted}
     return PyFuncDensity(logp_dlogp, expand, initial_point, meta["names"], shapes, dims,
                          meta["ndim"], SerialFunction(logp_dlogp), SerialFunction(expand),
-                         value[0] if value else None)
+                         value[0] if value else None,
+                         {k: tuple(v) for k, v in meta.get("slots", {}).items()})
 
 
 def _value_only(value: pt.TensorVariable) -> pt.TensorVariable:
@@ -203,7 +207,8 @@ def _compile_graphs(
                      compile_pymc([joined], kept, mode=mode)]
         if with_value:
             functions.append(compile_pymc([joined], [_value_only(logp)], mode=mode))
-    return functions, {"ndim": ndim, "names": names}
+    slots = {v.name: (int(offsets[k]), int(offsets[k + 1])) for k, v in enumerate(value_vars)}
+    return functions, {"ndim": ndim, "names": names, "slots": slots}
 
 
 def nutpie_model(density: PyFuncDensity, coords: dict[str, list]):

@@ -33,7 +33,12 @@ import pymc as pm
 import xarray as xr
 
 from hierlmm.errors import FitError, SpecError
-from hierlmm.inference.independence import WARMUP_MAX, sample_independence, to_datatree
+from hierlmm.inference.independence import (
+    WARMUP_MAX,
+    ExactBlock,
+    sample_independence,
+    to_datatree,
+)
 from hierlmm.inference.pyfunc import PyFuncDensity, compile_density, nutpie_model
 
 CACHE_SIZE = 16
@@ -191,8 +196,20 @@ def _sample_nutpie(compiled: Any, settings: SamplerSettings, backend: str) -> xr
     )
 
 
+def _exact_block(density: PyFuncDensity, exact: Any) -> ExactBlock | None:
+    """The engine's exact conditional (:meth:`Engine.exact_conditional`) on ``x``."""
+    if exact is None or exact.name not in density.slots:
+        return None
+    start, stop = density.slots[exact.name]
+
+    def conditional(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return exact(dict(zip(density.names, density.serial_expand(x), strict=True)))
+
+    return ExactBlock(np.arange(start, stop), conditional)
+
+
 def _sample_independence(
-    density: PyFuncDensity, settings: SamplerSettings, coords: dict
+    density: PyFuncDensity, settings: SamplerSettings, coords: dict, exact: Any
 ) -> xr.DataTree:
     from hierlmm.inference.progress import progress_bar
 
@@ -201,7 +218,7 @@ def _sample_independence(
         run = sample_independence(
             density.serial_logp, density.logp, density.initial_point(settings.seed),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
-            seed=settings.seed, tick=tick,
+            seed=settings.seed, tick=tick, exact=_exact_block(density, exact),
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)
@@ -232,10 +249,12 @@ def run_sampler(
     inputs: dict[str, np.ndarray],
     settings: SamplerSettings,
     var_names: list[str],
+    exact: Any = None,
 ) -> tuple[xr.DataTree, float]:
     """Sample ``entry``'s model on ``inputs``; return the DataTree and seconds taken.
 
     PyMC's own samplers compile inside ``pm.sample``; that time counts as sampling.
+    ``exact`` is the engine's exact conditional block (independence sampler only).
     """
     start = time.perf_counter()
     try:
@@ -244,7 +263,7 @@ def run_sampler(
             if entry.backend.startswith("nutpie"):
                 tree = _sample_nutpie(compiled, settings, entry.backend)
             elif entry.backend == "independence":
-                tree = _sample_independence(compiled, settings, entry.model.coords)
+                tree = _sample_independence(compiled, settings, entry.model.coords, exact)
             else:
                 tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:

@@ -77,42 +77,31 @@ class Roots:
         return np.concatenate([np.full(n, K[0, 0]) for K, n in zip(self.Ks, self.sizes,
                                                                      strict=True)])
 
-    def rows(self, M, transpose: bool = False):
-        """``Lambda M`` (``Lambda' M``), ``M`` dense (size, ...) or sparse with q_k = 1."""
-        if sp.issparse(M):
-            return sp.csr_array(sp.diags_array(self.diagonal) @ M)
-        out, start = np.empty(np.shape(M)), 0
+    def rows(self, M: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """``Lambda M`` (``Lambda' M``) for a dense ``M`` (size, ...)."""
+        M = np.asarray(M)
+        out, start, rest = np.empty(M.shape), 0, int(np.prod(M.shape[1:], dtype=np.int64))
         for K, n in zip(self.Ks, self.sizes, strict=True):
             chunk, q = M[start:start + n], K.shape[0]
             if q == 1:
                 out[start:start + n] = K[0, 0] * chunk
-            else:
-                blocks = chunk.reshape(-1, q, *np.shape(M)[1:])
-                out[start:start + n] = np.einsum(
-                    "ab,lb...->la...", K.T if transpose else K, blocks
-                ).reshape(chunk.shape)
+            else:  # (q, q) @ (L, q, rest): one small matrix product per level
+                blocks = chunk.reshape(-1, q, rest)
+                out[start:start + n] = np.matmul(K.T if transpose else K,
+                                                 blocks).reshape(chunk.shape)
             start += n
         return out
 
-    def cols(self, M):
-        """``M Lambda`` for dense ``M`` (..., size), or sparse ``M`` with every q_k = 1."""
-        if sp.issparse(M):
-            M = sp.csr_array(M, copy=True)
-            M.data *= self.diagonal[M.indices]
-            return M
+    def cols(self, M: np.ndarray) -> np.ndarray:
+        """``M Lambda`` for a dense ``M`` (..., size)."""
         return self.rows(np.asarray(M).T, transpose=True).T
 
 
-def _block_apply(blocks3: np.ndarray, M):
-    """``blockdiag(blocks3) @ M``: blocks (L, q, q), ``M`` (L q, ...) dense or sparse (q = 1)."""
-    if sp.issparse(M):
-        M = sp.csr_array(M, copy=True)
-        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
-        M.data *= blocks3[:, 0, 0][rows]
-        return M
+def _block_apply(blocks3: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``blockdiag(blocks3) @ M``: blocks (L, q, q), dense ``M`` (L q, ...)."""
     L, q = blocks3.shape[0], blocks3.shape[1]
-    out = np.einsum("lab,lb...->la...", blocks3, M.reshape(L, q, *np.shape(M)[1:]))
-    return out.reshape(np.shape(M))
+    rest = int(np.prod(np.shape(M)[1:], dtype=np.int64))
+    return np.matmul(blocks3, np.reshape(M, (L, q, rest))).reshape(np.shape(M))
 
 
 @dataclass(frozen=True)
@@ -124,11 +113,14 @@ class ScaledSparse:
     G : scipy.sparse.csr_array, shape (L1, m)
     left : ndarray, shape (L1,)
     right : ndarray, shape (m,)
+    G_csc : scipy.sparse.csc_array, optional
+        ``G`` as CSC, for :meth:`lower_gram`.
     """
 
     G: sp.csr_array
     left: np.ndarray
     right: np.ndarray
+    G_csc: sp.csc_array | None = None
 
     @property
     def T(self) -> ScaledSparse:  # noqa: N802 (numpy's name)
@@ -142,7 +134,8 @@ class ScaledSparse:
 
     def lower_gram(self) -> np.ndarray:
         """The lower triangle of ``M'M`` (dense (m, m), zeros above) of this matrix ``M``."""
-        lower = add_weighted_gram(self.G, self.left**2, np.zeros((self.G.shape[1],) * 2))
+        lower = add_weighted_gram(self.G, self.left**2, np.zeros((self.G.shape[1],) * 2),
+                                  G12_csc=self.G_csc)
         return self.right[:, None] * lower * self.right[None, :]
 
 
@@ -179,12 +172,18 @@ class Factorization:
     def solve(self, u: np.ndarray, n1: int) -> np.ndarray:
         """``A^{-1} u`` for a stacked vector ``u`` (Q,)."""
         y1 = _block_apply(self.A11inv, u[:n1])
-        z2 = sla.cho_solve((self.CS, True), u[n1:] - self.B.T @ y1)
+        z2 = sla.cho_solve((self.CS, True), u[n1:] - self.B.T @ y1, check_finite=False)
         return np.concatenate([y1 - self.E @ z2, z2])
+
+
+_LAST: list = [None]  # (blocks, roots, Factorization) of the last factorisation
 
 
 def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     """Blocked Cholesky of ``A = I + Lambda' G Lambda`` for whitened roots ``K_k``.
+
+    The last factorisation of each ``blocks`` is kept: the independence sampler asks for
+    the fixed effects' conditional and then the log-density at the same roots.
 
     Parameters
     ----------
@@ -192,6 +191,29 @@ def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     Ks : list of ndarray, each (q_k, q_k)
         ``L_k / sigma`` per factor, in ``blocks.factors`` order.
     """
+    last = _LAST[0]
+    if last is not None and _same_blocks(last[0], blocks) and _same_roots(last[1], Ks):
+        return last[2]
+    fac = _factorize(blocks, Ks)
+    _LAST[0] = (blocks, [np.array(K, dtype=np.float64) for K in Ks], fac)  # one entry: a
+    return fac  # factorisation holds an m x m matrix
+
+
+def _same_blocks(a: FactorBlocks, b: FactorBlocks) -> bool:
+    """The same object, or blocks of one design (a reused compiled model's own copy)."""
+    return a is b or (bool(a.fingerprint) and a.fingerprint == b.fingerprint
+                      and a.is_sparse == b.is_sparse)
+
+
+def _same_roots(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    """Equal roots up to rounding (the sampler's two routes to sigma and L_k may differ
+    in the last bit; such a difference changes the factorisation by as little)."""
+    return len(a) == len(b) and all(
+        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=1e-12, atol=0.0)
+        for x, y in zip(a, b, strict=True))
+
+
+def _factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     sizes = [n * q for n, q in zip(blocks.n_levels, blocks.q, strict=True)]
     R1, R2 = Roots(Ks[:1], sizes[:1]), Roots(Ks[1:], sizes[1:])
     K1 = Ks[0]
@@ -201,9 +223,9 @@ def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     if blocks.is_sparse:  # every q is 1: S = Lambda_2 (G22 - G21 W G12) Lambda_2 + I
         k1, lam2 = float(K1[0, 0]), R2.diagonal
         B = ScaledSparse(blocks.G12, np.full(blocks.first_size, k1), lam2)
-        E = ScaledSparse(blocks.G12, k1 * A11inv[:, 0, 0], lam2)
+        E = ScaledSparse(blocks.G12, k1 * A11inv[:, 0, 0], lam2, blocks.G12_csc)
         inner = add_weighted_gram(blocks.G12, k1**2 * A11inv[:, 0, 0], blocks.G22.copy(),
-                                  scale=-1.0)  # lower triangle only
+                                  scale=-1.0, G12_csc=blocks.G12_csc)  # lower triangle
         S = lam2[:, None] * inner * lam2[None, :]
     else:
         B = R2.cols(R1.rows(blocks.G12, transpose=True))
@@ -352,6 +374,35 @@ def allfactor_loglik_grad(
     grad_sigma = (-n / sigma + (rr - quad) / sigma**3
                   - sum(float(np.vdot(g, K)) for g, K in zip(grad_K, Ks, strict=True)) / sigma)
     return float(value), grad_beta, float(grad_sigma), [g / sigma for g in grad_K]
+
+
+def fixed_effects_normal(
+    blocks: FactorBlocks, resp: Response, sigma: float, chols: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The likelihood as a function of ``beta``: ``-beta'P beta / 2 + h'beta + const``.
+
+    With every factor integrated out, ``y ~ N(X beta, sigma^2 (I + Z Lambda Lambda' Z'))``
+    whose inverse is ``(I - Z Lambda A^{-1} Lambda' Z') / sigma^2``, so
+    ``P = (X'X - W'A^{-1}W) / sigma^2`` and ``h = (X'y - W'A^{-1}Lambda'Z'y) / sigma^2``
+    with ``W = Lambda'Z'X`` (p solves with the blocked factor).
+
+    Returns
+    -------
+    precision : ndarray, shape (p, p)
+    linear : ndarray, shape (p,)
+    """
+    fac = factorize(blocks, _roots(blocks, sigma, chols))
+    n1 = blocks.first_size
+
+    def lam_t(v):  # Lambda' v for a stacked (Q, ...) array
+        return np.concatenate([fac.R1.rows(v[:n1], transpose=True),
+                               fac.R2.rows(v[n1:], transpose=True)])
+
+    W = lam_t(blocks.ZtX)  # (Q, p)
+    solved = np.column_stack([fac.solve(W[:, k], n1) for k in range(W.shape[1])])
+    precision = (blocks.XtX - W.T @ solved) / sigma**2
+    linear = (resp.Xty - solved.T @ lam_t(resp.Zty)) / sigma**2
+    return 0.5 * (precision + precision.T), linear
 
 
 def draw_all_effects(

@@ -19,7 +19,9 @@ n x Q matrix is formed (each block is assembled from (row, column, value) triple
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,6 +70,8 @@ class FactorBlocks:
     ZtX : ndarray, shape (Q, p)
     XtX : ndarray, shape (p, p)
     n_obs : int
+    fingerprint : str
+        :func:`design_fingerprint` of the design: equal blocks share it.
     """
 
     factors: tuple[str, ...]
@@ -79,6 +83,7 @@ class FactorBlocks:
     ZtX: np.ndarray
     XtX: np.ndarray
     n_obs: int
+    fingerprint: str = ""
 
     @property
     def first_size(self) -> int:
@@ -95,10 +100,25 @@ class FactorBlocks:
         """Start of each factor's effects in the stacked vector, plus the total (k + 1,)."""
         return np.cumsum([0, *(L * q for L, q in zip(self.n_levels, self.q, strict=True))])
 
+    @cached_property
+    def G12_csc(self) -> sp.csc_array | None:
+        """``G12`` as CSC when it is sparse (the Schur kernel reads both layouts)."""
+        return sp.csc_array(self.G12) if self.is_sparse else None
+
     @property
     def is_sparse(self) -> bool:
         """Whether ``G12`` is a scipy sparse array."""
         return sp.issparse(self.G12)
+
+
+def design_fingerprint(design: Design) -> str:
+    """A hash of the arrays the y-independent blocks depend on (codes, Z, X)."""
+    h = hashlib.sha1()
+    for g in design.groups:
+        for arr in (g.codes, g.Z, np.asarray(g.n_levels)):
+            h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(np.ascontiguousarray(design.X).tobytes())
+    return h.hexdigest()
 
 
 def order_groups(groups: tuple[GroupDesign, ...]) -> tuple[GroupDesign, ...]:
@@ -136,6 +156,7 @@ def factor_blocks(design: Design) -> FactorBlocks:
         factors=tuple(g.factor for g in groups), q=tuple(g.q for g in groups),
         n_levels=tuple(g.n_levels for g in groups), G11=0.5 * (diag + diag.transpose(0, 2, 1)),
         G12=G12, G22=0.5 * (G22 + G22.T), ZtX=ZtX, XtX=design.X.T @ design.X, n_obs=design.n,
+        fingerprint=design_fingerprint(design),
     )
 
 

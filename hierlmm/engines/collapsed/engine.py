@@ -19,7 +19,6 @@ its statistics are formed, for accuracy; the intercept absorbs the shift.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 
 import numpy as np
@@ -28,6 +27,7 @@ import pymc as pm
 from hierlmm._pytensor_setup import PYTHON_MODE
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.base import Engine
+from hierlmm.engines.collapsed.allfactor import Response
 from hierlmm.engines.collapsed.allfactor_effects import add_all_effects
 from hierlmm.engines.collapsed.allfactor_op import allfactor_loglik_op
 from hierlmm.engines.collapsed.blocks import (
@@ -38,6 +38,7 @@ from hierlmm.engines.collapsed.blocks import (
     response_blocks,
 )
 from hierlmm.engines.collapsed.effects import EFFECTS_GROUP, add_collapsed_effects
+from hierlmm.engines.collapsed.fixed_conditional import FixedConditional
 from hierlmm.engines.collapsed.likelihood import collapsed_loglik, stats_layout, stats_views
 from hierlmm.engines.collapsed.series import (
     SeriesPieces,
@@ -47,6 +48,7 @@ from hierlmm.engines.collapsed.series import (
 )
 from hierlmm.engines.collapsed.stats import GroupSuffStats, shifted_beta, suffstats_for
 from hierlmm.model import names
+from hierlmm.model.priors import prior_inputs
 from hierlmm.model.random_effects import informative_intercepts
 
 PYFUNC_MAX_EFFECTS = 10_000  # collapsed levels x effects up to which Python callbacks win
@@ -100,16 +102,6 @@ def prefers_independence(design: Design) -> bool:
     return integrates_all(design, independence=True) and not integrates_all(design)
 
 
-def design_fingerprint(design: Design) -> str:
-    """A hash of the arrays the y-independent blocks depend on (codes, Z, X)."""
-    h = hashlib.sha1()
-    for g in design.groups:
-        for arr in (g.codes, g.Z, np.asarray(g.n_levels)):
-            h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(np.ascontiguousarray(design.X).tobytes())
-    return h.hexdigest()
-
-
 def integrated_group(groups: tuple[GroupDesign, ...]) -> GroupDesign:
     """The factor the collapsed engine integrates out: the one with most effects."""
     return max(groups, key=lambda g: g.n_levels * g.q)
@@ -150,6 +142,17 @@ class CollapsedEngine(Engine):
         independence = self.sampler_request in ("auto", "independence")
         return self.residual is None and integrates_all(self.design, independence)
 
+    def exact_conditional(self) -> FixedConditional | None:
+        """The fixed effects' conditional when every factor is integrated out."""
+        if not self.all_factors:
+            return None
+        response = Response(*response_blocks(self.design, self.design.y - self.shift))
+        return FixedConditional.build(
+            blocks=self.blocks, response=response, groups=order_groups(self.design.groups),
+            inputs=prior_inputs(self.design, self.spec.priors, self.family),
+            intercept_index=self.intercept_index, shift=self.shift,
+        )
+
     def compile_mode(self) -> str:
         """Python thunks for the all-factor likelihood (a numpy/LAPACK Op that numba could
         only wrap in object mode, recompiled in every process), numba otherwise."""
@@ -177,7 +180,7 @@ class CollapsedEngine(Engine):
     def structure_key(self, inputs: dict[str, np.ndarray]) -> tuple:
         key = super().structure_key(inputs)
         if self.all_factors:  # the blocks live on the Op: one compile per design
-            key = (*key, "all-factors", design_fingerprint(self.design))
+            key = (*key, "all-factors", self.blocks.fingerprint)
         return key
 
     @cached_property
@@ -288,7 +291,7 @@ class CollapsedEngine(Engine):
             return
         if self.all_factors:
             loglik = allfactor_loglik_op(
-                self.blocks, design_fingerprint(self.design),
+                self.blocks, self.blocks.fingerprint,
                 beta=shifted_beta(beta, data[Y_SHIFT], self.intercept_index),
                 sigma=params[names.SIGMA],
                 chols=[chols[f] for f in self.blocks.factors],
