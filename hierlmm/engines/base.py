@@ -26,6 +26,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from hierlmm._pytensor_setup import PYTHON_MODE
 from hierlmm._pytensor_setup import configure as configure_pytensor
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.errors import SpecError
@@ -150,10 +151,13 @@ class Engine(ABC):
         variable, and ``values -> (mean, chol of precision)``); None by default."""
         return None
 
-    def compile_mode(self) -> str:
-        """PyTensor mode of the log-density nutpie calls from Python (and the
-        independence sampler's): numba unless the engine says otherwise."""
-        return "NUMBA"
+    def compile_mode(self, sampler: str) -> str:
+        """PyTensor mode of the log-density nutpie calls from Python, or the independence
+        sampler calls: numba for NUTS (many cheap calls), Python thunks for the
+        independence sampler (a few thousand calls, each dominated by the likelihood;
+        numba would compile a Python Op such as the all-factor likelihood in object mode
+        afresh in every process, ~9 s)."""
+        return PYTHON_MODE if sampler == "independence" else "NUMBA"
 
     def choose_sampler(self) -> str:
         """The sampler to run: the one asked for, or for ``"auto"`` nutpie's NUTS.

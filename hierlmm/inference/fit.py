@@ -233,7 +233,7 @@ def fit(
             entry, compile_s = compiled_model(
                 plan.structure_key(inputs), lambda: plan.build(inputs),
                 backend=backend_for(sampler, plan.prefers_python_callback()), var_names=keep,
-                mode=plan.compile_mode(),
+                mode=plan.compile_mode(sampler),
             )
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
         exact = plan.exact_conditional() if sampler == "independence" else None

@@ -45,13 +45,14 @@ def test_rule_keeps_small_designs_on_the_one_factor_path():
 
 def test_rule_small_dense_block_runs_nuts():
     engine = _engine(100, 20)
-    assert engine.choose_sampler() == "nutpie" and engine.compile_mode() == "HIERLMM_PY"
+    assert engine.choose_sampler() == "nutpie" and engine.compile_mode("nutpie") == "NUMBA"
 
 
 def test_rule_large_dense_block_runs_the_independence_sampler(monkeypatch):
     monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)  # "too costly for NUTS"
     engine = _engine(100, 20)
     assert engine.all_factors and engine.choose_sampler() == "independence"
+    assert engine.compile_mode("independence") == "HIERLMM_PY"
 
 
 @pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
@@ -59,7 +60,6 @@ def test_rule_keeps_a_large_dense_block_on_the_one_factor_path_under_nuts(monkey
     monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
     engine = _engine(100, 20, sampler)
     assert not engine.all_factors and engine.choose_sampler() == sampler
-    assert engine.compile_mode() == "NUMBA"
 
 
 def test_rule_keeps_a_dense_block_beyond_the_independence_limit_on_the_one_factor_path(

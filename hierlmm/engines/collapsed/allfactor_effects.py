@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from hierlmm.design.design import Design
 from hierlmm.engines.collapsed.allfactor import Response, draw_all_effects
@@ -23,12 +24,17 @@ from hierlmm.engines.collapsed.stats import shifted_beta
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
 
-RECOVER_FLOPS = 4e10  # dense-Cholesky flops spent on effect draws (about 10 s here)
+RECOVER_FLOPS = 4e10  # flops spent on effect draws (a few seconds here)
 
 
 def draws_to_keep(chains: int, draws: int, blocks: FactorBlocks) -> np.ndarray:
-    """Evenly spaced draw indices (per chain) within the flop and cell budgets; >= 1."""
-    per_draw = blocks.m**3 / 3 + 50.0 * (blocks.first_size + blocks.m)
+    """Evenly spaced draw indices (per chain) within the flop and cell budgets; >= 1.
+
+    One draw costs the Schur complement (``L1 q1 m^2`` flops when ``G12`` is dense) and
+    its Cholesky (``m^3 / 3``).
+    """
+    schur = 0.0 if blocks.is_sparse else 2.0 * blocks.first_size * blocks.m**2
+    per_draw = blocks.m**3 / 3 + schur + 50.0 * (blocks.first_size + blocks.m)
     cells = blocks.first_size + blocks.m
     n_keep = min(draws, int(RECOVER_FLOPS / per_draw) // chains,
                  EFFECTS_BUDGET // max(1, chains * cells))
@@ -96,6 +102,7 @@ def add_all_effects(
     args = (design, blocks, Response(*response), shift, intercept_index, rng)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     keep = draws_to_keep(chains, draws, blocks)
-    if keep.size == draws:
-        return posterior.assign(_draw(posterior, *args).data_vars), None
-    return posterior, _draw(posterior.isel(draw=keep), *args)
+    with threadpool_limits(1, user_api="blas"):  # see hierlmm.inference.samplers
+        if keep.size == draws:
+            return posterior.assign(_draw(posterior, *args).data_vars), None
+        return posterior, _draw(posterior.isel(draw=keep), *args)

@@ -24,7 +24,6 @@ from functools import cached_property
 import numpy as np
 import pymc as pm
 
-from hierlmm._pytensor_setup import PYTHON_MODE
 from hierlmm.design.design import Design, GroupDesign
 from hierlmm.engines.base import Engine
 from hierlmm.engines.collapsed.allfactor import Response
@@ -152,11 +151,6 @@ class CollapsedEngine(Engine):
             inputs=prior_inputs(self.design, self.spec.priors, self.family),
             intercept_index=self.intercept_index, shift=self.shift,
         )
-
-    def compile_mode(self) -> str:
-        """Python thunks for the all-factor likelihood (a numpy/LAPACK Op that numba could
-        only wrap in object mode, recompiled in every process), numba otherwise."""
-        return PYTHON_MODE if self.all_factors else super().compile_mode()
 
     def choose_sampler(self) -> str:
         """``"auto"``: the independence sampler when every factor of a large design is
