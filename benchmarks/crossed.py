@@ -1,23 +1,27 @@
-"""Crossed designs (issue 13): the all-factor marginal's cost, exact REML and the fits.
+"""Crossed designs (issue 13): the all-factor marginal's cost, REML fits and the fits.
 
-Run: ``python benchmarks/crossed.py [--fits] [--timeout 900]``. Prints one line per
-measurement and writes ``benchmarks/results/crossed-latest.json``.
+Run: ``python benchmarks/crossed.py [--fits] [--timeout 900] [--draws 250]``. Prints one
+line per measurement and writes ``benchmarks/results/crossed-latest.json``.
 
 - **InstEval** ``y ~ 1 + service + (1|s) + (1|d) + (1|dept)`` (73,421 rows): seconds per
-  all-factor value + gradient (students first, m = 1,142 lecturers + departments dense),
-  and an exact REML fit by Nelder-Mead on the same evaluation code (R/lme4 is not
-  installed here; the issue's lme4 time, 24 s, and hierlmm's old 272 s are printed for
-  reference only, as they were measured elsewhere).
+  all-factor value and value + gradient (students first, m = 1,142 lecturers +
+  departments dense), an exact REML fit by Nelder-Mead on the same evaluation code, and
+  lme4's REML fit (``insteval_lme4.R``) in the same run when ``Rscript`` with lme4 is
+  installed (hierlmm's old 272 s is printed for reference only).
 - **sim300x300**: 300 subjects x 300 items, one row per pair (90k rows),
-  ``y ~ x + (x | subject) + (x | item)``: seconds per all-factor gradient (m = 600).
-- ``--fits``: end-to-end ``hierlmm.fit`` of both (default engine choice) and bambi on
-  sim300x300, each in a subprocess under ``--timeout`` seconds.
+  ``y ~ x + (x | subject) + (x | item)``: seconds per all-factor value and gradient
+  (m = 600).
+- ``--fits``: end-to-end ``hierlmm.fit`` of both with default settings except
+  ``draws`` per chain (``--draws``; the independence sampler needs about 250 x 4 draws
+  for a min bulk ESS of 400 on InstEval), and bambi (nutpie) on sim300x300, each in a
+  subprocess under ``--timeout`` seconds; then the ratio to lme4.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,7 +37,7 @@ from hierlmm.engines.collapsed.allfactor import (
     Response,
     allfactor_loglik,
     allfactor_loglik_grad,
-    factorize,
+    fixed_effects_normal,
 )
 from hierlmm.engines.collapsed.blocks import factor_blocks, response_blocks
 from hierlmm.engines.collapsed.engine import allfactor_flops, integrates_all
@@ -74,11 +78,13 @@ def setup(formula: str, data: pd.DataFrame):
     return design, factor_blocks(design), Response(*response_blocks(design, y))
 
 
-def seconds_per_gradient(blocks, resp, p: int, chols, sigma: float, reps: int = 3) -> float:
+def seconds_per_call(function, blocks, resp, p: int, chols, sigma: float,
+                     reps: int = 5) -> float:
+    """Median seconds of ``function`` at distinct sigmas (no factorisation reuse)."""
     times = []
-    for _ in range(reps):
+    for k in range(reps):
         start = time.perf_counter()
-        allfactor_loglik_grad(blocks, resp, np.zeros(p), sigma, chols)
+        function(blocks, resp, np.zeros(p), sigma * (1.0 + 1e-3 * k), chols)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -87,16 +93,7 @@ def reml(design, blocks, resp, theta: np.ndarray) -> float:
     """Exact REML log-likelihood at ``theta = log(sigma), log(sd_k)`` (q_k = 1)."""
     sigma = float(np.exp(theta[0]))
     chols = [np.array([[np.exp(t)]]) for t in theta[1:]]
-    Ks = [c / sigma for c in chols]
-    fac = factorize(blocks, Ks)
-    n1 = blocks.first_size
-    lam_zx = np.vstack([fac.R1.rows(blocks.ZtX[:n1], transpose=True),
-                        fac.R2.rows(blocks.ZtX[n1:], transpose=True)])  # (Q, p)
-    solved = np.column_stack([fac.solve(lam_zx[:, k], n1) for k in range(design.p)])
-    XVX = (blocks.XtX - lam_zx.T @ solved) / sigma**2
-    lam_zy = np.concatenate([fac.R1.rows(resp.Zty[:n1], transpose=True),
-                             fac.R2.rows(resp.Zty[n1:], transpose=True)])
-    XVy = (resp.Xty - solved.T @ lam_zy) / sigma**2
+    XVX, XVy = fixed_effects_normal(blocks, resp, sigma, chols)
     beta = np.linalg.solve(XVX, XVy)
     ml = allfactor_loglik(blocks, resp, beta, sigma, chols)
     return ml + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(XVX)[1]
@@ -107,6 +104,21 @@ def fit_reml(design, blocks, resp, start: np.ndarray) -> tuple[np.ndarray, float
     res = minimize(lambda t: -reml(design, blocks, resp, t), start, method="Nelder-Mead",
                    options={"xatol": 1e-3, "fatol": 1e-3, "maxfev": 400})
     return np.exp(res.x), time.perf_counter() - t0, int(res.nfev)
+
+
+def lme4_reml(timeout: float) -> dict:
+    """lme4's REML fit of InstEval (``insteval_lme4.R``), or why it did not run."""
+    if shutil.which("Rscript") is None:
+        return {"status": "Rscript not installed"}
+    script = Path(__file__).parent / "insteval_lme4.R"
+    try:
+        out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True,
+                             timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {timeout:.0f} s"}
+    if out.returncode != 0:
+        return {"status": f"failed: {out.stderr.strip()[-200:]}"}
+    return {"status": "ok", **json.loads(out.stdout.strip().splitlines()[-1])}
 
 
 FIT_SCRIPT = """
@@ -123,16 +135,25 @@ if {peer!r} == "bambi":
     idata = model.fit(inference_method="nutpie", random_seed=1)
     print(json.dumps({{"total_s": time.perf_counter() - t}}))
 else:
-    fit = hierlmm.fit(formula, data, seed=1, progress=False, warn_convergence=False)
+    fit = hierlmm.fit(formula, data, seed=1, progress=False, warn_convergence=False,
+                      draws={draws})
     d = fit.diagnostics()
-    print(json.dumps({{"total_s": fit.timings["total_s"], "engine": fit.engine,
-                       "min_ess_bulk": d["min_ess_bulk"], "divergences": d["divergences"],
-                       "sds": fit.summary()["mean"].to_dict()}}))
+    table = fit.summary()
+    medians = fit.posterior[[v for v in fit.posterior.data_vars if v.startswith("sd_")
+                             or v == "sigma"]].median(("chain", "draw"))
+    print(json.dumps({{"total_s": fit.timings["total_s"], "timings": fit.timings,
+                       "engine": fit.engine, "sampler": fit.sampler,
+                       "acceptance": fit.idata["sample_stats"].attrs.get("acceptance_rate"),
+                       "min_ess_bulk": d["min_ess_bulk"], "max_rhat": d["max_rhat"],
+                       "divergences": d["divergences"], "means": table["mean"].to_dict(),
+                       "medians": {{k: v.values.ravel().tolist()
+                                    for k, v in medians.data_vars.items()}}}}))
 """
 
 
-def guarded_fit(name: str, peer: str, timeout: float) -> dict:
-    code = FIT_SCRIPT.format(bench=str(Path(__file__).parent), name=name, peer=peer)
+def guarded_fit(name: str, peer: str, timeout: float, draws: int) -> dict:
+    code = FIT_SCRIPT.format(bench=str(Path(__file__).parent), name=name, peer=peer,
+                             draws=draws)
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=timeout, check=False)
@@ -147,34 +168,46 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fits", action="store_true")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--draws", type=int, default=250)
     args = parser.parse_args()
     results: dict = {}
     design, blocks, resp = setup(INSTEVAL, insteval())
     chols = [np.array([[0.33]]), np.array([[0.52]]), np.array([[0.08]])]
-    per_grad = seconds_per_gradient(blocks, resp, design.p, chols, 1.18)
-    print(f"insteval: all-factor value+gradient {per_grad:.3f} s (m={blocks.m})", flush=True)
+    per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.18)
+    per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.18)
     sds, reml_s, nfev = fit_reml(design, blocks, resp, np.log([1.2, 0.3, 0.5, 0.1]))
     results["insteval"] = {"m": blocks.m, "flops_est": allfactor_flops(design),
-                           "all_factor_by_default": integrates_all(design),
-                           "s_per_gradient": per_grad, "reml_s": reml_s, "reml_nfev": nfev,
+                           "all_factor_by_default": integrates_all(design, True),
+                           "s_per_value": per_value, "s_per_gradient": per_grad,
+                           "reml_s": reml_s, "reml_nfev": nfev,
                            "reml_sigma_sd_s_d_dept": sds.tolist()}
-    print(f"insteval: all-factor value+gradient {per_grad:.3f} s (m={blocks.m}); "
-          f"own exact REML {reml_s:.1f} s ({nfev} evaluations), sigma, sd(s), sd(d), "
-          f"sd(dept) = {np.round(sds, 3).tolist()}; issue's lme4 24 s, old hierlmm 272 s")
+    print(f"insteval: all-factor value {per_value:.3f} s, value+gradient {per_grad:.3f} s "
+          f"(m={blocks.m}); own exact REML {reml_s:.1f} s ({nfev} evaluations), sigma, "
+          f"sd(s), sd(d), sd(dept) = {np.round(sds, 3).tolist()}", flush=True)
+    lme4 = lme4_reml(args.timeout)
+    results["insteval:lme4"] = lme4
+    print(f"insteval lme4: {lme4}", flush=True)
     design, blocks, resp = setup(SIM, sim300())
     chols = [np.array([[1.0, 0.0], [0.15, 0.48]]), np.array([[0.7, 0.0], [-0.06, 0.29]])]
-    per_grad = seconds_per_gradient(blocks, resp, design.p, chols, 1.0)
+    per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.0)
+    per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.0)
     results["sim300x300"] = {"m": blocks.m, "flops_est": allfactor_flops(design),
-                             "all_factor_by_default": integrates_all(design),
-                             "s_per_gradient": per_grad}
-    print(f"sim300x300: all-factor value+gradient {per_grad:.3f} s (m={blocks.m}); "
-          f"chosen by default: {integrates_all(design)}")
+                             "all_factor_by_default": integrates_all(design, True),
+                             "s_per_value": per_value, "s_per_gradient": per_grad}
+    print(f"sim300x300: all-factor value {per_value:.3f} s, value+gradient {per_grad:.3f} s "
+          f"(m={blocks.m})", flush=True)
     if args.fits:
-        for name, peer in (("sim300x300", "hierlmm"), ("sim300x300", "bambi"),
-                           ("insteval", "hierlmm")):
-            res = guarded_fit(name.replace("sim300x300", "sim"), peer, args.timeout)
+        for name, peer, draws in (("insteval", "hierlmm", args.draws),
+                                  ("sim300x300", "hierlmm", 400),
+                                  ("sim300x300", "bambi", 0)):
+            res = guarded_fit(name.replace("sim300x300", "sim"), peer, args.timeout, draws)
             results[f"{name}:{peer}"] = res
-            print(f"{name} {peer}: {res}")
+            print(f"{name} {peer}: {res}", flush=True)
+        fit, ref = results["insteval:hierlmm"], results["insteval:lme4"]
+        if fit.get("status") == "ok" and ref.get("status") == "ok":
+            print(f"insteval: hierlmm {fit['total_s']:.1f} s / lme4 {ref['elapsed_s']:.1f} s "
+                  f"= {fit['total_s'] / ref['elapsed_s']:.2f}x lme4's time "
+                  f"(old hierlmm 272 s = {272 / ref['elapsed_s']:.1f}x)")
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
 

@@ -21,7 +21,7 @@ def convergence_advice(diag: dict[str, float], design: Design, settings: dict) -
     design : Design
         For the number of levels of each grouping factor.
     settings : dict
-        The fit's ``chains`` and ``target_accept``.
+        The fit's ``chains`` and ``target_accept`` (and ``sampler`` when it is not NUTS).
 
     Returns
     -------
@@ -46,6 +46,9 @@ def convergence_advice(diag: dict[str, float], design: Design, settings: dict) -
         causes.append(f"{divergences} divergences: raise target_accept above {target} "
                       "(e.g. 0.95 or 0.99)")
     rhat = diag.get("max_rhat", math.nan)
+    if settings.get("sampler") == "independence":
+        causes.append('the independence sampler\'s Laplace proposal fits this posterior '
+                      'poorly: run more draws, or use sampler="nutpie"')
     if not causes and math.isfinite(rhat) and rhat <= 1.01:
         causes.append("low ESS only: run longer chains (more draws and tune)")
     return "; ".join(causes) if causes else GENERIC

@@ -270,7 +270,8 @@ def _warn_if_unconverged(result: Fit) -> None:
     diag = result.diagnostics()
     problems = convergence_problems(diag)
     if problems:
-        advice = convergence_advice(diag, result.design, result.settings)
+        advice = convergence_advice(diag, result.design,
+                                    {**result.settings, "sampler": result.sampler})
         warnings.warn(
             "convergence diagnostics failed: " + "; ".join(problems)
             + f". Likely cause and remedy: {advice}.",

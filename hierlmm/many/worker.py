@@ -173,7 +173,8 @@ def _prepare(design: Design, spec: ModelSpec, y: np.ndarray, engine: str) -> tup
     """Scaled inputs of one outcome: ``(plan, inputs, kept variables, scaling)``."""
     _check_response(y)
     scaled, scaling = standardize(replace(design, y=y), get_family(spec.family))
-    plan = plan_model(design=scaled, spec=spec, engine=engine)
+    # fit_many always runs NUTS: the engine's rules for NUTS apply
+    plan = plan_model(design=scaled, spec=spec, engine=engine, sampler="nutpie")
     return plan, plan.inputs(), plan.kept_variables(), scaling
 
 

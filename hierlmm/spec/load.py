@@ -83,7 +83,7 @@ class FitOptions:
         (0 to ``MAX_DRAWS``), chains (1 to ``MAX_CHAINS`` = 64).
     seed : int or None
         Non-negative random seed; ``None`` draws one (not reproducible).
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
+    sampler : {"auto", "nutpie", "pymc", "numpyro", "blackjax", "independence"}
     engine : {"auto", "collapsed", "sampled"}
     progress : bool
         Show a progress bar.
@@ -95,7 +95,7 @@ class FitOptions:
     tune: int = 1000
     chains: int = 4
     seed: int | None = None
-    sampler: Sampler = "nutpie"
+    sampler: Sampler = "auto"
     engine: Engine = "auto"
     progress: bool = True
     target_accept: float = 0.9

@@ -113,3 +113,14 @@ def test_failing_log_density_counts_as_rejection():
     run = _run(fragile, 3, draws=300)
     assert run.chains.x[..., 0].max() <= 2.0
     assert np.isfinite(run.chains.lp).all()
+
+
+def test_advice_for_an_unconverged_independence_fit_names_the_sampler():
+    from hierlmm.inference.advice import convergence_advice
+
+    class _Design:
+        groups = ()
+
+    advice = convergence_advice({"divergences": 0, "max_rhat": 1.05, "min_ess_bulk": 90},
+                                _Design(), {"chains": 4, "sampler": "independence"})
+    assert "independence sampler" in advice and 'sampler="nutpie"' in advice

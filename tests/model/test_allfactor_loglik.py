@@ -17,6 +17,7 @@ from hierlmm.engines.collapsed.allfactor import (
     allfactor_loglik,
     allfactor_loglik_grad,
     draw_all_effects,
+    fixed_effects_normal,
 )
 from hierlmm.engines.collapsed.blocks import factor_blocks, order_groups, response_blocks
 from hierlmm.spec import parse_formula
@@ -64,13 +65,18 @@ def _chols(design, rng) -> list[np.ndarray]:
     return out
 
 
-def _dense(design, beta, sigma, chols) -> float:
+def _dense_cov(design, sigma, chols) -> np.ndarray:
     V = sigma**2 * np.eye(design.n)
     for g, L in zip(order_groups(design.groups), chols, strict=True):
         Zf = np.zeros((design.n, g.n_levels * g.q))
         for i in range(design.n):
             Zf[i, g.codes[i] * g.q:(g.codes[i] + 1) * g.q] = g.Z[i]
         V += Zf @ np.kron(np.eye(g.n_levels), L @ L.T) @ Zf.T
+    return V
+
+
+def _dense(design, beta, sigma, chols) -> float:
+    V = _dense_cov(design, sigma, chols)
     return float(multivariate_normal(design.X @ beta, V).logpdf(design.y))
 
 
@@ -171,3 +177,43 @@ def test_sparse_blocks_give_the_same_value_and_gradient(kind, monkeypatch):
     assert got[2] == pytest.approx(want[2], rel=1e-10)
     for g, w in zip(got[3], want[3], strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kind", "q"), CASES)
+def test_fixed_effects_normal_equals_generalised_least_squares(kind, q):
+    """``P = X'V^{-1}X`` and ``h = X'V^{-1}y`` with the dense marginal covariance."""
+    design, blocks, resp, _, sigma, chols = _setup(kind, q)
+    Vinv = np.linalg.inv(_dense_cov(design, sigma, chols))
+    P, h = fixed_effects_normal(blocks, resp, sigma, chols)
+    np.testing.assert_allclose(P, design.X.T @ Vinv @ design.X, rtol=1e-9)
+    np.testing.assert_allclose(h, design.X.T @ Vinv @ design.y, rtol=1e-9)
+
+
+def test_fixed_conditional_is_the_exact_posterior_of_the_centred_coefficients():
+    """beta_c | theta, y with the model's normal prior, the intercept's centring and the
+    response shift, against dense algebra on y ~ N(Xc beta_c, V)."""
+    from hierlmm.engines.collapsed.fixed_conditional import FixedConditional
+    from hierlmm.model import names
+
+    design, blocks, _, _, sigma, chols = _setup("partial", 2)
+    shift = float(design.y.mean())
+    resp = Response(*response_blocks(design, design.y - shift))
+    x_means = np.array([0.0, design.X[:, 1].mean()])
+    inputs = {names.X_MEANS: x_means, names.PRIOR_BETA_MU: np.array([0.3, -0.1]),
+              names.PRIOR_BETA_SD: np.array([2.0, 0.7])}
+    cond = FixedConditional.build(blocks=blocks, response=resp,
+                                  groups=order_groups(design.groups), inputs=inputs,
+                                  intercept_index=0, shift=shift)
+    values = {names.SIGMA: np.asarray(sigma)}
+    for g, L in zip(order_groups(design.groups), chols, strict=True):
+        cov = L @ L.T
+        sd = np.sqrt(np.diag(cov))
+        values[names.sd(g.factor)] = sd
+        values[names.corr(g.factor)] = cov / np.outer(sd, sd)
+    mean, chol = cond(values)
+    Xc = design.X - x_means  # the intercept column stays 1
+    Vinv = np.linalg.inv(_dense_cov(design, sigma, chols))
+    prec = Xc.T @ Vinv @ Xc + np.diag(1 / inputs[names.PRIOR_BETA_SD] ** 2)
+    lin = Xc.T @ Vinv @ design.y + inputs[names.PRIOR_BETA_MU] / inputs[names.PRIOR_BETA_SD] ** 2
+    np.testing.assert_allclose(chol @ chol.T, prec, rtol=1e-9)
+    np.testing.assert_allclose(mean, np.linalg.solve(prec, lin), rtol=1e-9)

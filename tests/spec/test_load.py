@@ -234,7 +234,7 @@ def test_fit_options_defaults() -> None:
     assert FitOptions() == FitOptions.from_dict({})
     options = FitOptions()
     assert (options.draws, options.tune, options.chains, options.seed) == (1000, 1000, 4, None)
-    assert (options.sampler, options.engine, options.progress) == ("nutpie", "auto", True)
+    assert (options.sampler, options.engine, options.progress) == ("auto", "auto", True)
     assert options.target_accept == 0.9
 
 

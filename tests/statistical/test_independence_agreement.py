@@ -22,9 +22,11 @@ FORMULA = "y ~ x + (1 | subject) + (1 | item)"
 @pytest.fixture(scope="module")
 def fits():
     sim = hierlmm.datasets.simulate_crossed(n_subjects=100, n_items=20, seed=3)
-    kw = dict(seed=13, progress=False, warn_convergence=False, chains=4, draws=1000)
-    return {s: hierlmm.fit(FORMULA, sim.data, sampler=s, **kw)
-            for s in ("independence", "nutpie")}
+    kw = dict(seed=13, progress=False, warn_convergence=False)
+    return {"independence": hierlmm.fit(FORMULA, sim.data, sampler="independence", **kw),
+            # NUTS on this path costs ~15 ms a draw: half the draws (ESS still ~2,000)
+            "nutpie": hierlmm.fit(FORMULA, sim.data, sampler="nutpie", chains=2, tune=500,
+                                  **kw)}
 
 
 def test_independence_sampler_agrees_with_nuts(fits):

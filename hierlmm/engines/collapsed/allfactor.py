@@ -30,12 +30,15 @@ all effects per iteration, then the variances). For two or more factors the fill
 every item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m
 Cholesky per iteration plus conjugate variance updates that hierlmm's half-normal /
 LKJ priors do not have (Metropolis steps instead), and centred Gibbs mixes slowly on a
-weakly identified SD (InstEval's 14 departments). (i) keeps NUTS, the priors and every
-diagnostic unchanged, so it was chosen. Its cost: about 3.5 ms per value + gradient at
-small sizes (Python overhead: Penicillin, Pastes), 0.45 s per value and 0.85 s per
-value + gradient on InstEval (m = 1,142; Cholesky and inverse of S dominate), which is
-why :func:`~hierlmm.engines.collapsed.engine.integrates_all` takes this path only when
-its estimated flops are small and otherwise keeps the one-factor path.
+weakly identified SD (InstEval's 14 departments). (i) keeps the priors and every
+diagnostic unchanged, so it was chosen. Its cost on the idle 2-core machine (session 6): InstEval one value 45-60 ms (Cholesky of S ~25-35 ms,
+the sparse Schur product ~8 ms in :mod:`.sparse_gram`), value + gradient 150-190 ms
+(LAPACK ``potri`` for the diagonal blocks of ``S^{-1}`` adds ~45 ms); sim300x300 with
+slopes 30-40 ms a value. NUTS spends several gradients per draw, so for such designs
+``sampler="auto"`` runs the independence sampler on this likelihood instead
+(:mod:`hierlmm.inference.independence`: one value per draw, the fixed effects drawn from
+their exact conditional, :func:`fixed_effects_normal`), and keeps NUTS where a gradient
+is cheap (:func:`~hierlmm.engines.collapsed.engine.integrates_all`).
 
 The gradient with respect to each ``L_k`` uses ``Lambda' G Lambda A^{-1} = I - A^{-1}``,
 so only the diagonal blocks of ``A^{-1}`` are needed (the first factor's from
@@ -170,7 +173,7 @@ class Factorization:
         return 2.0 * (d11 + np.log(np.diag(self.CS)).sum())
 
     def solve(self, u: np.ndarray, n1: int) -> np.ndarray:
-        """``A^{-1} u`` for a stacked vector ``u`` (Q,)."""
+        """``A^{-1} u`` for a stacked ``u``: a vector (Q,) or k right-hand sides (Q, k)."""
         y1 = _block_apply(self.A11inv, u[:n1])
         z2 = sla.cho_solve((self.CS, True), u[n1:] - self.B.T @ y1, check_finite=False)
         return np.concatenate([y1 - self.E @ z2, z2])
@@ -399,7 +402,7 @@ def fixed_effects_normal(
                                fac.R2.rows(v[n1:], transpose=True)])
 
     W = lam_t(blocks.ZtX)  # (Q, p)
-    solved = np.column_stack([fac.solve(W[:, k], n1) for k in range(W.shape[1])])
+    solved = fac.solve(W, n1)  # (Q, p)
     precision = (blocks.XtX - W.T @ solved) / sigma**2
     linear = (resp.Xty - solved.T @ lam_t(resp.Zty)) / sigma**2
     return 0.5 * (precision + precision.T), linear
