@@ -1,12 +1,13 @@
 """Recovery on a crossed design with random slopes on both factors, all factors integrated.
 
-Issue 13 acceptance: subjects x items, one row per pair, ``y ~ x + (x | subject) +
-(x | item)``, fitted on the all-factor path (forced: these designs are small), once with
-NUTS (heavy) and once with the independence sampler that ``sampler="auto"`` picks for
-large such designs (slow, in CI). Six data sets (seeds fixed up front); each of the 9 quantities must be inside its 90% interval in
-at least three of them, and the total number of misses must stay below the 99.9%
-quantile of Binomial(checks, 0.1), as in test_recovery.py. Every fit must also have no
-divergences, R-hat < 1.05 and bulk ESS > 100.
+Issue 13 acceptance: subjects x items, one row per pair, ``y ~ x + (x | subject) + (x |
+item)``, fitted on the all-factor path (forced: these designs are small), once with NUTS
+(heavy) and once with the independence sampler that ``sampler="auto"`` picks for large
+such designs (slow, in CI). Six data sets (seeds fixed up front); each of the 9
+quantities must be inside its 90% interval in at least three of them, and the total
+number of misses must stay below the 99.9% quantile of Binomial(checks, 0.1), as in
+test_recovery.py. Every fit must also have no divergences, R-hat < 1.05 and bulk ESS >
+100.
 """
 
 from __future__ import annotations

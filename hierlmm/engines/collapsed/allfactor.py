@@ -26,19 +26,20 @@ blocked Cholesky with NUTS on the few remaining parameters, (ii) a general spars
 Cholesky with Takahashi selected inverses, (iii) exact blocked Gibbs (one joint draw of
 all effects per iteration, then the variances). For two or more factors the fill of
 ``G21 A11^{-1} G12`` makes the non-first block dense in the designs of the issue
-(InstEval: every pair of lecturers shares students; 300 x 300: every subject meets
-every item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m
-Cholesky per iteration plus conjugate variance updates that hierlmm's half-normal /
-LKJ priors do not have (Metropolis steps instead), and centred Gibbs mixes slowly on a
-weakly identified SD (InstEval's 14 departments). (i) keeps the priors and every
-diagnostic unchanged, so it was chosen. Its cost on the idle 2-core machine (session 6): InstEval one value 45-60 ms (Cholesky of S ~25-35 ms,
-the sparse Schur product ~8 ms in :mod:`.sparse_gram`), value + gradient 150-190 ms
-(LAPACK ``potri`` for the diagonal blocks of ``S^{-1}`` adds ~45 ms); sim300x300 with
-slopes 30-40 ms a value. NUTS spends several gradients per draw, so for such designs
-``sampler="auto"`` runs the independence sampler on this likelihood instead
-(:mod:`hierlmm.inference.independence`: one value per draw, the fixed effects drawn from
-their exact conditional, :func:`fixed_effects_normal`), and keeps NUTS where a gradient
-is cheap (:func:`~hierlmm.engines.collapsed.engine.integrates_all`).
+(InstEval: every pair of lecturers shares students; 300 x 300: every subject meets every
+item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m Cholesky
+per iteration plus conjugate variance updates that hierlmm's half-normal / LKJ priors do
+not have (Metropolis steps instead), and centred Gibbs mixes slowly on a weakly
+identified SD (InstEval's 14 departments). (i) keeps the priors and every diagnostic
+unchanged, so it was chosen. Its cost on the idle 2-core machine (session 6): InstEval
+one value 45-60 ms (Cholesky of S ~25-35 ms, the sparse Schur product ~8 ms in
+:mod:`.sparse_gram`), value + gradient 150-190 ms (LAPACK ``potri`` for the diagonal
+blocks of ``S^{-1}`` adds ~45 ms); sim300x300 with slopes 30-40 ms a value. NUTS spends
+several gradients per draw, so for such designs ``sampler="auto"`` runs the independence
+sampler on this likelihood instead (:mod:`hierlmm.inference.independence`: one value per
+draw, the fixed effects drawn from their exact conditional,
+:func:`fixed_effects_normal`), and keeps NUTS where a gradient is cheap
+(:func:`~hierlmm.engines.collapsed.engine.integrates_all`).
 
 The gradient with respect to each ``L_k`` uses ``Lambda' G Lambda A^{-1} = I - A^{-1}``,
 so only the diagonal blocks of ``A^{-1}`` are needed (the first factor's from
