@@ -211,7 +211,7 @@ BAD_FIT = {
     "chains = 0": "chains=0 must be an integer >= 1",
     'chains = "4"': "chains='4' must be an integer >= 1",
     "seed = -3": "seed=-3 must be an integer >= 0",
-    'sampler = "stan"': "sampler='stan' is not recognised; choose one of nutpie, pymc",
+    'sampler = "stan"': "sampler='stan' is not recognised; choose one of auto, nutpie, pymc",
     'engine = "fast"': "engine='fast' is not recognised; choose one of auto, collapsed",
     'progress = "yes"': "progress='yes' must be true or false",
     "target_accept = 1.0": "target_accept=1.0 must be a number strictly between 0 and 1",
