@@ -133,7 +133,12 @@ if {peer!r} == "bambi":
     import bambi
     model = bambi.Model(formula, data)
     idata = model.fit(inference_method="nutpie", random_seed=1)
-    print(json.dumps({{"total_s": time.perf_counter() - t}}))
+    total = time.perf_counter() - t
+    from arviz_stats import ess
+    post = idata["posterior"].to_dataset() if hasattr(idata, "children") else idata.posterior
+    params = [v for v in post.data_vars if "|" not in v or v.endswith("_sigma")]
+    min_ess = min(float(ess(post[[v]]).to_array().min()) for v in params)
+    print(json.dumps({{"total_s": total, "min_ess_bulk": min_ess}}))
 else:
     fit = hierlmm.fit(formula, data, seed=1, progress=False, warn_convergence=False,
                       draws={draws})

@@ -54,7 +54,7 @@ def simulate(seed: int, n_subjects: int = 40, n_items: int = 30) -> pd.DataFrame
 
 @functools.cache
 def recover(seed: int, sampler: str) -> tuple[pd.DataFrame, dict]:
-    settings = SAMPLING if sampler == "nutpie" else {**SAMPLING, "chains": 4, "draws": 500}
+    settings = SAMPLING if sampler == "nutpie" else {**SAMPLING, "chains": 4, "draws": 300}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(collapsed_engine, "ALL_MIN_ROWS", 0)
         mp.setattr(collapsed_engine, "ALL_MAX_FLOPS", np.inf)
