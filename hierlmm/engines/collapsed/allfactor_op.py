@@ -32,6 +32,14 @@ from hierlmm.engines.collapsed.allfactor import (
 from hierlmm.engines.collapsed.blocks import FactorBlocks
 
 
+def _arguments(inputs: list, n_factors: int) -> tuple:
+    """The Op's inputs as ``(response, beta, sigma, chols)`` for the numpy likelihood."""
+    beta, sigma, *rest = inputs
+    chols, (Zty, Xty, yty) = rest[:n_factors], rest[n_factors:]
+    resp = Response(np.asarray(Zty), np.asarray(Xty), float(yty))
+    return resp, np.asarray(beta), float(sigma), [np.asarray(c) for c in chols]
+
+
 class AllFactorLoglik(Op):
     """``(beta, sigma, L_1..L_K, Zty, Xty, yty) -> (value, d beta, d sigma, d L_1..d L_K)``.
 
@@ -61,12 +69,8 @@ class AllFactorLoglik(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage):
-        beta, sigma, *rest = inputs
-        chols, (Zty, Xty, yty) = rest[: self.n_factors], rest[self.n_factors:]
-        resp = Response(np.asarray(Zty), np.asarray(Xty), float(yty))
         value, g_beta, g_sigma, g_chols = allfactor_loglik_grad(
-            self.blocks, resp, np.asarray(beta), float(sigma), [np.asarray(c) for c in chols]
-        )
+            self.blocks, *_arguments(inputs, self.n_factors))
         results = [np.asarray(value), g_beta, np.asarray(g_sigma), *g_chols]
         for storage, result in zip(output_storage, results, strict=True):
             storage[0] = np.asarray(result, dtype=np.float64)
@@ -103,13 +107,8 @@ class AllFactorLoglikValue(Op):
         return Apply(self, [pt.as_tensor_variable(x) for x in inputs], [pt.dscalar()])
 
     def perform(self, node, inputs, output_storage):
-        n_factors = len(self.blocks.factors)
-        beta, sigma, *rest = inputs
-        chols, (Zty, Xty, yty) = rest[:n_factors], rest[n_factors:]
-        resp = Response(np.asarray(Zty), np.asarray(Xty), float(yty))
         output_storage[0][0] = np.asarray(allfactor_loglik(
-            self.blocks, resp, np.asarray(beta), float(sigma), [np.asarray(c) for c in chols]
-        ), dtype=np.float64)
+            self.blocks, *_arguments(inputs, len(self.blocks.factors))), dtype=np.float64)
 
 
 def allfactor_loglik_op(
