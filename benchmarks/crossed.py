@@ -37,7 +37,7 @@ from hierlmm.engines.collapsed.allfactor import (
     Response,
     allfactor_loglik,
     allfactor_loglik_grad,
-    fixed_effects_normal,
+    reml_loglik,
 )
 from hierlmm.engines.collapsed.blocks import factor_blocks, response_blocks
 from hierlmm.engines.collapsed.engine import allfactor_flops, integrates_all
@@ -91,12 +91,8 @@ def seconds_per_call(function, blocks, resp, p: int, chols, sigma: float,
 
 def reml(design, blocks, resp, theta: np.ndarray) -> float:
     """Exact REML log-likelihood at ``theta = log(sigma), log(sd_k)`` (q_k = 1)."""
-    sigma = float(np.exp(theta[0]))
     chols = [np.array([[np.exp(t)]]) for t in theta[1:]]
-    XVX, XVy = fixed_effects_normal(blocks, resp, sigma, chols)
-    beta = np.linalg.solve(XVX, XVy)
-    ml = allfactor_loglik(blocks, resp, beta, sigma, chols)
-    return ml + 0.5 * design.p * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(XVX)[1]
+    return reml_loglik(blocks, resp, float(np.exp(theta[0])), chols)[0]
 
 
 def fit_reml(design, blocks, resp, start: np.ndarray) -> tuple[np.ndarray, float, int]:

@@ -409,6 +409,27 @@ def fixed_effects_normal(
     return 0.5 * (precision + precision.T), linear
 
 
+def reml_loglik(
+    blocks: FactorBlocks, resp: Response, sigma: float, chols: list[np.ndarray],
+) -> tuple[float, np.ndarray]:
+    """The restricted (REML) log-likelihood and the GLS fixed effects at one parameter value.
+
+    ``log L_R = log p(y | beta_hat) + p/2 log(2 pi) - 1/2 log det(X'V^{-1}X)``, i.e.
+    ``-1/2 [(n - p) log 2 pi + log|V| + log|X'V^{-1}X| + r'V^{-1}r]`` at the GLS
+    ``beta_hat``; lme4's REML criterion is ``-2 log L_R``.
+
+    Returns
+    -------
+    value : float
+    beta_hat : ndarray, shape (p,)
+    """
+    P, h = fixed_effects_normal(blocks, resp, sigma, chols)
+    beta = np.linalg.solve(P, h)
+    value = (allfactor_loglik(blocks, resp, beta, sigma, chols)
+             + 0.5 * P.shape[0] * LOG_2PI - 0.5 * np.linalg.slogdet(P)[1])
+    return float(value), beta
+
+
 def draw_all_effects(
     blocks: FactorBlocks, resp: Response, beta: np.ndarray, sigma: float,
     chols: list[np.ndarray], rng: np.random.Generator,
