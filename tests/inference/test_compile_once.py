@@ -22,9 +22,9 @@ def compile_count(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = samplers._compile
 
-    def counting(model, backend, var_names, key):
+    def counting(model, backend, var_names, key, mode):
         calls.append(backend)
-        return real(model, backend, var_names, key)
+        return real(model, backend, var_names, key, mode)
 
     monkeypatch.setattr(samplers, "_compile", counting)
     return calls

@@ -220,7 +220,7 @@ def test_missing_attribute_reports_a_damaged_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("attribute", "value", "message"), [
     ("hierlmm_engine", "turbo", "hierlmm_engine 'turbo' is not one of collapsed, sampled"),
-    ("hierlmm_sampler", "stan", "hierlmm_sampler 'stan' is not one of nutpie, pymc"),
+    ("hierlmm_sampler", "stan", "hierlmm_sampler 'stan' is not one of auto, nutpie, pymc"),
     ("hierlmm_timings", '{"total_s": -1}', "hierlmm_timings must map names to finite"),
     ("hierlmm_timings", '[1, 2]', "hierlmm_timings must map names to finite"),
     ("hierlmm_settings", '"draws"', "hierlmm_settings must be a JSON object"),
