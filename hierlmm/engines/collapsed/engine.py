@@ -145,7 +145,7 @@ class CollapsedEngine(Engine):
         """The fixed effects' conditional when every factor is integrated out."""
         if not self.all_factors:
             return None
-        response = Response(*response_blocks(self.design, self.design.y - self.shift))
+        response = Response(*self.all_response)
         return FixedConditional.build(
             blocks=self.blocks, response=response, groups=order_groups(self.design.groups),
             inputs=prior_inputs(self.design, self.spec.priors, self.family),
@@ -170,6 +170,12 @@ class CollapsedEngine(Engine):
     def blocks(self) -> FactorBlocks:
         """Cross-products of every factor (all-factor path only)."""
         return factor_blocks(self.design)
+
+    @cached_property
+    def all_response(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(Z'y, X'y, y'y)`` of ``y - shift`` over every factor (all-factor path only),
+        read by the likelihood's inputs, the fixed effects' conditional and the effects."""
+        return response_blocks(self.design, self.design.y - self.shift)
 
     def structure_key(self, inputs: dict[str, np.ndarray]) -> tuple:
         key = super().structure_key(inputs)
@@ -245,7 +251,7 @@ class CollapsedEngine(Engine):
         if self.residual is not None:
             return self._series_inputs()
         if self.all_factors:
-            stats = response_blocks(self.design, self.design.y - self.shift)
+            stats = self.all_response
             return {**dict(zip(ALL_INPUTS, map(np.asarray, stats), strict=True)),
                     Y_SHIFT: np.asarray(self.shift)}
         out = {self._stat_name(k): v for k, (v, _) in stats_layout(self.stats).items()}
@@ -311,7 +317,7 @@ class CollapsedEngine(Engine):
         if self.all_factors:
             posterior, thinned = add_all_effects(
                 posterior, design=self.design, blocks=self.blocks,
-                response=response_blocks(self.design, self.design.y - self.shift),
+                response=self.all_response,
                 shift=self.shift, intercept_index=self.intercept_index, seed=seed,
             )
             return posterior, ({} if thinned is None else {EFFECTS_GROUP: thinned})
