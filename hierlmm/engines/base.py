@@ -151,6 +151,11 @@ class Engine(ABC):
         variable, and ``values -> (mean, chol of precision)``); None by default."""
         return None
 
+    def independence_warmup(self, tune: int) -> int:
+        """Warm-up proposals per chain for the independence sampler: all of ``tune`` by
+        default (a cheap log-density); engines with an expensive one return fewer."""
+        return tune
+
     def compile_mode(self, sampler: str) -> str:
         """PyTensor mode of the log-density nutpie calls from Python, or the independence
         sampler calls: numba for NUTS (many cheap calls), Python thunks for the

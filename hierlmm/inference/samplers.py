@@ -209,13 +209,14 @@ def _exact_block(density: PyFuncDensity, exact: Any) -> ExactBlock | None:
 
 
 def _sample_independence(
-    density: PyFuncDensity, settings: SamplerSettings, coords: dict, exact: Any
+    density: PyFuncDensity, settings: SamplerSettings, coords: dict, exact: Any,
+    warmup: int,
 ) -> xr.DataTree:
     from threadpoolctl import threadpool_limits
 
     from hierlmm.inference.progress import progress_bar
 
-    total = settings.chains * (settings.draws + min(settings.tune, WARMUP_MAX))
+    total = settings.chains * (settings.draws + min(settings.tune, warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one)
     with progress_bar(settings.progress, total, "log-densities") as tick, \
@@ -224,6 +225,7 @@ def _sample_independence(
             density.serial_logp, density.logp, density.initial_point(settings.seed),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             seed=settings.seed, tick=tick, exact=_exact_block(density, exact),
+            warmup=warmup,
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)
@@ -255,11 +257,14 @@ def run_sampler(
     settings: SamplerSettings,
     var_names: list[str],
     exact: Any = None,
+    warmup: int = WARMUP_MAX,
 ) -> tuple[xr.DataTree, float]:
     """Sample ``entry``'s model on ``inputs``; return the DataTree and seconds taken.
 
     PyMC's own samplers compile inside ``pm.sample``; that time counts as sampling.
-    ``exact`` is the engine's exact conditional block (independence sampler only).
+    ``exact`` is the engine's exact conditional block and ``warmup`` its warm-up
+    proposals per chain (independence sampler only; see
+    :meth:`hierlmm.engines.base.Engine.independence_warmup`).
     """
     start = time.perf_counter()
     try:
@@ -268,7 +273,8 @@ def run_sampler(
             if entry.backend.startswith("nutpie"):
                 tree = _sample_nutpie(compiled, settings, entry.backend)
             elif entry.backend == "independence":
-                tree = _sample_independence(compiled, settings, entry.model.coords, exact)
+                tree = _sample_independence(compiled, settings, entry.model.coords, exact,
+                                            warmup)
             else:
                 tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:
