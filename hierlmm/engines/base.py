@@ -151,6 +151,11 @@ class Engine(ABC):
         variable, and ``values -> (mean, chol of precision)``); None by default."""
         return None
 
+    def cheap_independence(self, warmup_draws: int) -> bool:
+        """Whether ``"auto"`` chose the independence sampler for a cheap design (one
+        that NUTS fits quickly too, so a failed run is redone with it); False here."""
+        return False
+
     def independence_warmup(self, tune: int) -> int:
         """Warm-up proposals per chain for the independence sampler: all of ``tune`` by
         default (a cheap log-density); engines with an expensive one return fewer."""
@@ -164,8 +169,10 @@ class Engine(ABC):
         afresh in every process, ~9 s)."""
         return PYTHON_MODE if sampler == "independence" else "NUMBA"
 
-    def choose_sampler(self) -> str:
+    def choose_sampler(self, warmup_draws: int = 0) -> str:
         """The sampler to run: the one asked for, or for ``"auto"`` nutpie's NUTS.
+
+        ``warmup_draws`` (chains x tune) lets an engine choose by the warm-up's length.
 
         Raises
         ------

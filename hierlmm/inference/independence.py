@@ -17,8 +17,8 @@ one value per draw:
    (:data:`WARMUP_MAX`) where a log-density is expensive and ``tune`` where it is cheap.
    Their (truncated, Ionides 2008) importance weights estimate the posterior mean, which
    centres the final proposal, and with enough warm-up draws its covariance, which
-   replaces the Laplace one (:func:`adapted`). With an :class:`ExactBlock` (the fixed effects of the all-factor
-   engine), only the other parameters are proposed.
+   replaces the Laplace one (:func:`adapted`). With an :class:`ExactBlock` (the fixed
+   effects of the all-factor engine), only the other parameters are proposed.
 3. **Sampling.** Each chain starts at an importance resample of the warm-up proposals
    and runs independence MH: a proposal ``x'`` is accepted with probability
    ``min(1, w(x') / w(x))``, ``w = p / q``. Proposals do not depend on the chain's

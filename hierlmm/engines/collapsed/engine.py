@@ -57,7 +57,8 @@ ALL_MIN_ROWS = 2_000  # ... and the data have at least this many rows
 IMH_MAX_FLOPS = 1e10  # ... or at most this under the independence sampler (m ~ 2,100)
 ALL_INPUTS = ("allfactor_Zty", "allfactor_Xty", "allfactor_yty")
 ALL_WARMUP = 30  # independence-sampler warm-up proposals per chain on the all-factor path
-AUTO_IMH_MAX_PARAMS = 8  # one-factor designs with at most this many parameters: see below
+AUTO_IMH_MAX_PARAMS = 8  # one-factor designs with at most this many parameters ...
+AUTO_IMH_MIN_WARMUP = 2_000  # ... and at least this many warm-up draws (chains x tune)
 
 
 def allfactor_flops(design: Design) -> float:
@@ -167,14 +168,24 @@ class CollapsedEngine(Engine):
             intercept_index=self.intercept_index, shift=self.shift,
         )
 
-    def choose_sampler(self) -> str:
+    def choose_sampler(self, warmup_draws: int = 0) -> str:
         """``"auto"``: the independence sampler when every factor of a large design is
-        integrated out (:func:`prefers_independence`) or a one-factor design has few
-        parameters (:func:`few_parameters`), nutpie's NUTS otherwise."""
+        integrated out (:func:`prefers_independence`), or when a one-factor design has few
+        parameters (:func:`few_parameters`) and the warm-up (``warmup_draws``, chains x
+        tune) has at least :data:`AUTO_IMH_MIN_WARMUP` draws, enough importance draws
+        to estimate the proposal's covariance (:func:`~hierlmm.inference.independence.adapted`
+        needs a Kish ESS of 20 per covariance entry, 420 for 6 parameters); nutpie's NUTS
+        otherwise."""
         if self.sampler_request == "auto" and self.residual is None and (
-                prefers_independence(self.design) or few_parameters(self.design)):
+                prefers_independence(self.design) or self.cheap_independence(warmup_draws)):
             return "independence"
-        return super().choose_sampler()
+        return super().choose_sampler(warmup_draws)
+
+    def cheap_independence(self, warmup_draws: int) -> bool:
+        """Whether ``"auto"`` runs the independence sampler on a cheap one-factor design
+        (then a fit whose diagnostics fail is redone with NUTS, see
+        :func:`hierlmm.fit`)."""
+        return warmup_draws >= AUTO_IMH_MIN_WARMUP and few_parameters(self.design)
 
     def independence_warmup(self, tune: int) -> int:
         """All of ``tune`` when one factor is integrated out (a cheap log-density), at
