@@ -8,7 +8,7 @@ from hierlmm.design.design import Design
 
 STATS = ("mean", "sd", "q05", "q95", "rhat", "ess_bulk", "p_positive")
 PARTITION_STATS = ("mean", "q05", "q95")
-DIAGNOSTICS = ("divergences", "max_rhat", "min_ess_bulk", "sample_s")
+DIAGNOSTICS = ("divergences", "max_rhat", "min_ess_bulk", "sample_s", "rescued")
 
 
 def parameter_labels(design: Design, family_parameters: tuple[str, ...]) -> list[tuple]:

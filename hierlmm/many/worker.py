@@ -32,6 +32,7 @@ from hierlmm.many.labels import DIAGNOSTICS, PARTITION_STATS, STATS, parameter_l
 from hierlmm.many.outcomes import with_placeholder
 from hierlmm.many.partition import components, variance_fractions
 from hierlmm.many.rawtrace import sample_raw
+from hierlmm.many.seeds import outcome_seed
 from hierlmm.model import names
 from hierlmm.model.builder import plan_model
 from hierlmm.model.scaling import standardize, unscale_draws
@@ -51,6 +52,7 @@ class BatchSettings:
     target_accept: float
     keep_draws: bool
     cores: int | None = None
+    min_ess: float | None = None  # see :func:`rescues`
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,19 @@ def _scalar_values(posterior, design: Design, parameters: tuple[str, ...]) -> np
     return np.stack([i.values for i in scalar_draws(posterior, design, parameters)], -1)
 
 
+def _values(sampled: dict[int, tuple], design: Design, parameters: tuple[str, ...],
+            failed: dict[int, str]) -> dict[int, np.ndarray]:
+    """Scalar draws (chain, draw, P) of each sampled outcome; an outcome whose summaries
+    cannot be formed moves to ``failed`` (in place)."""
+    values = {}
+    for j, (posterior, _, _) in sampled.items():
+        try:
+            values[j] = _scalar_values(posterior, design, parameters)
+        except Exception as exc:  # one failing outcome never stops the batch
+            failed[j] = f"{type(exc).__name__}: {exc}"
+    return values
+
+
 def _partition(posterior, design: Design) -> np.ndarray:
     flat = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
     sds = {g.factor: flat[names.sd(g.factor)].values for g in design.groups}
@@ -217,6 +232,60 @@ def _nutpie_outcome(design: Design, task: Task, j: int) -> tuple:
     return posterior, div, sample_s
 
 
+def _posteriors(design: Design, task: Task) -> tuple[dict[int, tuple], dict[int, str]]:
+    """``{j: (posterior in user units, divergences, seconds)}`` of the outcomes of
+    ``task`` that sampled, and ``{j: error}`` of those that failed."""
+    failed: dict[int, str] = {}
+    sampled = _jax_outcomes(design, task, failed) if task.settings.backend == "jax" else {}
+    done = {}
+    for j in range(len(task.indices)):
+        if j in failed:
+            continue
+        try:
+            done[j] = sampled.pop(j) if task.settings.backend == "jax" \
+                else _nutpie_outcome(design, task, j)
+        except Exception as exc:  # one failing outcome never stops the batch
+            failed[j] = f"{type(exc).__name__}: {exc}"
+    return done, failed
+
+
+def rescues(settings: BatchSettings, min_ess: np.ndarray) -> np.ndarray:
+    """Which outcomes (by their min bulk ESS, shape (k,)) get a second run.
+
+    With ``settings.min_ess`` set and ``chains * draws`` at least 4 times it (a run that
+    long normally reaches it: the threshold flags a rare poorly adapted chain, not a
+    short run), an outcome below it is sampled once more with the seed
+    ``outcome_seed(its seed, 1)``, and its two runs are pooled: the posterior then has
+    ``draws`` draws of ``2 * chains`` chains, stored as ``chains`` chains of
+    ``2 * draws`` (chain ``c`` of the second run after chain ``c`` of the first), so
+    that split R-hat and ESS see the ``2 * chains`` chains; kept draws hold every other
+    draw of these. ``ManyFits.outcomes["rescued"]`` marks them.
+    """
+    if settings.min_ess is None or settings.chains * settings.draws < 4 * settings.min_ess:
+        return np.zeros(min_ess.shape, dtype=bool)
+    return ~(min_ess >= settings.min_ess)  # NaN counts as low
+
+
+def _pooled(first: tuple, second: tuple) -> tuple:
+    """Two runs of one outcome as one (see :func:`rescues`)."""
+    import xarray as xr
+
+    runs = [run[0].drop_vars("draw", errors="ignore") for run in (first, second)]
+    glued = xr.concat(runs, dim="draw", coords="minimal", compat="override", join="override")
+    return glued, first[1] + second[1], first[2] + second[2]
+
+
+def _second_runs(design: Design, task: Task, low: list[int],
+                 sampled: dict[int, tuple]) -> None:
+    """Pool a second run into ``sampled[j]`` for each ``j`` in ``low`` (in place)."""
+    again = replace(task, indices=task.indices[low], values=task.values[:, low],
+                    seeds=np.array([outcome_seed(int(task.seeds[j]), 1) for j in low]))
+    more, _ = _posteriors(design, again)
+    for i, j in enumerate(low):
+        if i in more:  # a failed second run leaves the first as it was
+            sampled[j] = _pooled(sampled[j], more[i])
+
+
 def run_chunk(task: Task) -> ChunkResult:
     """Fit every outcome of ``task``; a failing outcome is recorded, never raised."""
     start, compiles = time.perf_counter(), compile_count()
@@ -230,32 +299,34 @@ def run_chunk(task: Task) -> ChunkResult:
     diag = np.full((k, len(DIAGNOSTICS)), np.nan)
     draws = (np.full((k, settings.chains, settings.draws, n_par), np.nan, dtype=np.float32)
              if settings.keep_draws else None)
-    status, errors = ["ok"] * k, [""] * k
-    failed: dict[int, str] = {}
-    values, divergences, seconds = {}, {}, {}
+    status, errors, low = ["ok"] * k, [""] * k, []
     with quiet_info("pymc", enabled=True):
-        sampled = (_jax_outcomes(design, task, failed) if settings.backend == "jax" else {})
-        for j in range(k):
-            try:
-                if j in failed:
-                    raise FitError(failed[j])
-                posterior, divergences[j], seconds[j] = (
-                    sampled.pop(j) if settings.backend == "jax"
-                    else _nutpie_outcome(design, task, j))
-                values[j] = _scalar_values(posterior, design, params)
-                part[j] = _partition(posterior, design)
-            except Exception as exc:  # one failing outcome never stops the batch
-                status[j] = "error"
-                errors[j] = str(exc) if j in failed else f"{type(exc).__name__}: {exc}"
-                values.pop(j, None)
-    done = sorted(values)
-    if done:
-        stats[done] = _summaries(np.stack([values[j] for j in done]))
+        sampled, failed = _posteriors(design, task)
+        values = _values(sampled, design, params, failed)
+        done = sorted(values)
+        if done:
+            stats[done] = _summaries(np.stack([values[j] for j in done]))
+            min_ess = np.fmin.reduce(stats[done, :, 5], axis=1)  # NaN only if all are
+            low = [j for j, r in zip(done, rescues(settings, min_ess), strict=True) if r]
+            if low:
+                _second_runs(design, task, low, sampled)
+                values.update(_values({j: sampled[j] for j in low}, design, params, failed))
+                stats[low] = _summaries(np.stack([values[j] for j in low]))
     for j in done:
-        diag[j] = [divergences[j], np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]),
-                   seconds[j]]
+        try:
+            if j in failed:
+                raise FitError(failed[j])
+            part[j] = _partition(sampled[j][0], design)
+        except Exception as exc:  # one failing outcome never stops the batch
+            failed.setdefault(j, f"{type(exc).__name__}: {exc}")
+            stats[j] = np.nan
+            continue
+        diag[j] = [sampled[j][1], np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]),
+                   sampled[j][2], float(j in low)]
         if draws is not None:
-            draws[j] = values[j]
+            draws[j] = values[j][:, ::2] if j in low else values[j]
+    for j, message in failed.items():
+        status[j], errors[j] = "error", message
     return ChunkResult(task.indices, task.seeds, stats, part, diag, tuple(status),
                        tuple(errors), draws, compile_count() - compiles, os.getpid(),
                        time.perf_counter() - start)

@@ -171,7 +171,17 @@ def test_scale_divergence_and_ess_targets():
     assert (row["met"], row["value"]) == (False, "sim100k 0, sim10k 2")
     clean = [jobs[0], {"peer": "hierlmm-collapsed", "dataset": "sim1k", "status": "timed out"}]
     assert bench_targets.divergence_target(clean)["met"] is None
-    assert len(bench_targets.evaluate_targets(jobs, 600.0)) == 8
+    assert len(bench_targets.evaluate_targets(jobs, 600.0)) == 9
+
+
+def test_single_fit_target_needs_half_the_time_and_four_times_the_ess_rate():
+    bambi = _job("bambi", "sleepstudy", e2e_s=8.0, ess_per_s=100.0)
+    fast = [_job("hierlmm-collapsed", "sleepstudy", e2e_s=3.0, ess_per_s=450.0), bambi]
+    row = bench_targets.single_fit_target(fast, "sleepstudy", 0.5, 4.0)
+    assert row["met"] is True
+    assert row["value"] == "time 0.38x (3.0 s vs 8.0 s), ESS/s 4.50x"
+    slow = [_job("hierlmm-collapsed", "sleepstudy", e2e_s=4.5, ess_per_s=450.0), bambi]
+    assert bench_targets.single_fit_target(slow, "sleepstudy", 0.5, 4.0)["met"] is False
 
 
 def test_ar_target_needs_time_and_min_ess_of_every_parameter():

@@ -60,7 +60,15 @@ def test_summaries_match_kept_draws(serial) -> None:
     assert draws.shape == (2, 100)
     np.testing.assert_allclose(row["mean"], draws.mean(), rtol=1e-6)
     np.testing.assert_allclose(row["p_positive"], np.mean(draws > 0))
-    assert row["lfsr"] == pytest.approx(min(row["p_positive"], 1 - row["p_positive"]))
+
+def test_lfsr_comes_from_adaptive_shrinkage_across_outcomes(serial) -> None:
+    from hierlmm.many.ash import adaptive_shrinkage
+
+    effects = serial.effects("Days").dropna(subset=["mean"])
+    expected = adaptive_shrinkage(effects["mean"].to_numpy(), effects["sd"].to_numpy())
+    np.testing.assert_allclose(effects["lfsr"].to_numpy(), expected["lfsr"].to_numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(serial.shrink("Days")["lfsr"], effects["lfsr"], rtol=1e-12)
 
 
 def test_variance_partition_sums_to_one(serial) -> None:
@@ -81,6 +89,46 @@ def test_agrees_with_single_fits_draw_for_draw(sim, serial) -> None:
                                   ("sigma", single.posterior["sigma"])):
             kept = serial.draws.sel(outcome=name, parameter=parameter).values
             np.testing.assert_allclose(kept, values.values, rtol=1e-6)
+
+
+def test_an_outcome_below_min_ess_is_sampled_again_and_pooled(sim, monkeypatch) -> None:
+    from arviz_stats.base import array_stats
+
+    from hierlmm.many import worker
+
+    # the first outcome of each chunk counts as low (a real low ESS is rare by design)
+    monkeypatch.setattr(worker, "rescues", lambda settings, ess: np.arange(ess.size) == 0)
+    many = hierlmm.fit_many(sim.formula, sim.data, sim.outcomes.iloc[:, :2],
+                            executor="serial", chunk_size=2, keep_draws=True, **SMALL)
+    assert many.outcomes["rescued"].tolist() == [True, False]
+    name = sim.outcomes.columns[0]
+    first = outcome_seed(11, 0)
+    days = np.concatenate([
+        hierlmm.fit(sim.formula, sim.data.assign(y=sim.outcomes[name]), draws=100, tune=100,
+                    chains=2, seed=seed, progress=False, warn_convergence=False)
+        .posterior["beta"].sel(fixed_term="Days").values
+        for seed in (first, outcome_seed(first, 1))], axis=1)  # (chain, 2 x draw)
+    row = many.table.set_index(["outcome", "parameter"]).loc[(name, "Days")]
+    assert row["mean"] == pytest.approx(days.mean(), rel=1e-6)
+    assert row["ess_bulk"] == pytest.approx(
+        float(array_stats.ess(days, chain_axis=0, draw_axis=1, method="bulk")), rel=1e-6)
+    kept = many.draws.sel(outcome=name, parameter="Days").values
+    np.testing.assert_allclose(kept, days[:, ::2], rtol=1e-6)
+
+
+def test_which_outcomes_are_sampled_again() -> None:
+    from hierlmm.many.worker import BatchSettings, rescues
+
+    def settings(chains, draws, min_ess):
+        return BatchSettings(draws, 500, chains, 1, "auto", "jax", 0.9, False,
+                             min_ess=min_ess)
+
+    ess = np.array([300.0, 500.0, np.nan])
+    assert rescues(settings(4, 500, 400.0), ess).tolist() == [True, False, True]
+    assert not rescues(settings(2, 100, 400.0), ess).any()  # too short to expect 400
+    assert not rescues(settings(4, 500, None), ess).any()
+    with pytest.raises(hierlmm.SpecError, match="min_ess"):
+        hierlmm.fit_many("y ~ Days + (1 | Subject)", pd.DataFrame(), [], min_ess=0)
 
 
 def _same(a: hierlmm.ManyFits, b: hierlmm.ManyFits) -> None:
