@@ -122,8 +122,6 @@ def backend_for(sampler: str, python_callback: bool) -> str:
 
 def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple,
              mode: str) -> CompiledModel:
-    import nutpie
-
     if backend == "nutpie-python":
         density = compile_density(model, var_names=var_names, cache_key=key, mode=mode)
         compiled = nutpie_model(density, model.coords)
@@ -131,6 +129,8 @@ def _compile(model: pm.Model, backend: str, var_names: list[str], key: tuple,
         compiled = compile_density(model, var_names=var_names, cache_key=key, mode=mode,
                                    with_value=True)
     elif backend == "nutpie-numba":
+        import nutpie  # imported here: with arviz and matplotlib, ~1 s
+
         compiled = nutpie.compile_pymc_model(model, var_names=var_names)
     else:
         compiled = None
