@@ -134,6 +134,7 @@ def main(argv=None) -> int:
               "median_sample_wall_s": float(many.outcomes["sample_s"].median()),
               "min_ess_bulk": float(many.outcomes["min_ess_bulk"].min()),
               "outcomes_ess_below_400": int((many.outcomes["min_ess_bulk"] < 400).sum()),
+              "outcomes_rescued": int(many.outcomes["rescued"].sum()),
               "lowest_ess": many.table.nsmallest(3, "ess_bulk")[
                   ["outcome", "parameter", "ess_bulk", "rhat"]].to_dict("records"),
               "max_rhat": float(many.outcomes["max_rhat"].max()),
@@ -142,7 +143,8 @@ def main(argv=None) -> int:
     print(f"fit_many   {args.outcomes} outcomes, {args.workers} workers: {per:.3f} s/outcome "
           f"(target 0.25), total {record['total_s']:.0f} s, compiles {record['compiles']}, "
           f"min ESS {record['min_ess_bulk']:.0f} ({record['outcomes_ess_below_400']} below "
-          f"400), max R-hat {record['max_rhat']:.3f}; CPU {record['cpu_s']:.0f} s in all "
+          f"400; {record['outcomes_rescued']} sampled twice by min_ess), "
+          f"max R-hat {record['max_rhat']:.3f}; CPU {record['cpu_s']:.0f} s in all "
           f"(compiles included); lowest ESS: {record['lowest_ess']}", flush=True)
     print(f"calibration  90% coverage of {sim.effect}: {record['coverage90']:.3f} (target "
           f"0.85-0.95); lfsr<=0.05: {record['discoveries']} discoveries of "
