@@ -8,7 +8,11 @@ from scipy import stats
 
 from hierlmm.errors import FitError
 from hierlmm.inference.independence import (
+    DF,
+    SCALE,
     ExactBlock,
+    Proposal,
+    adapted,
     laplace,
     sample_independence,
 )
@@ -124,3 +128,29 @@ def test_advice_for_an_unconverged_independence_fit_names_the_sampler():
     advice = convergence_advice({"divergences": 0, "max_rhat": 1.05, "min_ess_bulk": 90},
                                 _Design(), {"chains": 4, "sampler": "independence"})
     assert "independence sampler" in advice and 'sampler="nutpie"' in advice
+
+
+def test_long_warm_up_replaces_the_laplace_covariance_by_the_weighted_one():
+    """Base proposal with the wrong covariance (identity) against a correlated Gaussian:
+    4,000 weighted draws estimate the mean and covariance; 100 keep the Laplace one."""
+    rng = np.random.default_rng(5)
+    base = Proposal(MEAN + 0.3, np.eye(3), DF)
+
+    def weighted(n):
+        x = base.draw(rng, n)
+        lp = np.array([_gauss(row)[0] for row in x])
+        return adapted(base, x, lp - base.logpdf(x))
+
+    long = weighted(4000)
+    np.testing.assert_allclose(long.mean, MEAN, atol=0.1)
+    np.testing.assert_allclose(long.cov, SCALE**2 * COV * (DF - 2) / DF, rtol=0.2, atol=0.1)
+    short = weighted(100)  # Kish ESS < 20 per covariance entry (120): Laplace scale kept
+    np.testing.assert_allclose(short.cov, SCALE**2 * np.eye(3) * (DF - 2) / DF)
+
+
+def test_warm_up_length_follows_the_argument():
+    counted = []
+    run = sample_independence(_gauss, _value(_gauss), np.zeros(3), draws=10, tune=500,
+                              chains=2, seed=1, tick=counted.append, warmup=200)
+    assert sum(counted) == 2 * (200 + 10)
+    assert run.chains.x.shape == (2, 10, 3)

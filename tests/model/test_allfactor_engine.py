@@ -70,6 +70,34 @@ def test_rule_keeps_a_dense_block_beyond_the_independence_limit_on_the_one_facto
     assert not engine.all_factors and engine.choose_sampler() == "nutpie"
 
 
+def _sleep_engine(formula: str = "Reaction ~ Days + (Days | Subject)", **kwargs):
+    spec = parse_formula(formula)
+    if kwargs:
+        from dataclasses import replace
+
+        spec = replace(spec, **kwargs)
+    design = build_design(spec, hierlmm.datasets.load("sleepstudy"))
+    return make_engine("auto", design, spec, get_family(spec.family), "auto")
+
+
+def test_rule_small_one_factor_models_run_the_independence_sampler_with_a_long_warm_up():
+    engine = _sleep_engine()  # 2 fixed effects + 2 SDs + 1 correlation + sigma = 6
+    assert engine.choose_sampler(4 * 1000) == "independence"
+    assert engine.cheap_independence(4 * 1000) and engine.independence_warmup(1000) == 1000
+    assert engine.choose_sampler(2 * 500) == "nutpie"  # too few warm-up draws for the cov
+    wide = _sleep_engine("Reaction ~ Days + I(Days**2) + (Days + I(Days**2) | Subject)")
+    assert wide.choose_sampler(4000) == "nutpie"  # 3 + 3 + 3 + 1 = 10 parameters
+    ar1 = _sleep_engine(residual=hierlmm.ResidualSpec("ar1", time="Days", group="Subject"))
+    assert ar1.choose_sampler(4000) == "nutpie"
+
+
+def test_rule_all_factor_path_keeps_a_short_warm_up(monkeypatch):
+    monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
+    engine = _engine(100, 20)
+    assert engine.independence_warmup(1000) == collapsed_engine.ALL_WARMUP
+    assert not engine.cheap_independence(4000)
+
+
 def test_independence_sampler_needs_the_collapsed_engine():
     spec, design = _design(30, 20)
     engine = make_engine("sampled", design, spec, get_family(spec.family), "independence")

@@ -1,9 +1,12 @@
-"""The independence sampler targets the same posterior as NUTS on the all-factor path.
+"""The independence sampler targets the same posterior as NUTS.
 
 On a simulated crossed design where every factor is integrated out (100 subjects x 20
 items, 2,000 rows, m = 20: NUTS by default), ``sampler="independence"`` and nutpie's
 NUTS give every posterior mean within 0.15 posterior SD and SDs within 15%; the
 independence fit converges (R-hat, ESS, no divergences) and its group effects match.
+The same holds on sleepstudy, where ``sampler="auto"`` with the default settings runs the
+independence sampler (one factor, 6 parameters, 4 x 1000 warm-up draws); and ``"auto"``
+redoes a run whose diagnostics fail with nutpie.
 """
 
 from __future__ import annotations
@@ -55,3 +58,40 @@ def test_independence_fit_records_its_sampler_statistics(fits):
     assert stats["accepted"].shape == (4, 1000)
     assert 0.5 < float(stats.attrs["acceptance_rate"]) <= 1.0
     assert not stats["diverging"].values.any()
+
+
+@pytest.fixture(scope="module")
+def sleep_fits():
+    data = hierlmm.datasets.load("sleepstudy")
+    kw = dict(seed=21, progress=False)
+    return {sampler: hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, sampler=sampler,
+                                 **kw) for sampler in ("auto", "nutpie")}
+
+
+def test_auto_runs_the_independence_sampler_on_sleepstudy_and_agrees_with_nuts(sleep_fits):
+    imh, nuts = sleep_fits["auto"], sleep_fits["nutpie"]
+    assert (imh.sampler, nuts.sampler) == ("independence", "nutpie")
+    diag = imh.diagnostics()  # the defaults give no convergence warning (else it raised)
+    assert diag["max_rhat"] < 1.01 and diag["min_ess_bulk"] >= 1000
+    a, b = imh.summary(), nuts.summary()
+    gap = (a["mean"] - b["mean"]).abs() / np.maximum(a["sd"], b["sd"])
+    assert (gap < 0.15).all(), gap.to_dict()
+    np.testing.assert_allclose(a["sd"], b["sd"], rtol=0.15)
+    assert float(imh.idata["sample_stats"].to_dataset().attrs["acceptance_rate"]) > 0.55
+
+
+def test_auto_redoes_a_failed_independence_run_with_nutpie(monkeypatch):
+    from hierlmm.inference import fit as fit_module
+
+    seen = []
+
+    def fails_first(result):
+        seen.append(result.sampler)
+        return ["forced failure"] if len(seen) == 1 else []
+
+    monkeypatch.setattr(fit_module, "_problems", fails_first)
+    data = hierlmm.datasets.load("sleepstudy")
+    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, draws=200, tune=1000,
+                         chains=2, seed=4, progress=False)
+    assert seen[0] == "independence" and result.sampler == "nutpie"
+    assert 0 < result.timings["independence_s"] < result.timings["total_s"]
