@@ -92,6 +92,6 @@ def test_auto_redoes_a_failed_independence_run_with_nutpie(monkeypatch):
     monkeypatch.setattr(fit_module, "_problems", fails_first)
     data = hierlmm.datasets.load("sleepstudy")
     result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, draws=200, tune=1000,
-                         chains=2, seed=4, progress=False)
+                         chains=2, seed=4, progress=False, warn_convergence=False)
     assert seen[0] == "independence" and result.sampler == "nutpie"
     assert 0 < result.timings["independence_s"] < result.timings["total_s"]
