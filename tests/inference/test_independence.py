@@ -8,6 +8,7 @@ from scipy import stats
 
 from hierlmm.errors import FitError
 from hierlmm.inference.independence import (
+    ADAPTED_DF,
     DF,
     SCALE,
     ExactBlock,
@@ -143,9 +144,12 @@ def test_long_warm_up_replaces_the_laplace_covariance_by_the_weighted_one():
 
     long = weighted(4000)
     np.testing.assert_allclose(long.mean, MEAN, atol=0.1)
-    np.testing.assert_allclose(long.cov, SCALE**2 * COV * (DF - 2) / DF, rtol=0.2, atol=0.1)
+    assert long.df == ADAPTED_DF
+    np.testing.assert_allclose(long.cov, SCALE**2 * COV * (ADAPTED_DF - 2) / ADAPTED_DF,
+                               rtol=0.2, atol=0.1)
     short = weighted(100)  # Kish ESS < 20 per covariance entry (120): Laplace scale kept
     np.testing.assert_allclose(short.cov, SCALE**2 * np.eye(3) * (DF - 2) / DF)
+    assert short.df == DF
 
 
 def test_warm_up_length_follows_the_argument():
