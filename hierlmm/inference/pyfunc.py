@@ -107,14 +107,17 @@ class PyFuncDensity:
 
 
 def _flat_initial_point(model: pm.Model, value_names: list[str]) -> Callable[[int], np.ndarray]:
-    point_fn = make_initial_point_fn(
-        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
-    )
+    """PyMC's jittered initial point, flat; its function is compiled at the first call
+    (~0.5 s; the independence sampler starts its optimiser elsewhere and never needs it)."""
     lock = threading.Lock()
+    point_fn: list[Callable] = []
 
     def initial_point(seed: int) -> np.ndarray:
         with lock:
-            point = point_fn(seed)
+            if not point_fn:
+                point_fn.append(make_initial_point_fn(
+                    model=model, jitter_rvs=set(model.free_RVs), return_transformed=True))
+            point = point_fn[0](seed)
         return np.concatenate([np.ravel(point[name]) for name in value_names]).astype("float64")
 
     return initial_point
@@ -155,7 +158,7 @@ def compile_density(
         functions, meta = cached
     logp_dlogp, expand, *value = functions
     initial_point = _flat_initial_point(model, [v.name for v in model.value_vars])
-    x0 = initial_point(0)
+    x0 = np.zeros(meta["ndim"])  # any point: shapes, and a first call to warm the functions
     shapes = [np.shape(value) for value in expand(x0)]
     for function in (logp_dlogp, *value):  # a cold numba cache compiles on the first call:
         function(x0)  # count it as compile time
