@@ -10,7 +10,10 @@ def outcome_seed(seed: int, index: int) -> int:
 
     Derived with :class:`numpy.random.SeedSequence` from ``(seed, index)``, so an
     outcome's draws do not depend on chunking, worker count or the other outcomes, and
-    ``hierlmm.fit(..., seed=outcome_seed(seed, j))`` reproduces outcome ``j`` alone.
+    ``hierlmm.fit(..., seed=outcome_seed(seed, j), sampler="nutpie")`` with the same
+    draws, tune and chains reproduces outcome ``j`` of ``backend="python"`` alone
+    (``fit_many`` always runs NUTS; ``hierlmm.fit``'s ``"auto"`` may choose the
+    independence sampler).
 
     Examples
     --------

@@ -84,6 +84,7 @@ def test_agrees_with_single_fits_draw_for_draw(sim, serial) -> None:
         name = sim.outcomes.columns[j]
         single = hierlmm.fit(sim.formula, sim.data.assign(y=sim.outcomes[name]),
                              draws=100, tune=100, chains=2, seed=outcome_seed(11, j),
+                             sampler="nutpie",
                              progress=False, warn_convergence=False)
         for parameter, values in (("Days", single.posterior["beta"].sel(fixed_term="Days")),
                                   ("sigma", single.posterior["sigma"])):
@@ -105,7 +106,8 @@ def test_an_outcome_below_min_ess_is_sampled_again_and_pooled(sim, monkeypatch) 
     first = outcome_seed(11, 0)
     days = np.concatenate([
         hierlmm.fit(sim.formula, sim.data.assign(y=sim.outcomes[name]), draws=100, tune=100,
-                    chains=2, seed=seed, progress=False, warn_convergence=False)
+                    chains=2, seed=seed, sampler="nutpie", progress=False,
+                    warn_convergence=False)
         .posterior["beta"].sel(fixed_term="Days").values
         for seed in (first, outcome_seed(first, 1))], axis=1)  # (chain, 2 x draw)
     row = many.table.set_index(["outcome", "parameter"]).loc[(name, "Days")]
