@@ -12,7 +12,7 @@ import pytest
 from _cli_subprocess import cli_env
 
 CONFIGS = [("nutpie", "collapsed"), ("nutpie", "sampled"), ("pymc", "collapsed"),
-           ("pymc", "sampled")]
+           ("pymc", "sampled"), ("independence", "collapsed")]
 SCRIPT = """
 import sys
 import numpy as np
