@@ -44,6 +44,13 @@ def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _against_bambi(jobs: Sequence[Job], dataset: str) -> tuple[Any, Any, str | None]:
+    """hierlmm-collapsed's and bambi's jobs on ``dataset``, and why they cannot be
+    compared (None when they can)."""
+    ours, peer = find(jobs, OURS, dataset), find(jobs, "bambi", dataset)
+    return ours, peer, _unusable(ours, OURS, dataset) or _unusable(peer, "bambi", dataset)
+
+
 def ess_rate_target(jobs: Sequence[Job], dataset: str, threshold: float,
                     faster_too: bool) -> dict[str, Any]:
     """ESS/s (end-to-end) of hierlmm-collapsed over bambi's, >= ``threshold``.
@@ -54,8 +61,7 @@ def ess_rate_target(jobs: Sequence[Job], dataset: str, threshold: float,
     name = f"{dataset}: ESS/s {OURS} / bambi >= {threshold:g}"
     if faster_too:
         name += ", e2e time < bambi's"
-    ours, peer = find(jobs, OURS, dataset), find(jobs, "bambi", dataset)
-    problem = _unusable(ours, OURS, dataset) or _unusable(peer, "bambi", dataset)
+    ours, peer, problem = _against_bambi(jobs, dataset)
     if problem:
         return _row(name, problem, None)
     ratio = _ratio(ours["ess_per_s"], peer["ess_per_s"])
@@ -73,8 +79,7 @@ def single_fit_target(jobs: Sequence[Job], dataset: str, share: float,
     """Issue 10's single-fit line: hierlmm-collapsed end to end at most ``share`` x
     bambi's time, and its ESS/s at least ``ess_ratio`` x bambi's (fresh processes)."""
     name = f"{dataset}: e2e {OURS} <= {share:g} x bambi, ESS/s >= {ess_ratio:g}x"
-    ours, peer = find(jobs, OURS, dataset), find(jobs, "bambi", dataset)
-    problem = _unusable(ours, OURS, dataset) or _unusable(peer, "bambi", dataset)
+    ours, peer, problem = _against_bambi(jobs, dataset)
     if problem:
         return _row(name, problem, None)
     time_ratio = _ratio(ours["e2e_s"], peer["e2e_s"])
