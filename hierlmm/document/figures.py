@@ -148,19 +148,33 @@ def model_blocks(fit, prob: float) -> list[Block]:
         ("Seed", str(fit.seed)), ("Timings", timings or "not recorded"),
         *((("Units", ", ".join(f"{c}: {u}" for c, u in fit.units.items())),)
           if fit.units else ()),
-        ("Divergent transitions", str(diag["divergences"])),
+        _trajectory_row(fit, diag),
         ("Max R-hat", f"{diag['max_rhat']:.4f}"),
         ("Min bulk ESS", f"{diag['min_ess_bulk']:.0f} (of {diag['draws']} draws)"),
     )
     problems = convergence_problems(diag)
+    independence = fit.sampler == "independence"
     if problems:
-        badge = Text("Convergence warning: " + "; ".join(problems) + ". Run more draws or "
-                     "tuning steps (or raise target_accept) before trusting the estimates.",
-                     "warning")
+        remedy = ('Run more draws, or use sampler="nutpie",' if independence else
+                  "Run more draws or tuning steps (or raise target_accept)")
+        badge = Text("Convergence warning: " + "; ".join(problems) + f". {remedy} before "
+                     "trusting the estimates.", "warning")
     else:
-        badge = Text(f"Diagnostics OK: no divergent transitions, R-hat <= {RHAT_MAX}, "
+        first = "" if independence else "no divergent transitions, "
+        badge = Text(f"Diagnostics OK: {first}R-hat <= {RHAT_MAX}, "
                      f"bulk ESS >= {ESS_MIN:.0f} for every summary parameter.", "ok")
     return [KeyValue(items), badge]
+
+
+def _trajectory_row(fit, diag: dict) -> tuple[str, str]:
+    """NUTS: the divergent transitions. The independence sampler has no trajectories (so
+    no divergences): its acceptance rate instead."""
+    if fit.sampler != "independence":
+        return ("Divergent transitions", str(diag["divergences"]))
+    rate = fit.idata["sample_stats"].attrs.get("acceptance_rate")
+    text = "not recorded" if rate is None else f"{float(rate):.2f}"
+    return ("Acceptance rate", f"{text} (independence sampler: no trajectories, hence no "
+                               "divergences)")
 
 
 def fixed_blocks(fit, prob: float) -> list[Block]:

@@ -350,3 +350,19 @@ def test_public_exports() -> None:
     assert report.prior_predictive.__module__ == "hierlmm.inference.prior"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = report.nope
+
+
+def test_an_independence_fit_reports_its_acceptance_rate_not_divergences(sleepstudy) -> None:
+    from hierlmm.document.figures import model_blocks
+    from hierlmm.inference.diagnostics import convergence_problems
+
+    fit = hierlmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, draws=150, tune=150,
+                      chains=2, seed=2, sampler="independence", progress=False,
+                      warn_convergence=False)
+    table, badge = model_blocks(fit, 0.9)
+    items = dict(table.items)
+    rate = float(fit.idata["sample_stats"].attrs["acceptance_rate"])
+    assert items["Acceptance rate"].startswith(f"{rate:.2f} (independence sampler")
+    assert "Divergent transitions" not in items and "divergent" not in badge.text
+    if convergence_problems(fit.diagnostics()):  # 2 x 150 draws: ESS below 400 is likely
+        assert 'use sampler="nutpie"' in badge.text and "target_accept" not in badge.text
