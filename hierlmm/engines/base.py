@@ -163,10 +163,10 @@ class Engine(ABC):
 
     def compile_mode(self, sampler: str) -> str:
         """PyTensor mode of the log-density nutpie calls from Python, or the independence
-        sampler calls: numba for NUTS (many cheap calls), Python thunks for the
-        independence sampler (a few thousand calls, each dominated by the likelihood;
-        numba would compile a Python Op such as the all-factor likelihood in object mode
-        afresh in every process, ~9 s)."""
+        sampler calls: numba for NUTS (many cheap calls); for the independence sampler
+        :data:`~hierlmm._pytensor_setup.PYTHON_MODE` (PyTensor's C linker, the Python Op
+        as a thunk: numba would compile a Python Op such as the all-factor likelihood in
+        object mode afresh in every process, ~9 s)."""
         return PYTHON_MODE if sampler == "independence" else "NUMBA"
 
     def choose_sampler(self, warmup_draws: int = 0) -> str:

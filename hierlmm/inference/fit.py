@@ -267,9 +267,11 @@ def fit(
                   "target_accept": target_accept, "na_action": na_action,
                   "units": units},
     )
-    if requested == "auto" and sampler == "independence" \
-            and plan.cheap_independence(chains * tune) and _problems(result):
-        return _redo_with_nuts(result, dict(
+    redo = requested == "auto" and sampler == "independence" \
+        and plan.cheap_independence(chains * tune)
+    problems = _problems(result) if redo else []
+    if problems:
+        return _redo_with_nuts(result, problems, dict(
             formula_or_spec=formula_or_spec, data=data, draws=draws, tune=tune,
             chains=chains, seed=seed, engine=engine, progress=progress, na_action=na_action,
             family=family, priors=priors, residual=residual, target_accept=target_accept,
@@ -285,11 +287,12 @@ def _problems(result: Fit) -> list[str]:
     return convergence_problems(result.diagnostics())
 
 
-def _redo_with_nuts(first: Fit, arguments: dict[str, Any]) -> Fit:
+def _redo_with_nuts(first: Fit, problems: list[str], arguments: dict[str, Any]) -> Fit:
     """Fit again with ``sampler="nutpie"`` after an independence-sampler run (chosen by
-    ``"auto"``) failed its diagnostics; the first try's seconds go into the timings."""
+    ``"auto"``) failed its diagnostics (``problems``); the first try's seconds go into
+    the timings."""
     logger.info("the independence sampler's diagnostics failed (%s); sampling again with "
-                "nutpie", "; ".join(_problems(first)))
+                "nutpie", "; ".join(problems))
     result = fit(sampler="nutpie", **arguments)
     result.timings["independence_s"] = first.timings["total_s"]
     result.timings["total_s"] += first.timings["total_s"]

@@ -23,7 +23,7 @@ from hierlmm._pytensor_setup import configure
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import model_coords
-from hierlmm.errors import DataError, FitError
+from hierlmm.errors import DataError
 from hierlmm.families import get_family
 from hierlmm.inference.draws import scalar_draws
 from hierlmm.inference.quiet import quiet_info
@@ -313,12 +313,12 @@ def run_chunk(task: Task) -> ChunkResult:
                 values.update(_values({j: sampled[j] for j in low}, design, params, failed))
                 stats[low] = _summaries(np.stack([values[j] for j in low]))
     for j in done:
-        try:
-            if j in failed:
-                raise FitError(failed[j])
-            part[j] = _partition(sampled[j][0], design)
-        except Exception as exc:  # one failing outcome never stops the batch
-            failed.setdefault(j, f"{type(exc).__name__}: {exc}")
+        if j not in failed:  # (a second run's draws may have failed their summaries)
+            try:
+                part[j] = _partition(sampled[j][0], design)
+            except Exception as exc:  # one failing outcome never stops the batch
+                failed[j] = f"{type(exc).__name__}: {exc}"
+        if j in failed:
             stats[j] = np.nan
             continue
         diag[j] = [sampled[j][1], np.nanmax(stats[j, :, 4]), np.nanmin(stats[j, :, 5]),
