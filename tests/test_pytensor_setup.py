@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -44,3 +45,27 @@ def test_build_model_configures_pytensor(sleepstudy) -> None:
     spec = hierlmm.parse_formula("Reaction ~ Days + (1 | Subject)")
     build_model(design=build_design(spec, sleepstudy), spec=spec, engine="sampled")
     assert configure.cache_info().misses == 1
+
+
+def _configured_flags(compiledir, extra_flags: str = "") -> str:
+    """``blas__ldflags`` after ``configure()`` in a fresh process using ``compiledir``."""
+    code = ("from hierlmm._pytensor_setup import configure\n"
+            "import pytensor\nconfigure()\nprint(repr(pytensor.config.blas__ldflags))\n")
+    flags = ",".join(f for f in (f"base_compiledir={compiledir}", extra_flags) if f)
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                         text=True, check=True, timeout=120,
+                         env={**os.environ, "PYTENSOR_FLAGS": flags})
+    return out.stdout.strip()
+
+
+def test_blas_flags_are_detected_once_and_read_back(tmp_path) -> None:
+    detected = _configured_flags(tmp_path)
+    [kept] = tmp_path.rglob("blas-ldflags-*.txt")
+    assert repr(kept.read_text()) == detected
+    kept.write_text("-lhierlmm_sentinel")  # a later process reads the file, not detects
+    assert _configured_flags(tmp_path) == "'-lhierlmm_sentinel'"
+
+
+def test_blas_flags_set_by_the_user_win(tmp_path) -> None:
+    assert _configured_flags(tmp_path, "blas__ldflags=-lmine") == "'-lmine'"
+    assert not list(tmp_path.rglob("blas-ldflags-*.txt"))

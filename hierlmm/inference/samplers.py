@@ -38,6 +38,7 @@ from hierlmm.inference.independence import (
     ExactBlock,
     sample_independence,
     to_datatree,
+    warmup_per_chain,
 )
 from hierlmm.inference.pyfunc import PyFuncDensity, compile_density, nutpie_model
 
@@ -216,7 +217,10 @@ def _sample_independence(
 
     from hierlmm.inference.progress import progress_bar
 
-    total = settings.chains * (settings.draws + min(settings.tune, warmup))
+    block = _exact_block(density, exact)
+    d_free = density.ndim - (0 if block is None else block.index.size)
+    total = settings.chains * (settings.draws + warmup_per_chain(
+        d_free, settings.chains, settings.tune, warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one)
     with progress_bar(settings.progress, total, "log-densities") as tick, \
@@ -227,7 +231,7 @@ def _sample_independence(
             # jittered initial point, whose function costs ~0.5 s to compile
             density.serial_logp, density.logp, np.zeros(density.ndim),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
-            seed=settings.seed, tick=tick, exact=_exact_block(density, exact),
+            seed=settings.seed, tick=tick, exact=block,
             warmup=warmup,
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,

@@ -31,6 +31,6 @@ def add_fixed_effects(
     )
     beta = beta_c
     if intercept_index is not None:
-        shift = pt.dot(beta_c, data[names.X_MEANS])
+        shift = (beta_c * data[names.X_MEANS]).sum()  # not a dot: see likelihood.matvec
         beta = pt.set_subtensor(beta_c[intercept_index], beta_c[intercept_index] - shift)
     return beta_c, pm.Deterministic(names.BETA, beta, dims=names.FIXED_DIM)

@@ -16,6 +16,7 @@ from hierlmm.inference.independence import (
     adapted,
     laplace,
     sample_independence,
+    warmup_per_chain,
 )
 
 MEAN = np.array([1.0, -2.0, 0.5])
@@ -152,9 +153,17 @@ def test_long_warm_up_replaces_the_laplace_covariance_by_the_weighted_one():
     assert short.df == DF
 
 
-def test_warm_up_length_follows_the_argument():
-    counted = []
-    run = sample_independence(_gauss, _value(_gauss), np.zeros(3), draws=10, tune=500,
-                              chains=2, seed=1, tick=counted.append, warmup=200)
-    assert sum(counted) == 2 * (200 + 10)
-    assert run.chains.x.shape == (2, 10, 3)
+def test_warm_up_length_follows_the_argument_up_to_what_the_covariance_needs():
+    for warmup, per_chain in ((100, 100), (200, 150)):  # 3 x 3 cov: 6 x 50 / 2 chains
+        counted = []
+        run = sample_independence(_gauss, _value(_gauss), np.zeros(3), draws=10, tune=500,
+                                  chains=2, seed=1, tick=counted.append, warmup=warmup)
+        assert sum(counted) == 2 * (per_chain + 10)
+        assert run.chains.x.shape == (2, 10, 3)
+
+
+def test_warm_up_per_chain():
+    assert warmup_per_chain(6, 4, 1000, 1000) == 263  # sleepstudy: ceil(21 x 50 / 4)
+    assert warmup_per_chain(6, 4, 200, 1000) == 200  # tune first
+    assert warmup_per_chain(4, 4, 1000, 30) == 30  # the all-factor engine's cap
+    assert warmup_per_chain(40, 2, 1000, 1000) == 1000

@@ -188,8 +188,10 @@ class CollapsedEngine(Engine):
         return warmup_draws >= AUTO_IMH_MIN_WARMUP and few_parameters(self.design)
 
     def independence_warmup(self, tune: int) -> int:
-        """All of ``tune`` when one factor is integrated out (a cheap log-density), at
-        most :data:`ALL_WARMUP` on the all-factor path (a dense Cholesky a call)."""
+        """All of ``tune`` when one factor is integrated out (a cheap log-density; the
+        sampler then stops at what its covariance estimate needs,
+        :func:`~hierlmm.inference.independence.warmup_per_chain`), at most
+        :data:`ALL_WARMUP` on the all-factor path (a dense Cholesky a call)."""
         return min(tune, ALL_WARMUP) if self.all_factors else tune
 
     @property
