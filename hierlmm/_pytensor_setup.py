@@ -4,7 +4,8 @@ PyPI wheels of PyTensor usually find no BLAS to link its C backend against and w
 about it at the first compilation. hierlmm's hot paths run through numba (nutpie) or
 numpy, so the missing BLAS does not matter to it: we resolve PyTensor's BLAS flags once,
 with that one warning silenced, so it never reaches the user, and keep the result on
-disk, since detecting it costs every process about 0.4 s (:func:`resolve_blas_flags`).
+disk, since detecting it costs every process about 0.4 s (:func:`resolve_blas_flags`);
+the same for the C compiler's ``-march=native`` flags (:func:`resolve_march_flags`).
 
 :func:`configure` is called where hierlmm first uses PyTensor (``build_model``, and
 ``prior_predictive`` before it compiles), not when hierlmm is imported, so
@@ -17,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -35,7 +38,8 @@ PYTHON_MODE = "HIERLMM_PY"
 @functools.cache
 def configure() -> None:
     """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning
-    (:func:`resolve_blas_flags`), and register :data:`PYTHON_MODE`."""
+    (:func:`resolve_blas_flags`), read the C compiler's CPU flags
+    (:func:`resolve_march_flags`), and register :data:`PYTHON_MODE`."""
     import pytensor
     from pytensor.compile.mode import Mode, predefined_modes, register_mode
 
@@ -46,6 +50,7 @@ def configure() -> None:
             mode = Mode(linker="py", optimizer="fast_run").excluding("fusion")
         register_mode(PYTHON_MODE, mode)
 
+    resolve_march_flags(pytensor.config)  # first: detecting BLAS compiles with them
     resolve_blas_flags(pytensor.config)
 
 
@@ -55,16 +60,36 @@ def _user_set(config, key: str) -> bool:
     return not getattr(type(config), key).is_default
 
 
-def blas_flags_file(config) -> Path:
-    """Where the detected BLAS flags are kept: PyTensor's compile directory, under a name
-    that changes with the Python environment (its prefix and PyTensor, numpy, scipy)."""
+def kept_file(config, kind: str, *parts: str) -> Path:
+    """Where a detected PyTensor setting is kept: PyTensor's compile directory, under a
+    name that changes with ``parts`` and the Python environment (its prefix, PyTensor,
+    numpy and scipy). Deleting the compile directory clears it with the compiled code."""
     import numpy
     import pytensor
     import scipy
 
-    text = f"{sys.prefix}|{pytensor.__version__}|{numpy.__version__}|{scipy.__version__}"
+    text = "|".join([sys.prefix, pytensor.__version__, numpy.__version__,
+                     scipy.__version__, *parts])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return Path(config.compiledir) / "hierlmm-graphs" / f"blas-ldflags-{digest}.txt"
+    return Path(config.compiledir) / "hierlmm-graphs" / f"{kind}-{digest}.json"
+
+
+def _read_kept(path: Path) -> object:
+    """The JSON value kept at ``path``; None when there is none or it is unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _keep(path: Path, value: object) -> None:
+    """Write ``value`` as JSON at ``path`` atomically (a concurrent process reads all of
+    it or nothing); nothing when the directory is not writable."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
 
 
 def resolve_blas_flags(config) -> str:
@@ -72,24 +97,53 @@ def resolve_blas_flags(config) -> str:
 
     PyTensor detects its BLAS flags by trying to link test programs (about 0.4 s per
     process, a fifth of a small model's whole fit) and warns when it finds none. The
-    result is kept in :func:`blas_flags_file` and read back by later processes; flags
-    the user set (``PYTENSOR_FLAGS=blas__ldflags=...`` or ``.pytensorrc``) are never
-    touched. Deleting the compile directory clears the file with the compiled code.
+    result is kept (:func:`kept_file`) and read back by later processes; flags the user
+    set (``PYTENSOR_FLAGS=blas__ldflags=...`` or ``.pytensorrc``) are never touched.
     """
     if _user_set(config, "blas__ldflags"):
         return config.blas__ldflags
-    path = blas_flags_file(config)
-    try:
-        config.blas__ldflags = path.read_text()
-        return config.blas__ldflags
-    except (OSError, UnicodeDecodeError):
-        pass
+    path = kept_file(config, "blas-ldflags")
+    kept = _read_kept(path)
+    if isinstance(kept, str):
+        config.blas__ldflags = kept
+        return kept
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         flags = config.blas__ldflags
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(flags)
-        tmp.replace(path)  # atomic: a concurrent process reads all of it or nothing
+    _keep(path, flags)
     return flags
+
+
+def _cpu_identity() -> str:
+    """The CPU's model name and feature flags (``/proc/cpuinfo``), else the platform's."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            lines = [line for line in handle if line.startswith(("model name", "flags"))]
+        return "".join(lines[:2])
+    except OSError:
+        return f"{platform.machine()}|{platform.processor()}"
+
+
+def resolve_march_flags(config) -> list[str] | None:
+    """PyTensor's ``-march=native`` equivalent flags, detected once per CPU.
+
+    Before its first C compilation (or cache lookup) in a process, PyTensor runs g++ a
+    few times to find the flags that ``-march=native`` implies (about 0.4 s). They
+    depend on the compiler, its flags and the CPU, which name the kept file, so a
+    compile directory shared between machines never gets another CPU's flags. None
+    without a C compiler.
+    """
+    from pytensor.link.c.cmodule import GCC_compiler
+
+    if not config.cxx:
+        return None
+    path = kept_file(config, "march-flags", config.cxx, config.gcc__cxxflags,
+                     _cpu_identity())
+    kept = _read_kept(path)
+    if not (isinstance(kept, list) and all(isinstance(flag, str) for flag in kept)):
+        if GCC_compiler.march_flags is None:
+            GCC_compiler.compile_args()  # detects them
+        _keep(path, GCC_compiler.march_flags)
+    elif GCC_compiler.march_flags is None:
+        GCC_compiler.march_flags = kept
+    return GCC_compiler.march_flags

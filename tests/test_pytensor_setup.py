@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,25 +48,35 @@ def test_build_model_configures_pytensor(sleepstudy) -> None:
     assert configure.cache_info().misses == 1
 
 
-def _configured_flags(compiledir, extra_flags: str = "") -> str:
-    """``blas__ldflags`` after ``configure()`` in a fresh process using ``compiledir``."""
-    code = ("from hierlmm._pytensor_setup import configure\n"
-            "import pytensor\nconfigure()\nprint(repr(pytensor.config.blas__ldflags))\n")
+def _configured(compiledir, extra_flags: str = "") -> dict:
+    """BLAS and march flags after ``configure()`` in a fresh process using
+    ``compiledir``; warnings are errors there."""
+    code = ("import json, pytensor\n"
+            "from pytensor.link.c.cmodule import GCC_compiler\n"
+            "from hierlmm._pytensor_setup import configure\n"
+            "configure()\n"
+            "print(json.dumps({'blas': pytensor.config.blas__ldflags,"
+            " 'march': GCC_compiler.march_flags}))\n")
     flags = ",".join(f for f in (f"base_compiledir={compiledir}", extra_flags) if f)
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                          text=True, check=True, timeout=120,
                          env={**os.environ, "PYTENSOR_FLAGS": flags})
-    return out.stdout.strip()
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_blas_flags_are_detected_once_and_read_back(tmp_path) -> None:
-    detected = _configured_flags(tmp_path)
-    [kept] = tmp_path.rglob("blas-ldflags-*.txt")
-    assert repr(kept.read_text()) == detected
-    kept.write_text("-lhierlmm_sentinel")  # a later process reads the file, not detects
-    assert _configured_flags(tmp_path) == "'-lhierlmm_sentinel'"
+def test_detected_flags_are_kept_and_read_back(tmp_path) -> None:
+    detected = _configured(tmp_path)
+    [blas] = tmp_path.rglob("blas-ldflags-*.json")
+    [march] = tmp_path.rglob("march-flags-*.json")
+    assert json.loads(blas.read_text()) == detected["blas"]
+    assert json.loads(march.read_text()) == detected["march"]
+    assert isinstance(detected["march"], list)
+    blas.write_text('"-lhierlmm_sentinel"')  # a later process reads the files, not detects
+    march.write_text('["-march=hierlmm_sentinel"]')
+    assert _configured(tmp_path) == {"blas": "-lhierlmm_sentinel",
+                                     "march": ["-march=hierlmm_sentinel"]}
 
 
 def test_blas_flags_set_by_the_user_win(tmp_path) -> None:
-    assert _configured_flags(tmp_path, "blas__ldflags=-lmine") == "'-lmine'"
-    assert not list(tmp_path.rglob("blas-ldflags-*.txt"))
+    assert _configured(tmp_path, "blas__ldflags=-lmine")["blas"] == "-lmine"
+    assert not list(tmp_path.rglob("blas-ldflags-*.json"))
