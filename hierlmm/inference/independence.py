@@ -33,6 +33,7 @@ There are no trajectories and hence no divergences. ``sample_stats`` holds ``lp`
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,9 +195,10 @@ def warmup_per_chain(d_free: int, chains: int, tune: int, warmup: int) -> int:
     importance-weighted covariance needs, :data:`WARMUP_PER_ENTRY` proposals in all per
     entry of a ``d_free`` x ``d_free`` covariance (2.5 times the Kish ESS that
     :func:`adapted` asks for, at an importance efficiency of 0.4 or better). Sleepstudy's
-    6 parameters: 1,050 proposals, 263 per chain of 4; more cost time and barely
-    change the proposal (acceptance 0.70 against 0.66 from 4,000)."""
-    needed = -(-WARMUP_PER_ENTRY * d_free * (d_free + 1) // 2 // chains)  # ceil
+    6 parameters: 1,050 proposals, 263 per chain of 4, 0.3 s sooner than all 4,000 of
+    ``tune``, for a slightly rougher proposal (over 6 seeds: acceptance 0.67 against
+    0.70, mean min fixed-effect ESS of 4 x 1,000 draws 1,430 against 1,725)."""
+    needed = math.ceil(WARMUP_PER_ENTRY * d_free * (d_free + 1) / 2 / chains)
     return max(1, min(tune, warmup, needed))
 
 
