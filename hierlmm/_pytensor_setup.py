@@ -15,13 +15,13 @@ return at once.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
 import platform
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -60,6 +60,12 @@ def _user_set(config, key: str) -> bool:
     return not getattr(type(config), key).is_default
 
 
+def cache_dir(config) -> Path:
+    """``<PyTensor compiledir>/hierlmm-graphs``: hierlmm's files beside PyTensor's
+    compiled code (the graph cache, the kept probes), cleared with it."""
+    return Path(config.compiledir) / "hierlmm-graphs"
+
+
 def kept_file(config, kind: str, *parts: str) -> Path:
     """Where a detected PyTensor setting is kept: PyTensor's compile directory, under a
     name that changes with ``parts`` and the Python environment (its prefix, PyTensor,
@@ -71,7 +77,7 @@ def kept_file(config, kind: str, *parts: str) -> Path:
     text = "|".join([sys.prefix, pytensor.__version__, numpy.__version__,
                      scipy.__version__, *parts])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return Path(config.compiledir) / "hierlmm-graphs" / f"{kind}-{digest}.json"
+    return cache_dir(config) / f"{kind}-{digest}.json"
 
 
 def _read_kept(path: Path) -> object:
@@ -82,14 +88,22 @@ def _read_kept(path: Path) -> object:
         return None
 
 
-def _keep(path: Path, value: object) -> None:
-    """Write ``value`` as JSON at ``path`` atomically (a concurrent process reads all of
-    it or nothing); nothing when the directory is not writable."""
-    with contextlib.suppress(OSError):
+def write_atomically(path: Path, blob: bytes) -> bool:
+    """Write ``blob`` to ``path`` through a temporary file and a rename, so concurrent
+    processes never read half a file; False when the directory is not writable."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value))
-        tmp.replace(path)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            handle.write(blob)
+        os.replace(handle.name, path)
+    except OSError:
+        return False
+    return True
+
+
+def _keep(path: Path, value: object) -> None:
+    """Write ``value`` as JSON at ``path`` (:func:`write_atomically`)."""
+    write_atomically(path, json.dumps(value).encode())
 
 
 def resolve_blas_flags(config) -> str:

@@ -27,7 +27,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Sequence
 from functools import cache
 from importlib import import_module
@@ -38,6 +37,9 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace
 from pytensor.graph.traversal import ancestors
+
+from hierlmm import _pytensor_setup
+from hierlmm._pytensor_setup import write_atomically
 
 MAX_BYTES = 32 * 2**20  # graphs that embed large arrays (e.g. all-factor blocks) are not kept
 _VERSIONED = ("pytensor", "pymc", "numba", "numpy", "scipy")
@@ -51,7 +53,7 @@ def enabled() -> bool:
 
 def cache_dir() -> Path:
     """``<pytensor compiledir>/hierlmm-graphs``."""
-    return Path(pytensor.config.compiledir) / "hierlmm-graphs"
+    return _pytensor_setup.cache_dir(pytensor.config)
 
 
 @cache
@@ -159,14 +161,3 @@ def store(key: object, mode: str, functions: Sequence, meta: dict) -> None:
         STATS["stores"] += 1
 
 
-def write_atomically(path: Path, blob: bytes) -> bool:
-    """Write ``blob`` to ``path`` through a temporary file and a rename, so concurrent
-    processes never read half a file; False when the directory is not writable."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-            handle.write(blob)
-        os.replace(handle.name, path)
-    except OSError:
-        return False
-    return True
