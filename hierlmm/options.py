@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from hierlmm.errors import SpecError
 
 Family = Literal["gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial"]
-Engine = Literal["auto", "collapsed", "sampled"]
+Engine = Literal["auto", "collapsed", "sampled", "quadrature"]
 Sampler = Literal["auto", "nutpie", "pymc", "numpyro", "blackjax", "independence"]
 ResidualKind = Literal["iid", "ar1", "car1"]
 GapsMode = Literal["error", "order"]

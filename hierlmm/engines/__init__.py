@@ -3,7 +3,8 @@
 ``"sampled"`` samples every random effect; ``"collapsed"`` integrates the largest
 factor's Gaussian effects out analytically, or every factor's when that is cheap
 (:func:`hierlmm.engines.collapsed.engine.integrates_all`), and draws them exactly
-afterwards. A new
+afterwards; ``"quadrature"`` (opt-in) integrates a GLMM's one factor out by adaptive
+Gauss-Hermite quadrature and draws its effects afterwards. A new
 engine is a subpackage with an :class:`~hierlmm.engines.base.Engine` subclass plus one
 line in :data:`ENGINES`.
 """
@@ -17,6 +18,7 @@ from hierlmm.engines.base import Engine
 from hierlmm.engines.collapsed import CollapsedEngine
 from hierlmm.engines.collapsed.engine import integrated_group
 from hierlmm.engines.collapsed.series import series_nested
+from hierlmm.engines.quadrature import QuadratureEngine
 from hierlmm.engines.sampled import SampledEngine
 from hierlmm.errors import SpecError
 from hierlmm.families.base import Family
@@ -25,6 +27,7 @@ from hierlmm.spec.schema import ModelSpec
 ENGINES: dict[str, type[Engine]] = {
     SampledEngine.name: SampledEngine,
     CollapsedEngine.name: CollapsedEngine,
+    QuadratureEngine.name: QuadratureEngine,
 }
 
 

@@ -168,7 +168,7 @@ def fit(
         the all-factor path). In the second case a run whose diagnostics fail (R-hat,
         bulk ESS) is redone with nutpie, and ``Fit.timings["independence_s"]`` says
         what the first try cost. ``Fit.sampler`` records the sampler that ran.
-    engine : {"auto", "collapsed", "sampled"}
+    engine : {"auto", "collapsed", "sampled", "quadrature"}
         ``"auto"`` integrates Gaussian random effects out analytically (collapsed).
     progress : bool
         Show a progress bar while sampling, and a notice (a spinner on terminals, an

@@ -101,7 +101,7 @@ def fit_many(
         Batch seed; outcome ``j`` is sampled with
         :func:`hierlmm.many.seeds.outcome_seed` ``(seed, j)``, whatever the chunking or
         the number of workers.
-    engine : {"auto", "collapsed", "sampled"}
+    engine : {"auto", "collapsed", "sampled", "quadrature"}
     executor : {None, "serial", "processes"}, dask.distributed.Client or str
         None: local processes, one per core. A string with ``://`` is a Dask scheduler
         address. Each worker process compiles once per design shape.

@@ -91,7 +91,7 @@ def build_model(*, design: Design, spec: ModelSpec, engine: str = "auto") -> Bui
         Encoded data (n rows, p fixed columns, K grouping factors).
     spec : ModelSpec
         Family, priors and residual structure.
-    engine : {"auto", "collapsed", "sampled"}
+    engine : {"auto", "collapsed", "sampled", "quadrature"}
 
     Returns
     -------

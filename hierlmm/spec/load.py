@@ -84,7 +84,7 @@ class FitOptions:
     seed : int or None
         Non-negative random seed; ``None`` draws one (not reproducible).
     sampler : {"auto", "nutpie", "pymc", "numpyro", "blackjax", "independence"}
-    engine : {"auto", "collapsed", "sampled"}
+    engine : {"auto", "collapsed", "sampled", "quadrature"}
     progress : bool
         Show a progress bar.
     target_accept : float

@@ -1,0 +1,111 @@
+"""PyTensor Ops around :func:`~hierlmm.engines.quadrature.likelihood.marginal_loglik`.
+
+:class:`QuadratureLoglik` returns the value and its gradient in one call (its
+``pullback`` reuses the gradient outputs of the same node, as
+:mod:`hierlmm.engines.collapsed.allfactor_op` does); :class:`QuadratureLoglikValue`
+computes the value alone for value-only samplers (``value_only()``, swapped in by
+:mod:`hierlmm.inference.pyfunc`). The sorted data live on the Op, identified by their
+fingerprint (part of the engine's structure key).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+from hierlmm.engines.quadrature.likelihood import LevelData, marginal_loglik
+
+
+class QuadratureLoglik(Op):
+    """``(beta, L, shape) -> (value, d beta, d L, d shape)``.
+
+    Parameters
+    ----------
+    data : LevelData
+    key : str
+        ``data.key`` (Op identity).
+    """
+
+    __props__ = ("key",)
+
+    def __init__(self, data: LevelData, key: str) -> None:
+        self.data, self.key = data, key
+
+    def make_node(self, beta, chol, shape):
+        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (beta, chol, shape)]
+        outputs = [pt.dscalar(), pt.dvector(), pt.dmatrix(), pt.dscalar()]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        beta, chol, shape = inputs
+        value, grad = marginal_loglik(self.data, beta, chol, float(shape), gradient=True)
+        if grad is None:  # a level's mode failed: a zero gradient with the -inf value
+            results = [value, np.zeros_like(beta), np.zeros_like(chol), 0.0]
+        else:
+            results = [value, grad.beta, grad.chol, grad.shape]
+        for storage, result in zip(output_storage, results, strict=True):
+            storage[0] = np.asarray(result, dtype=np.float64)
+
+    def pullback(self, inputs, outputs, cotangents):
+        """Cotangent of the value times the gradient outputs of this very node."""
+        g = cotangents[0]
+        return [g * d for d in outputs[1:]]
+
+    def connection_pattern(self, node):
+        return [[True] * len(node.outputs) for _ in node.inputs]
+
+    def value_only(self) -> QuadratureLoglikValue:
+        """The Op computing output 0 alone (no gradient pass)."""
+        return QuadratureLoglikValue(self.data, self.key)
+
+
+class QuadratureLoglikValue(Op):
+    """``(beta, L, shape) -> value``: :class:`QuadratureLoglik` without the gradient."""
+
+    __props__ = ("key",)
+
+    def __init__(self, data: LevelData, key: str) -> None:
+        self.data, self.key = data, key
+
+    def make_node(self, *inputs):
+        return Apply(self, [pt.as_tensor_variable(x) for x in inputs], [pt.dscalar()])
+
+    def perform(self, node, inputs, output_storage):
+        beta, chol, shape = inputs
+        value, _ = marginal_loglik(self.data, beta, chol, float(shape))
+        output_storage[0][0] = np.asarray(value, dtype=np.float64)
+
+
+def quadrature_loglik_op(data: LevelData, *, beta, chol, shape) -> pt.TensorVariable:
+    """The symbolic marginal log-likelihood (scalar) with its gradient attached.
+
+    Parameters
+    ----------
+    data : LevelData
+    beta : TensorVariable, shape (p,)
+    chol : TensorVariable, shape (q, q)
+    shape : TensorVariable or float
+        The negative binomial shape (a constant 1.0 for other families).
+    """
+    return QuadratureLoglik(data, data.key)(beta, chol, shape)[0]
+
+
+def _register_numba() -> None:
+    try:
+        from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
+    except ImportError:  # numba not installed: the C/Python linkers run perform directly
+        return
+
+    @numba_funcify.register(QuadratureLoglik)
+    @numba_funcify.register(QuadratureLoglikValue)
+    def _funcify(op, node=None, storage_map=None, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Numba will use object mode")
+            return generate_fallback_impl(op, node, storage_map, **kwargs)
+
+
+_register_numba()
