@@ -5,9 +5,13 @@ and visit slopes (``hierlmm.datasets.simulate_remission``), fitted as
 ``remission ~ visit + treat + (1 + visit | subject)`` with family bernoulli. bambi has no
 intercept-slope correlation parameter (independent group effects), so it fits a slightly
 simpler model. Each peer runs in its own process; the data are simulated before the
-clock starts. Reported per peer: end-to-end time (build + compile + sample), min bulk ESS
-(fixed effects and random-effect SDs), ESS/s (that min over the end-to-end time) and
-peak resident memory; then hierlmm's ESS/s over bambi's (target: >= 2).
+clock starts. Peers: hierlmm with the quadrature engine (``engine="quadrature"``: the
+effects integrated out by adaptive Gauss-Hermite, the independence sampler, the effects
+drawn afterwards), hierlmm with the default sampled engine (nutpie NUTS over every
+effect) and bambi. Reported per peer: end-to-end time (build + compile + sample + the
+effects), min bulk ESS (fixed effects and random-effect SDs), ESS/s (that min over the
+end-to-end time) and peak resident memory; then each hierlmm engine's ESS/s over
+bambi's (target: >= 2).
 
     python benchmarks/glmm_bench.py            # 4 chains x 1000 draws (make bench)
     python benchmarks/glmm_bench.py --quick    # 2 chains x 300 draws
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 N_SUBJECTS, N_VISITS, DATA_SEED, SEED = 1_000, 10, 20_240_601, 1
+PEERS = {"hierlmm": "quadrature", "hierlmm-sampled": "sampled"}  # peer -> engine
 FORMULA = "remission ~ visit + treat + (1 + visit | subject)"
 PARAMS = ("Intercept", "visit", "treat", "sd(Intercept|subject)", "sd(visit|subject)")
 BAMBI_NAMES = {"Intercept": "Intercept", "visit": "visit", "treat": "treat",
@@ -49,15 +54,17 @@ def _bulk_ess(values: np.ndarray) -> float:
                                  method="bulk"))
 
 
-def run_hierlmm(data, draws: int, chains: int) -> dict:
+def run_hierlmm(data, draws: int, chains: int, engine: str = "quadrature") -> dict:
     import hierlmm
 
     start = time.perf_counter()
     fit = hierlmm.fit(FORMULA, data, family="bernoulli", draws=draws, tune=draws,
-                      chains=chains, seed=SEED, progress=False, warn_convergence=False)
+                      chains=chains, seed=SEED, progress=False, warn_convergence=False,
+                      engine=engine)
     e2e = time.perf_counter() - start
     table = fit.summary()
     return {"e2e_s": e2e, "compile_s": fit.timings["compile_s"],
+            "timings": fit.timings, "sampler": fit.sampler,
             "ess": {p: float(table.loc[p, "ess_bulk"]) for p in PARAMS}}
 
 
@@ -79,7 +86,10 @@ def run_bambi(data, draws: int, chains: int) -> dict:
 
 def child(peer: str, out: Path, draws: int, chains: int) -> None:
     data = _data()
-    record = (run_hierlmm if peer == "hierlmm" else run_bambi)(data, draws, chains)
+    if peer == "bambi":
+        record = run_bambi(data, draws, chains)
+    else:
+        record = run_hierlmm(data, draws, chains, PEERS[peer])
     record["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     record["min_ess"] = min(record["ess"].values())
     record["ess_per_s"] = record["min_ess"] / record["e2e_s"]
@@ -89,7 +99,9 @@ def child(peer: str, out: Path, draws: int, chains: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", choices=("hierlmm", "bambi"))
+    parser.add_argument("--child", choices=tuple(PEERS) + ("bambi",))
+    parser.add_argument("--peers", default=",".join((*PEERS, "bambi")),
+                        help="comma-separated peers to run (default: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     draws, chains = (300, 2) if args.quick else (1000, 4)
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     records = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for peer in ("hierlmm", "bambi"):
+        for peer in args.peers.split(","):
             out = Path(tmp) / f"{peer}.json"
             subprocess.run([sys.executable, __file__, "--child", peer, "--out", str(out),
                             *(["--quick"] if args.quick else [])], check=False)
@@ -106,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"logistic GLMM {N_SUBJECTS} x {N_VISITS}, {chains} chains x {draws} draws")
     for peer, rec in records.items():
         if rec is None:
-            print(f"  {peer:8s} failed")
+            print(f"  {peer:15s} failed")
             continue
-        print(f"  {peer:8s} e2e {rec['e2e_s']:7.1f} s  min bulk ESS {rec['min_ess']:7.0f}  "
+        print(f"  {peer:15s} e2e {rec['e2e_s']:7.1f} s  min bulk ESS {rec['min_ess']:7.0f}  "
               f"ESS/s {rec['ess_per_s']:6.2f}  peak {rec['peak_mb']:6.0f} MiB")
-    if all(records.values()):
-        ratio = records["hierlmm"]["ess_per_s"] / records["bambi"]["ess_per_s"]
-        print(f"  ESS/s ratio hierlmm / bambi: {ratio:.2f} (target >= 2)")
+    bambi = records.get("bambi")
+    for peer in PEERS:
+        if bambi and records.get(peer):
+            ratio = records[peer]["ess_per_s"] / bambi["ess_per_s"]
+            print(f"  ESS/s ratio {peer} / bambi: {ratio:.2f} (target >= 2)")
     return 0
 
 

@@ -30,7 +30,8 @@ import pymc as pm
 from hierlmm._pytensor_setup import PYTHON_MODE
 from hierlmm.design.design import GroupDesign
 from hierlmm.engines.base import Engine
-from hierlmm.engines.quadrature.effects import EFFECTS_GROUP, add_quadrature_effects
+from hierlmm.engines.collapsed.effects import EFFECTS_GROUP
+from hierlmm.engines.quadrature.effects import add_quadrature_effects
 from hierlmm.engines.quadrature.likelihood import KINDS, LevelData, level_data
 from hierlmm.engines.quadrature.op import quadrature_loglik_op
 from hierlmm.errors import SpecError
