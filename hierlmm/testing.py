@@ -49,7 +49,7 @@ from scipy import stats
 
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
-from hierlmm.families import gaussian
+from hierlmm.families import gaussian, get_family
 from hierlmm.inference import fit as fit_module
 from hierlmm.inference.draws import scalar_draws
 from hierlmm.model import names
@@ -61,8 +61,8 @@ Truth = dict[str, float]
 Simulator = Callable[[Design, np.random.Generator], tuple[np.ndarray, Truth]]
 Quantities = Callable[..., dict[str, np.ndarray]]
 
-__all__ = ["SBCResult", "lkj_corr", "lmm_quantities", "reference_units", "sbc",
-           "simulate_lmm_prior", "uniformity_pvalue"]
+__all__ = ["SBCResult", "glmm_quantities", "lkj_corr", "lmm_quantities", "reference_units",
+           "sbc", "simulate_bernoulli_prior", "simulate_lmm_prior", "uniformity_pvalue"]
 
 
 # ------------------------------------------------------------------------ fixed prior
@@ -150,6 +150,39 @@ def simulate_lmm_prior(design: Design, rng: np.random.Generator,
         ``corr(a,b|f)`` for correlated factors, ``sigma`` and ``icc(f)``.
     """
     priors = priors or PriorSpec()
+    eta, truth = _prior_linear_predictor(design, rng, priors)
+    sigma = rng.exponential(priors.sigma_scale)
+    truth[names.SIGMA] = float(sigma)
+    truth.update(_icc(truth, design))
+    return eta + sigma * rng.standard_normal(design.n), truth
+
+
+def simulate_bernoulli_prior(design: Design, rng: np.random.Generator,
+                             priors: PriorSpec | None = None) -> tuple[np.ndarray, Truth]:
+    """Parameters from the default logistic-GLMM prior, and a 0/1 response.
+
+    The bernoulli family's priors do not depend on the response (location 0, scale 1 on
+    the logit scale, docs/priors.md), so they are the fixed prior an SBC needs as they
+    are. Returns ``y`` (n,) and the truth of :func:`simulate_lmm_prior` without
+    ``sigma`` and the ICC; use :func:`glmm_quantities` with it.
+    """
+    eta, truth = _prior_linear_predictor(design, rng, priors or PriorSpec())
+    y = (rng.uniform(size=design.n) < 1.0 / (1.0 + np.exp(-eta))).astype(np.float64)
+    return y, truth
+
+
+def glmm_quantities(fit) -> dict[str, np.ndarray]:
+    """Posterior draws (chain, draw) of every scalar parameter (fixed effects, SDs,
+    correlations, family parameters)."""
+    family = get_family(fit.spec.family, fit.spec.link)
+    return {s.parameter: s.values
+            for s in scalar_draws(fit.posterior, fit.design, family.parameters)}
+
+
+def _prior_linear_predictor(design: Design, rng: np.random.Generator,
+                            priors: PriorSpec) -> tuple[np.ndarray, Truth]:
+    """``eta`` (n,) from fixed and random effects drawn from the documented prior, and
+    their truth (fixed effects, SDs, correlations)."""
     X, index = design.X, intercept_index(design)
     s_x = column_sd(X)
     beta = rng.normal(0.0, priors.fixed_scale / s_x)
@@ -172,10 +205,7 @@ def simulate_lmm_prior(design: Design, rng: np.random.Generator,
         chol = np.linalg.cholesky(corr) * sd[:, None]  # L with L L' = diag(sd) R diag(sd)
         effects = rng.standard_normal((g.n_levels, g.q)) @ chol.T  # (levels, q)
         eta = eta + (g.Z * effects[g.codes]).sum(axis=1)
-    sigma = rng.exponential(priors.sigma_scale)
-    truth[names.SIGMA] = float(sigma)
-    truth.update(_icc(truth, design))
-    return eta + sigma * rng.standard_normal(design.n), truth
+    return eta, truth
 
 
 def lmm_quantities(fit) -> dict[str, np.ndarray]:

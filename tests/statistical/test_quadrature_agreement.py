@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import hierlmm
@@ -86,3 +87,31 @@ def test_cbpp_agrees_with_laplace_ml() -> None:
     z = (fixed["mean"].to_numpy() - ml["beta"]) / fixed["sd"].to_numpy()
     assert np.all(np.abs(z) < 0.35), z
     assert abs(table.loc["sd(Intercept|herd)", "median"] / ml["sd"] - 1) < 0.4
+
+
+SBC_GROUPS, SBC_VISITS, SBC_REPLICATES = 20, 6, 40
+
+
+def test_sbc_of_the_quadrature_engine_on_a_logistic_glmm() -> None:
+    """Simulation-based calibration (hierlmm.testing.sbc) of ``y ~ t + (t | g)`` with a
+    binary response, 20 groups x 6 visits, fitted with engine="quadrature": parameters
+    from the documented bernoulli prior (fixed on the logit scale), 2 chains x 150
+    draws, ranks among every 3rd draw (L = 100), chi-square (5 bins) and KS per
+    quantity, Bonferroni over 2 x 5 tests at family-wise level 0.01. As the default
+    engine's SBC (test_sbc.py) it is sized to catch gross errors (a wrong prior or
+    likelihood), not subtle ones."""
+    from hierlmm.testing import glmm_quantities, sbc, simulate_bernoulli_prior
+
+    covariates = pd.DataFrame({
+        "t": np.tile(np.arange(float(SBC_VISITS)), SBC_GROUPS),
+        "g": np.repeat([f"g{i:02d}" for i in range(SBC_GROUPS)], SBC_VISITS)})
+    result = sbc("y ~ t + (t | g)", covariates, replicates=SBC_REPLICATES, draws=150,
+                 tune=150, thin=3, bins=5, seed=20261204, simulate=simulate_bernoulli_prior,
+                 quantities=glmm_quantities,
+                 fit_kwargs={"family": "bernoulli", "engine": "quadrature"})
+    print(f"\nquadrature SBC: threshold {result.threshold:.2g}\n{result.pvalues.to_string()}\n"
+          f"{result.diagnostics.describe().to_string()}")
+    assert set(result.pvalues.index) == {"Intercept", "t", "sd(Intercept|g)", "sd(t|g)",
+                                         "corr(Intercept,t|g)"}
+    assert result.ranks.shape == (SBC_REPLICATES, 5) and result.n_ranks == 100
+    assert result.passed, result.pvalues.to_dict()

@@ -17,7 +17,8 @@ normalised node weights, returned per row as ``e_i = sum_k pi_k d1_i(u_k)`` (so
 
 Families (``kind``): 0 binomial with logit link (Bernoulli: one trial), 1 Poisson with
 log link, 2 negative binomial NB2 with log link and shape ``alpha``. Each row's
-log-density drops no constant (log binomial coefficients and ``log y!`` come in ``const``).
+log-density leaves out its constant (log binomial coefficients, ``-log y!``), which
+:meth:`~hierlmm.engines.quadrature.likelihood.LevelData.constant` adds once per call.
 Rows are sorted by level; ``starts`` (L + 1,) delimit each level's rows.
 """
 

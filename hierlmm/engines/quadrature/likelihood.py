@@ -45,13 +45,12 @@ class LevelData:
     X : ndarray, shape (n, p)
     Z : ndarray, shape (n, q)
         Sorted fixed design and the factor's effect columns.
-    const : float
-        The log-density's constant: log binomial coefficients, or ``-sum log y!``.
     nodes : ndarray, shape (K, q)
     log_weights : ndarray, shape (K,)
         The standard-normal product rule (:func:`product_rule`).
     key : str
-        Fingerprint of every array above (identity of the compiled Op).
+        Fingerprint of every array above but ``y`` (identity of the compiled Op; the
+        response is the Op's input, so a new response of the same design reuses it).
     """
 
     kind: int
@@ -62,11 +61,25 @@ class LevelData:
     offset: np.ndarray
     X: np.ndarray
     Z: np.ndarray
-    const: float
     nodes: np.ndarray
     log_weights: np.ndarray
     key: str
     modes: np.ndarray = field(repr=False, default=None)  # (L, q) Newton starts, updated
+    _consts: dict = field(repr=False, default_factory=dict)  # last response -> constant
+
+    def constant(self, y: np.ndarray) -> float:
+        """The log-density's constant for the sorted response ``y`` (n,): log binomial
+        coefficients, or ``-sum log y!`` (kept for the last response)."""
+        key = hashlib.sha1(np.ascontiguousarray(y).tobytes()).hexdigest()
+        if key not in self._consts:
+            if self.kind == BINOMIAL_LOGIT:
+                m = self.trials
+                value = np.sum(gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1))
+            else:
+                value = -np.sum(gammaln(y + 1))
+            self._consts.clear()
+            self._consts[key] = float(value)
+        return self._consts[key]
 
     @property
     def n_levels(self) -> int:
@@ -105,17 +118,14 @@ def level_data(*, kind: int, codes: np.ndarray, n_levels: int, y: np.ndarray,
     q = Z.shape[1]
     per_dim = nodes_per_dim or NODES_PER_DIM.get(q, 3)
     nodes, log_w = product_rule(q, per_dim)
-    if kind == BINOMIAL_LOGIT:
-        const = float(np.sum(gammaln(m + 1) - gammaln(y_s + 1) - gammaln(m - y_s + 1)))
-    else:
-        const = float(-np.sum(gammaln(y_s + 1)))
     arrays = dict(y=y_s, trials=np.ascontiguousarray(m), offset=np.ascontiguousarray(off),
                   X=np.ascontiguousarray(X[order], dtype=np.float64),
                   Z=np.ascontiguousarray(Z[order], dtype=np.float64))
     h = hashlib.sha1(np.asarray([kind, per_dim]).tobytes())
-    for arr in (starts, *arrays.values()):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return LevelData(kind=kind, order=order, starts=starts, const=const, nodes=nodes,
+    for name, arr in (("starts", starts), *arrays.items()):
+        if name != "y":  # the response is an input of the Op, not part of its identity
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return LevelData(kind=kind, order=order, starts=starts, nodes=nodes,
                      log_weights=log_w, key=h.hexdigest(),
                      modes=np.zeros((n_levels, q)), **arrays)
 
@@ -129,13 +139,14 @@ class Gradient:
     shape: float
 
 
-def _negbin_lgamma(data: LevelData, alpha: float) -> float:
+def _negbin_lgamma(y: np.ndarray, alpha: float) -> float:
     """``sum_i lgamma(y_i + alpha) - lgamma(alpha)`` (the kernel leaves it out)."""
-    return float(np.sum(gammaln(data.y + alpha)) - data.y.size * gammaln(alpha))
+    return float(np.sum(gammaln(y + alpha)) - y.size * gammaln(alpha))
 
 
 def marginal_loglik(data: LevelData, beta: np.ndarray, chol: np.ndarray, shape: float = 1.0,
-                    gradient: bool = False) -> tuple[float, Gradient | None]:
+                    gradient: bool = False, y: np.ndarray | None = None
+                    ) -> tuple[float, Gradient | None]:
     """``sum_j log I_j`` at ``(beta, L, shape)``; -inf where a level's mode fails.
 
     Parameters
@@ -148,18 +159,21 @@ def marginal_loglik(data: LevelData, beta: np.ndarray, chol: np.ndarray, shape: 
         Negative binomial shape (ignored by other families).
     gradient : bool
         Also return the :class:`Gradient`.
+    y : ndarray, shape (n,), optional
+        The response sorted by level (``data.y`` if None).
     """
+    y = data.y if y is None else np.ascontiguousarray(y, dtype=np.float64)
     chol = np.tril(np.asarray(chol, dtype=np.float64))
     eta0 = data.X @ np.asarray(beta, dtype=np.float64) + data.offset  # (n,)
     A = np.ascontiguousarray(data.Z @ chol)  # (n, q): row i is (L' z_i)'
     n, q = A.shape
     e, F = (np.empty(n), np.empty((n, q))) if gradient else (np.empty(0), np.empty((0, q)))
     dalpha = np.zeros(data.n_levels)
-    levels = level_loglik(data.kind, data.y, data.trials, eta0, A, data.starts, float(shape),
+    levels = level_loglik(data.kind, y, data.trials, eta0, A, data.starts, float(shape),
                           data.nodes, data.log_weights, data.modes, gradient, e, F, dalpha)
-    value = float(np.sum(levels)) + data.const
+    value = float(np.sum(levels)) + data.constant(y)
     if data.kind == NEGBIN_LOG:
-        value += _negbin_lgamma(data, shape)
+        value += _negbin_lgamma(y, shape)
     if not np.isfinite(value):
         return -np.inf, None
     if not gradient:

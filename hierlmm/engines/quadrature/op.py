@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
@@ -21,7 +22,8 @@ from hierlmm.engines.quadrature.likelihood import LevelData, marginal_loglik
 
 
 class QuadratureLoglik(Op):
-    """``(beta, L, shape) -> (value, d beta, d L, d shape)``.
+    """``(beta, L, shape, y) -> (value, d beta, d L, d shape)``; ``y`` (n,) is the response
+    sorted by level (a data container), not differentiated.
 
     Parameters
     ----------
@@ -35,14 +37,14 @@ class QuadratureLoglik(Op):
     def __init__(self, data: LevelData, key: str) -> None:
         self.data, self.key = data, key
 
-    def make_node(self, beta, chol, shape):
-        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (beta, chol, shape)]
+    def make_node(self, beta, chol, shape, y):
+        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (beta, chol, shape, y)]
         outputs = [pt.dscalar(), pt.dvector(), pt.dmatrix(), pt.dscalar()]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage):
-        beta, chol, shape = inputs
-        value, grad = marginal_loglik(self.data, beta, chol, float(shape), gradient=True)
+        beta, chol, shape, y = inputs
+        value, grad = marginal_loglik(self.data, beta, chol, float(shape), gradient=True, y=y)
         if grad is None:  # a level's mode failed: a zero gradient with the -inf value
             results = [value, np.zeros_like(beta), np.zeros_like(chol), 0.0]
         else:
@@ -53,10 +55,11 @@ class QuadratureLoglik(Op):
     def pullback(self, inputs, outputs, cotangents):
         """Cotangent of the value times the gradient outputs of this very node."""
         g = cotangents[0]
-        return [g * d for d in outputs[1:]]
+        return [*(g * d for d in outputs[1:]), disconnected_type()]
 
     def connection_pattern(self, node):
-        return [[True] * len(node.outputs) for _ in node.inputs]
+        n_out = len(node.outputs)
+        return [[True] * n_out, [True] * n_out, [True] * n_out, [False] * n_out]
 
     def value_only(self) -> QuadratureLoglikValue:
         """The Op computing output 0 alone (no gradient pass)."""
@@ -64,7 +67,7 @@ class QuadratureLoglik(Op):
 
 
 class QuadratureLoglikValue(Op):
-    """``(beta, L, shape) -> value``: :class:`QuadratureLoglik` without the gradient."""
+    """``(beta, L, shape, y) -> value``: :class:`QuadratureLoglik` without the gradient."""
 
     __props__ = ("key",)
 
@@ -75,12 +78,12 @@ class QuadratureLoglikValue(Op):
         return Apply(self, [pt.as_tensor_variable(x) for x in inputs], [pt.dscalar()])
 
     def perform(self, node, inputs, output_storage):
-        beta, chol, shape = inputs
-        value, _ = marginal_loglik(self.data, beta, chol, float(shape))
+        beta, chol, shape, y = inputs
+        value, _ = marginal_loglik(self.data, beta, chol, float(shape), y=y)
         output_storage[0][0] = np.asarray(value, dtype=np.float64)
 
 
-def quadrature_loglik_op(data: LevelData, *, beta, chol, shape) -> pt.TensorVariable:
+def quadrature_loglik_op(data: LevelData, *, beta, chol, shape, y) -> pt.TensorVariable:
     """The symbolic marginal log-likelihood (scalar) with its gradient attached.
 
     Parameters
@@ -90,8 +93,10 @@ def quadrature_loglik_op(data: LevelData, *, beta, chol, shape) -> pt.TensorVari
     chol : TensorVariable, shape (q, q)
     shape : TensorVariable or float
         The negative binomial shape (a constant 1.0 for other families).
+    y : TensorVariable, shape (n,)
+        The response sorted by level.
     """
-    return QuadratureLoglik(data, data.key)(beta, chol, shape)[0]
+    return QuadratureLoglik(data, data.key)(beta, chol, shape, y)[0]
 
 
 def _register_numba() -> None:
