@@ -92,14 +92,19 @@ def test_cbpp_agrees_with_laplace_ml() -> None:
 SBC_GROUPS, SBC_VISITS, SBC_REPLICATES = 20, 6, 40
 
 
+@pytest.mark.heavy
 def test_sbc_of_the_quadrature_engine_on_a_logistic_glmm() -> None:
     """Simulation-based calibration (hierlmm.testing.sbc) of ``y ~ t + (t | g)`` with a
-    binary response, 20 groups x 6 visits, fitted with engine="quadrature": parameters
-    from the documented bernoulli prior (fixed on the logit scale), 2 chains x 150
-    draws, ranks among every 3rd draw (L = 100), chi-square (5 bins) and KS per
+    binary response, 20 groups x 6 visits, fitted with engine="quadrature" (NUTS on the
+    integrated likelihood, what "auto" runs for few levels): parameters from the
+    documented bernoulli prior (fixed on the logit scale), 2 chains x 150 draws, ranks
+    among every 3rd draw (L = 100), chi-square (5 bins) and KS per
     quantity, Bonferroni over 2 x 5 tests at family-wise level 0.01. As the default
     engine's SBC (test_sbc.py) it is sized to catch gross errors (a wrong prior or
-    likelihood), not subtle ones."""
+    likelihood), not subtle ones. Heavy (not in CI): NUTS through the Python callback
+    takes ~13 s a replicate here, 537 s in all. Measured 2026-12-04: smallest p 0.53
+    (threshold 0.002), no divergences, max R-hat 1.006-1.094 (mean 1.03), min bulk ESS
+    20-165 of 300 draws."""
     from hierlmm.testing import glmm_quantities, sbc, simulate_bernoulli_prior
 
     covariates = pd.DataFrame({
