@@ -61,7 +61,11 @@ def test_parameters_agree_with_the_sampled_engine(family: str) -> None:
           f"ESS sampled min {a['ess_bulk'].min():.0f}, quadrature min {b['ess_bulk'].min():.0f}")
     assert np.all(np.abs(z) < 0.35), z
     assert b["ess_bulk"].min() > 500  # measured 698 (bernoulli) to 2,874
-    assert (b["sd"] / a["sd"]).between(0.8, 1.25).all()
+    # posterior SDs: the log ratio within 4 Monte Carlo SEs (an SD estimated from a bulk
+    # ESS of E has a relative SE of about 1 / sqrt(2 E); the sampled engine's slope SD
+    # reaches only ~70 on the logistic design)
+    log_ratio = np.log(b["sd"] / a["sd"])
+    assert np.all(np.abs(log_ratio) < 4 * np.sqrt(0.5 / a["ess_bulk"] + 0.5 / b["ess_bulk"]))
 
 
 @pytest.mark.parametrize("family", sorted(SIMULATORS))
