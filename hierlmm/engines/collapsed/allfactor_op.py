@@ -16,8 +16,6 @@ without numba's generic warning); hierlmm always calls this log-density from Pyt
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import disconnected_type
@@ -30,6 +28,7 @@ from hierlmm.engines.collapsed.allfactor import (
     allfactor_loglik_grad,
 )
 from hierlmm.engines.collapsed.blocks import FactorBlocks
+from hierlmm.engines.python_ops import register_object_mode
 
 
 def _arguments(inputs: list, n_factors: int) -> tuple:
@@ -130,18 +129,4 @@ def allfactor_loglik_op(
     return AllFactorLoglik(blocks, key)(beta, sigma, *chols, Zty, Xty, yty)[0]
 
 
-def _register_numba() -> None:
-    try:
-        from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
-    except ImportError:  # numba not installed: the C/Python linkers run perform directly
-        return
-
-    @numba_funcify.register(AllFactorLoglik)
-    @numba_funcify.register(AllFactorLoglikValue)
-    def _funcify(op, node=None, storage_map=None, **kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Numba will use object mode")
-            return generate_fallback_impl(op, node, storage_map, **kwargs)
-
-
-_register_numba()
+register_object_mode(AllFactorLoglik, AllFactorLoglikValue)

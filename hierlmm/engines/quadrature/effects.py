@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from hierlmm.engines.collapsed.effects import EFFECTS_BUDGET, kept_draws
-from hierlmm.engines.quadrature.kernel import log_integrand, mode_and_curvature
+from hierlmm.engines.quadrature.kernel import level_mode, log_integrand, node_point
 from hierlmm.engines.quadrature.likelihood import LevelData
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
@@ -32,19 +32,6 @@ from hierlmm.model.covariance import factor_covariance_root
 PROPOSAL_DF = 8.0
 IMH_STEPS = 5
 _CHUNK = 32  # posterior draws per kernel call
-
-
-@numba.njit(cache=True, nogil=True)
-def _propose(u_hat, R, z, scale, out):  # pragma: no cover
-    """``out = u_hat + R^{-T} z * scale``."""
-    q = u_hat.shape[0]
-    for a in range(q - 1, -1, -1):
-        s = z[a]
-        for c in range(a + 1, q):
-            s -= R[c, a] * out[c]
-        out[a] = s / R[a, a]
-    for a in range(q):
-        out[a] = u_hat[a] + out[a] * scale
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -60,12 +47,9 @@ def _draw_levels(kind, y, m, eta0, A, starts, alpha, u_cache, normals, chi2, uni
     accepted = np.zeros(n_levels)
     for j in numba.prange(n_levels):
         r0, r1 = starts[j], starts[j + 1]
-        u_hat = u_cache[j].copy()
+        u_hat = np.empty(q)
         R = np.empty((q, q))
-        if np.isnan(mode_and_curvature(kind, y, m, eta0, A, r0, r1, u_hat, alpha, R)):
-            u_hat[:] = 0.0
-            mode_and_curvature(kind, y, m, eta0, A, r0, r1, u_hat, alpha, R)
-        u_cache[j] = u_hat
+        level_mode(kind, y, m, eta0, A, r0, r1, alpha, u_cache[j], u_hat, R)
         current = np.empty(q)
         trial = np.empty(q)
         log_w = -np.inf
@@ -74,7 +58,7 @@ def _draw_levels(kind, y, m, eta0, A, starts, alpha, u_cache, normals, chi2, uni
             for a in range(q):
                 z2 += normals[j, t, a] * normals[j, t, a]
             scale = 1.0 / math.sqrt(chi2[j, t] / df)
-            _propose(u_hat, R, normals[j, t], scale, trial)
+            node_point(u_hat, R, normals[j, t], scale, trial)
             # log target - log t proposal (up to constants); z2 * scale^2 is the
             # proposal's Mahalanobis distance
             w = log_integrand(kind, y, m, eta0, A, r0, r1, trial, alpha) \

@@ -178,8 +178,24 @@ def mode_and_curvature(kind, y, m, eta0, A, r0, r1, u, alpha, R):  # pragma: no 
 
 
 @numba.njit(cache=True, nogil=True)
-def _node_point(u_hat, R, z, out):  # pragma: no cover
-    """``out = u_hat + C z`` with ``C = R^{-T}`` (so ``C C' = (R R')^{-1} = H^{-1}``)."""
+def level_mode(kind, y, m, eta0, A, r0, r1, alpha, cached, u, R):  # pragma: no cover
+    """:func:`mode_and_curvature` of one level from its cached mode ``cached`` (q,), once
+    more from 0 if that fails; the mode goes to ``u`` and back into ``cached``. Returns
+    ``g(u_hat)`` or NaN."""
+    u[:] = cached
+    value = mode_and_curvature(kind, y, m, eta0, A, r0, r1, u, alpha, R)
+    if np.isnan(value):
+        u[:] = 0.0
+        value = mode_and_curvature(kind, y, m, eta0, A, r0, r1, u, alpha, R)
+    if not np.isnan(value):
+        cached[:] = u
+    return value
+
+
+@numba.njit(cache=True, nogil=True)
+def node_point(u_hat, R, z, scale, out):  # pragma: no cover
+    """``out = u_hat + scale * C z`` with ``C = R^{-T}`` (so ``C C' = (R R')^{-1} =
+    H^{-1}``): a quadrature node, or a proposal of the effects' sampler."""
     q = u_hat.shape[0]
     for a in range(q - 1, -1, -1):
         s = z[a]
@@ -187,7 +203,7 @@ def _node_point(u_hat, R, z, out):  # pragma: no cover
             s -= R[c, a] * out[c]
         out[a] = s / R[a, a]
     for a in range(q):
-        out[a] += u_hat[a]
+        out[a] = u_hat[a] + scale * out[a]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -205,21 +221,18 @@ def level_loglik(kind, y, m, eta0, A, starts, alpha, nodes, log_w, u_cache, grad
     out = np.empty(n_levels)
     for j in numba.prange(n_levels):
         r0, r1 = starts[j], starts[j + 1]
-        u = u_cache[j].copy()
+        u = np.empty(q)
         R = np.empty((q, q))
-        if np.isnan(mode_and_curvature(kind, y, m, eta0, A, r0, r1, u, alpha, R)):
-            u[:] = 0.0
-            if np.isnan(mode_and_curvature(kind, y, m, eta0, A, r0, r1, u, alpha, R)):
-                out[j] = np.nan
-                continue
-        u_cache[j] = u
+        if np.isnan(level_mode(kind, y, m, eta0, A, r0, r1, alpha, u_cache[j], u, R)):
+            out[j] = np.nan
+            continue
         log_det_c = 0.0
         for a in range(q):
             log_det_c -= math.log(R[a, a])
         terms = np.empty(K)
         points = np.empty((K, q))
         for k in range(K):
-            _node_point(u, R, nodes[k], points[k])
+            node_point(u, R, nodes[k], 1.0, points[k])
             z2 = 0.0
             for a in range(q):
                 z2 += nodes[k, a] * nodes[k, a]

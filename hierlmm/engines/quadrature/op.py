@@ -10,14 +10,13 @@ fingerprint (part of the engine's structure key).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from hierlmm.engines.python_ops import register_object_mode
 from hierlmm.engines.quadrature.likelihood import LevelData, marginal_loglik
 
 
@@ -99,18 +98,4 @@ def quadrature_loglik_op(data: LevelData, *, beta, chol, shape, y) -> pt.TensorV
     return QuadratureLoglik(data, data.key)(beta, chol, shape, y)[0]
 
 
-def _register_numba() -> None:
-    try:
-        from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
-    except ImportError:  # numba not installed: the C/Python linkers run perform directly
-        return
-
-    @numba_funcify.register(QuadratureLoglik)
-    @numba_funcify.register(QuadratureLoglikValue)
-    def _funcify(op, node=None, storage_map=None, **kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Numba will use object mode")
-            return generate_fallback_impl(op, node, storage_map, **kwargs)
-
-
-_register_numba()
+register_object_mode(QuadratureLoglik, QuadratureLoglikValue)
