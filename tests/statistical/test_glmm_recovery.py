@@ -64,9 +64,10 @@ def _true_risk_difference(truth: dict, visit: float) -> float:
 
 
 @functools.cache
-def logistic(seed: int) -> pd.DataFrame:
+def logistic(seed: int, engine: str = "auto") -> pd.DataFrame:
     sim = hierlmm.datasets.simulate_remission(n_subjects=200, n_visits=8, seed=seed)
-    fit = hierlmm.fit(sim.formula, sim.data, family="bernoulli", seed=10 + seed, **SAMPLING)
+    fit = hierlmm.fit(sim.formula, sim.data, family="bernoulli", seed=10 + seed,
+                      engine=engine, **SAMPLING)
     table = fit.summary()[["mean", "q05", "q95"]].assign(
         truth=pd.Series(_slope_truth(sim, "visit"))
     )
@@ -82,16 +83,18 @@ def logistic(seed: int) -> pd.DataFrame:
 
 
 @functools.cache
-def poisson(seed: int) -> pd.DataFrame:
+def poisson(seed: int, engine: str = "auto") -> pd.DataFrame:
     sim = hierlmm.datasets.simulate_poisson_offset(n_groups=200, n_per_group=8, seed=seed)
-    fit = hierlmm.fit(sim.formula, sim.data, family="poisson", seed=20 + seed, **SAMPLING)
+    fit = hierlmm.fit(sim.formula, sim.data, family="poisson", seed=20 + seed,
+                      engine=engine, **SAMPLING)
     table = fit.summary()[["mean", "q05", "q95"]].assign(truth=pd.Series(_slope_truth(sim, "x")))
     return table.assign(rhat=fit.summary()["rhat"], fit="poisson", seed=seed)
 
 
 @pytest.mark.heavy
-def test_logistic_and_poisson_recovery() -> None:
-    tables = [logistic(s) for s in SEEDS] + [poisson(s) for s in SEEDS]
+@pytest.mark.parametrize("engine", ["auto", "quadrature"])
+def test_logistic_and_poisson_recovery(engine: str) -> None:
+    tables = [logistic(s, engine) for s in SEEDS] + [poisson(s, engine) for s in SEEDS]
     table = pd.concat(tables)
     table["inside"] = (table["q05"] <= table["truth"]) & (table["truth"] <= table["q95"])
     print("\n" + table.to_string(float_format="{:.4g}".format))
