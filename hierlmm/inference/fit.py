@@ -169,7 +169,12 @@ def fit(
         bulk ESS) is redone with nutpie, and ``Fit.timings["independence_s"]`` says
         what the first try cost. ``Fit.sampler`` records the sampler that ran.
     engine : {"auto", "collapsed", "sampled", "quadrature"}
-        ``"auto"`` integrates Gaussian random effects out analytically (collapsed).
+        ``"auto"`` integrates Gaussian random effects out analytically (collapsed) and
+        samples every effect of other families (sampled). ``"quadrature"``: a GLMM with
+        one grouping factor (bernoulli/binomial logit, poisson/negbinomial log, at most
+        3 effects per level) with its effects integrated out by adaptive Gauss-Hermite
+        quadrature and drawn after sampling; several times faster per effective draw on
+        large designs (``benchmarks/glmm_bench.py``).
     progress : bool
         Show a progress bar while sampling, and a notice (a spinner on terminals, an
         updated line in notebooks) while the model compiles for more than 1.5 s.

@@ -7,18 +7,28 @@ does for one scalar effect). The posterior then lives on a handful of parameters
 effects, the factor's SDs and correlations, a negative binomial shape), which the
 independence sampler (:mod:`hierlmm.inference.independence`) samples with one marginal
 likelihood a draw instead of NUTS' many gradients of a model with ``levels x q`` more
-parameters. The effects are drawn after sampling, given each posterior draw
+parameters (from :data:`IMH_MIN_LEVELS` levels on; NUTS on the same likelihood below).
+The effects are drawn after sampling, given each posterior draw
 (:mod:`hierlmm.engines.quadrature.effects`).
 
 Accuracy (``NODES_PER_DIM``: 15 nodes for q = 1, 7 x 7 for q = 2, 4^3 for q = 3): on the
 benchmark's 1,000 subjects x 10 binary visits with correlated intercepts and slopes the
 summed log-likelihood is within 0.016 of a 15 x 15 rule (Laplace, one node: 16.5 off);
 on 40 levels of 10 rows it is within 7e-4 of a 281 x 281 grid for Bernoulli, binomial,
-Poisson and negative binomial responses (tests/engines/test_quadrature.py).
+Poisson and negative binomial responses (tests/model/test_quadrature_engine.py).
 
 Opt-in (``engine="quadrature"``): ``engine="auto"`` keeps the sampled engine for
 non-Gaussian families. Families: bernoulli and binomial with the logit link, poisson and
 negbinomial with the log link; one grouping factor with at most 3 effects.
+
+Examples
+--------
+>>> import hierlmm
+>>> sim = hierlmm.datasets.simulate_remission(n_subjects=200, n_visits=8, seed=1)
+>>> fit = hierlmm.fit(sim.formula, sim.data, family="bernoulli", engine="quadrature",
+...                   seed=1, progress=False)  # doctest: +SKIP
+>>> fit.engine, fit.sampler  # doctest: +SKIP
+('quadrature', 'independence')
 """
 
 from __future__ import annotations
