@@ -187,3 +187,48 @@ def test_model_file_and_cli_run_the_quadrature_engine(tmp_path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"]["engine"] == "quadrature"
     assert summary["model"]["groups"] == {"herd": 15}
+
+
+@pytest.mark.parametrize("q", [1, 3])
+def test_one_and_three_effects_per_level(q: int) -> None:
+    """q = 1 against a dense 1-D grid (2,001 points on [-8, 8]); q = 3 (6^3 nodes, the
+    default) against a 10^3 product rule and a dense 61^3 grid on [-6, 6]^3. Measured
+    over these 30 levels of 12 rows,
+    against 12^3 nodes: 4^3 off by 0.016, 5^3 by 0.006, 6^3 by 8.5e-4, 8^3 by 1e-4."""
+    rng = np.random.default_rng(11)
+    n_levels, per = 30, 12
+    codes = np.repeat(np.arange(n_levels), per)
+    n = codes.size
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Z = np.column_stack([np.ones(n), rng.normal(size=(n, q - 1))])
+    chol = np.linalg.cholesky(0.5 * np.eye(q) + 0.2)
+    beta = np.array([-0.2, 0.6])
+    b = rng.normal(size=(n_levels, q)) @ chol.T
+    eta = X @ beta + np.sum(Z * b[codes], axis=1)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    raw = dict(kind=BINOMIAL_LOGIT, codes=codes, n_levels=n_levels, y=y, X=X, Z=Z,
+               trials=None, offset=None)
+    value, _ = marginal_loglik(level_data(**raw), beta, chol)
+    if q == 1:
+        grid = np.linspace(-8.0, 8.0, 2001)
+        eta_g = (X @ beta)[:, None] + (Z @ chol) @ grid[None, :]  # (n, G)
+        rows = y[:, None] * eta_g - np.logaddexp(0.0, eta_g)
+        s = np.add.reduceat(rows, np.arange(0, n, per), axis=0) - 0.5 * grid**2  # (L, G)
+        top = s.max(axis=1, keepdims=True)
+        ref = np.sum(top[:, 0] + np.log(np.exp(s - top).sum(axis=1) * (grid[1] - grid[0])
+                                        / np.sqrt(2 * np.pi)))
+        assert value == pytest.approx(ref, abs=1e-6)
+        return
+    finer, _ = marginal_loglik(level_data(**raw, nodes_per_dim=10), beta, chol)
+    assert value == pytest.approx(finer, abs=2e-3)
+    axis = np.linspace(-6.0, 6.0, 61)  # a dense 3-D grid, step 0.2
+    U = np.stack([g.ravel() for g in np.meshgrid(axis, axis, axis, indexing="ij")], axis=1)
+    log_prior = -0.5 * np.sum(U**2, axis=1) - 1.5 * np.log(2 * np.pi)
+    total = 0.0
+    for j in range(n_levels):
+        rows = codes == j
+        eta_u = (X[rows] @ beta)[:, None] + (Z[rows] @ chol) @ U.T
+        log_f = np.sum(y[rows, None] * eta_u - np.logaddexp(0.0, eta_u), axis=0) + log_prior
+        top = log_f.max()
+        total += top + np.log(np.sum(np.exp(log_f - top)) * 0.2**3)
+    assert value == pytest.approx(total, abs=2e-3)

@@ -11,7 +11,7 @@ parameters (from :data:`IMH_MIN_LEVELS` levels on; NUTS on the same likelihood b
 The effects are drawn after sampling, given each posterior draw
 (:mod:`hierlmm.engines.quadrature.effects`).
 
-Accuracy (``NODES_PER_DIM``: 15 nodes for q = 1, 7 x 7 for q = 2, 4^3 for q = 3): on the
+Accuracy (``NODES_PER_DIM``: 15 nodes for q = 1, 7 x 7 for q = 2, 6^3 for q = 3): on the
 benchmark's 1,000 subjects x 10 binary visits with correlated intercepts and slopes the
 summed log-likelihood is within 0.016 of a 15 x 15 rule (Laplace, one node: 16.5 off);
 on 40 levels of 10 rows it is within 7e-4 of a 281 x 281 grid for Bernoulli, binomial,

@@ -23,7 +23,7 @@ from hierlmm.engines.quadrature.kernel import (
 )
 
 #: Gauss-Hermite nodes per dimension by the number of effects per level, q.
-NODES_PER_DIM = {1: 15, 2: 7, 3: 4}
+NODES_PER_DIM = {1: 15, 2: 7, 3: 6}
 KINDS = {("bernoulli", "logit"): BINOMIAL_LOGIT, ("binomial", "logit"): BINOMIAL_LOGIT,
          ("poisson", "log"): POISSON_LOG, ("negbinomial", "log"): NEGBIN_LOG}
 
