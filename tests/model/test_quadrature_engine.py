@@ -13,7 +13,7 @@ import pytest
 from scipy.special import gammaln
 
 import hierlmm
-from hierlmm.engines.quadrature.effects import _draw_chunk
+from hierlmm.engines.quadrature.effects import draw_chunk
 from hierlmm.engines.quadrature.kernel import BINOMIAL_LOGIT, NEGBIN_LOG, POISSON_LOG
 from hierlmm.engines.quadrature.likelihood import level_data, marginal_loglik
 from hierlmm.errors import SpecError
@@ -141,7 +141,7 @@ def test_effect_draws_have_the_exact_conditional_moments(case) -> None:
     beta = np.tile(BETA, (draws, 1))
     chol = np.tile(CHOL, (draws, 1, 1))
     out = np.empty((draws, N_LEVELS, 2))
-    accepted = _draw_chunk(data, beta, chol, np.full(draws, SHAPE), rng, out)
+    accepted = draw_chunk(data, beta, chol, np.full(draws, SHAPE), rng, out)
     u = out @ np.linalg.inv(CHOL).T  # back to the whitened scale, (draws, L, 2)
     se = np.sqrt(variances / draws)
     z = (u.mean(axis=0) - means) / se

@@ -79,7 +79,7 @@ def draw_effects(
     if series is not None:
         out = draw_series_effects(posterior, design=design, group=group, series=series,
                                   shift=shift, intercept_index=intercept_index, rng=rng)
-        return _as_effects(out, posterior, group)
+        return as_effects(out, posterior, group)
     beta, sigma, chol = _parameters(posterior, group, shift, intercept_index)
     out = np.empty((sigma.shape[0], group.n_levels, group.q))
     for start in range(0, sigma.shape[0], _CHUNK):
@@ -88,11 +88,12 @@ def draw_effects(
             beta=beta[part], sigma=sigma[part], chol=chol[part], stats=stats, rng=rng,
             offset_zr=other_effects_zr(posterior, design, group, part),
         )
-    return _as_effects(out, posterior, group)
+    return as_effects(out, posterior, group)
 
 
-def _as_effects(out: np.ndarray, posterior: xr.Dataset, group: GroupDesign) -> xr.DataArray:
-    """Flattened effect draws (D, L, q) as a (chain, draw, level, term) DataArray."""
+def as_effects(out: np.ndarray, posterior: xr.Dataset, group: GroupDesign) -> xr.DataArray:
+    """Flattened effect draws (D, L, q) as a (chain, draw, level, term) DataArray with
+    ``posterior``'s chain and draw coordinates (every engine that draws effects)."""
     f = group.factor
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], group.n_levels, group.q)
     return xr.DataArray(

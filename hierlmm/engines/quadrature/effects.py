@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import xarray as xr
 
-from hierlmm.engines.collapsed.effects import EFFECTS_BUDGET, kept_draws
+from hierlmm.engines.collapsed.effects import EFFECTS_BUDGET, as_effects, kept_draws
 from hierlmm.engines.quadrature.kernel import level_mode, log_integrand, node_point
 from hierlmm.engines.quadrature.likelihood import LevelData
 from hierlmm.model import names
@@ -31,7 +31,6 @@ from hierlmm.model.covariance import factor_covariance_root
 
 PROPOSAL_DF = 8.0
 IMH_STEPS = 5
-_CHUNK = 32  # posterior draws per kernel call
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -74,7 +73,7 @@ def _draw_levels(kind, y, m, eta0, A, starts, alpha, u_cache, normals, chi2, uni
     return accepted
 
 
-def _draw_chunk(data: LevelData, beta, chol, shape, rng, out) -> float:
+def draw_chunk(data: LevelData, beta, chol, shape, rng, out) -> float:
     """Effects ``b`` (d, L, q) into ``out`` for ``d`` draws; returns accepted moves."""
     L, q = data.n_levels, data.q
     accepted = 0.0
@@ -108,19 +107,8 @@ def draw_effects(posterior: xr.Dataset, *, data: LevelData, group, shape_name: s
     shape = (np.ones(beta.shape[0]) if shape_name is None
              else posterior[shape_name].values.reshape(-1))
     out = np.empty((beta.shape[0], group.n_levels, group.q))
-    accepted = 0.0
-    for start in range(0, beta.shape[0], _CHUNK):
-        part = slice(start, start + _CHUNK)
-        accepted += _draw_chunk(data, beta[part], chol[part], shape[part], rng, out[part])
-    f = group.factor
-    dims = ("chain", "draw", names.level_dim(f), names.term_dim(f))
-    effects = xr.DataArray(
-        out.reshape(posterior.sizes["chain"], posterior.sizes["draw"], group.n_levels,
-                    group.q),
-        dims=dims,
-        coords={"chain": posterior.chain, "draw": posterior.draw,
-                names.level_dim(f): list(group.levels), names.term_dim(f): list(group.terms)},
-    )
+    accepted = draw_chunk(data, beta, chol, shape, rng, out)
+    effects = as_effects(out, posterior, group)
     return effects, accepted / (beta.shape[0] * group.n_levels * IMH_STEPS)
 
 

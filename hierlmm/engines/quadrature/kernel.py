@@ -268,14 +268,11 @@ def level_loglik(kind, y, m, eta0, A, starts, alpha, nodes, log_w, u_cache, grad
 
 @numba.njit(cache=True, nogil=True)
 def _negbin_dalpha(y, eta, alpha):  # pragma: no cover
-    """d/d alpha of the NB2 log-density with its lgamma terms: digamma(y + alpha) -
-    digamma(alpha) is the finite sum over k < y of 1 / (alpha + k) (integer y)."""
-    mu = math.exp(eta)
-    am = alpha + mu
-    psi = 0.0
-    for k in range(int(y)):
-        psi += 1.0 / (alpha + k)
-    return psi + math.log(alpha) + 1.0 - math.log(am) - (y + alpha) / am
+    """d/d alpha of the NB2 log-density without its lgamma terms (their derivative,
+    digamma(y + alpha) - digamma(alpha), does not depend on eta and is added once by
+    :func:`~hierlmm.engines.quadrature.likelihood.marginal_loglik`)."""
+    am = alpha + math.exp(eta)
+    return math.log(alpha) + 1.0 - math.log(am) - (y + alpha) / am
 
 
 def product_rule(q: int, per_dim: int) -> tuple[np.ndarray, np.ndarray]:

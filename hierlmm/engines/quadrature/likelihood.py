@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from hierlmm.engines.quadrature.kernel import (
     BINOMIAL_LOGIT,
@@ -65,21 +65,19 @@ class LevelData:
     log_weights: np.ndarray
     key: str
     modes: np.ndarray = field(repr=False, default=None)  # (L, q) Newton starts, updated
-    _consts: dict = field(repr=False, default_factory=dict)  # last response -> constant
+    _last: list = field(repr=False, default_factory=list)  # [response, its constant]
 
     def constant(self, y: np.ndarray) -> float:
         """The log-density's constant for the sorted response ``y`` (n,): log binomial
         coefficients, or ``-sum log y!`` (kept for the last response)."""
-        key = hashlib.sha1(np.ascontiguousarray(y).tobytes()).hexdigest()
-        if key not in self._consts:
+        if not (self._last and np.array_equal(self._last[0], y)):
             if self.kind == BINOMIAL_LOGIT:
                 m = self.trials
                 value = np.sum(gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1))
             else:
                 value = -np.sum(gammaln(y + 1))
-            self._consts.clear()
-            self._consts[key] = float(value)
-        return self._consts[key]
+            self._last[:] = [y.copy(), float(value)]
+        return self._last[1]
 
     @property
     def n_levels(self) -> int:
@@ -180,8 +178,8 @@ def marginal_loglik(data: LevelData, beta: np.ndarray, chol: np.ndarray, shape: 
         return value, None
     d_chol = np.tril(data.Z.T @ F)  # (q, q): d/dL_ab = sum_i z_ia F_ib
     d_shape = 0.0
-    if data.kind == NEGBIN_LOG:  # the kernel's per-row derivative includes digamma terms
-        d_shape = float(np.sum(dalpha))
+    if data.kind == NEGBIN_LOG:  # the kernel's part, plus that of the lgamma terms
+        d_shape = float(np.sum(dalpha) + np.sum(digamma(y + shape)) - y.size * digamma(shape))
     return value, Gradient(beta=data.X.T @ e, chol=d_chol, shape=d_shape)
 
 
