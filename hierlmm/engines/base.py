@@ -161,6 +161,13 @@ class Engine(ABC):
         default (a cheap log-density); engines with an expensive one return fewer."""
         return tune
 
+    def evaluation_threads(self) -> int:
+        """Threads on which the independence sampler evaluates its proposals: 1 by
+        default (a cheap log-density, whose calls hold the GIL); engines whose
+        log-density spends its time in code that releases the GIL return more
+        (:mod:`hierlmm.engines.threads`)."""
+        return 1
+
     def compile_mode(self, sampler: str) -> str:
         """PyTensor mode of the log-density nutpie calls from Python, or the independence
         sampler calls: numba for NUTS (many cheap calls); for the independence sampler

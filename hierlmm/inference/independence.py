@@ -24,6 +24,10 @@ one value per draw:
    and runs independence MH: a proposal ``x'`` is accepted with probability
    ``min(1, w(x') / w(x))``, ``w = p / q``. Proposals do not depend on the chain's
    state, so every log-density is evaluated first and the accept/reject pass follows.
+   The evaluations are independent, so they run on several threads when the caller
+   hands over copies of its compiled functions (:class:`Evaluator`,
+   :mod:`hierlmm.engines.threads`); the random numbers are drawn before, so the draws
+   are the same on any number of threads.
 
 Whatever the proposal, the chains are an exact MCMC sample of the posterior (Tierney
 1994); a poor proposal shows as low acceptance, low ESS and high R-hat, never as bias.
@@ -34,8 +38,9 @@ There are no trajectories and hence no divergences. ``sample_stats`` holds ``lp`
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +49,7 @@ import scipy.optimize
 import xarray as xr
 from scipy.stats import multivariate_t
 
+from hierlmm.engines.threads import for_each_index
 from hierlmm.errors import FitError
 
 DF = 7.0  # degrees of freedom of the t proposal (Laplace covariance)
@@ -228,21 +234,58 @@ class ExactBlock:
 
 
 @dataclass(frozen=True)
-class Target:
-    """What the sampler evaluates: the log-density, and optionally an exact block.
+class Evaluator:
+    """One thread's means of evaluating a proposal.
 
     Attributes
     ----------
     logp : callable
         ``x (d,) -> [logp]``.
-    template : ndarray, shape (d,)
-        A full point (the mode); proposals fill its free coordinates.
     exact : ExactBlock or None
     """
 
     logp: Callable
-    template: np.ndarray
     exact: ExactBlock | None = None
+
+    def complete(self, x: np.ndarray, z: np.ndarray) -> float:
+        """Fill the exact block of ``x`` in place with its conditional draw from standard
+        normals ``z`` (k,); return the draw's log-density."""
+        mean, chol = self.exact.conditional(x)
+        x[self.exact.index] = mean + sla.solve_triangular(chol, z, lower=True, trans="T")
+        return float(-0.5 * z @ z + np.log(np.diag(chol)).sum() - 0.5 * mean.size * LOG_2PI)
+
+    def __call__(self, x: np.ndarray, z: np.ndarray | None) -> tuple[float, float]:
+        """``(logp, log q of the exact block)`` at ``x`` (filled in place); failures and
+        NaN give ``-inf``."""
+        lq = 0.0
+        try:
+            if self.exact is not None:
+                lq = self.complete(x, z)
+            value = float(self.logp(x)[0])
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError):
+            value = -np.inf
+        return (value if np.isfinite(value) else -np.inf), lq
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the sampler evaluates: the log-density, and optionally an exact block.
+
+    Attributes
+    ----------
+    evaluators : tuple of Evaluator
+        One per thread (:func:`hierlmm.engines.threads.for_each_index`), each with its own
+        compiled functions; all compute the same log-density.
+    template : ndarray, shape (d,)
+        A full point (the mode); proposals fill its free coordinates.
+    """
+
+    evaluators: tuple[Evaluator, ...]
+    template: np.ndarray
+
+    @property
+    def exact(self) -> ExactBlock | None:
+        return self.evaluators[0].exact
 
     @property
     def free(self) -> np.ndarray:
@@ -252,16 +295,12 @@ class Target:
             mask[self.exact.index] = False
         return np.flatnonzero(mask)
 
-    def _complete(self, x: np.ndarray, rng: np.random.Generator) -> float:
-        """Fill the exact block of ``x`` in place with a conditional draw; its log-density."""
-        mean, chol = self.exact.conditional(x)
-        z = rng.standard_normal(mean.size)
-        x[self.exact.index] = mean + sla.solve_triangular(chol, z, lower=True, trans="T")
-        return float(-0.5 * z @ z + np.log(np.diag(chol)).sum() - 0.5 * mean.size * LOG_2PI)
-
     def evaluate(self, free: np.ndarray, rng: np.random.Generator,
                  tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Full points, log-densities and exact-block log-proposals at proposals ``free``.
+
+        The exact block's normals are drawn from ``rng`` first, so the result does not
+        depend on how many threads evaluate.
 
         Parameters
         ----------
@@ -275,18 +314,20 @@ class Target:
         log_q_exact : ndarray, shape (n,)
             Zero without an exact block.
         """
-        x = np.tile(self.template, (free.shape[0], 1))
+        n = free.shape[0]
+        x = np.tile(self.template, (n, 1))
         x[:, self.free] = free
-        lp, lq = np.empty(free.shape[0]), np.zeros(free.shape[0])
-        for i, row in enumerate(x):
-            try:
-                if self.exact is not None:
-                    lq[i] = self._complete(row, rng)
-                value = float(self.logp(row)[0])
-            except (np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError):
-                value = -np.inf
-            lp[i] = value if np.isfinite(value) else -np.inf
-            tick(1)
+        z = None if self.exact is None else rng.standard_normal((n, self.exact.index.size))
+        lp, lq, lock = np.empty(n), np.zeros(n), threading.Lock()
+
+        def handler(evaluator: Evaluator) -> Callable[[int], None]:
+            def evaluate_row(i: int) -> None:
+                lp[i], lq[i] = evaluator(x[i], None if z is None else z[i])
+                with lock:
+                    tick(1)
+            return evaluate_row
+
+        for_each_index(n, [handler(e) for e in self.evaluators])
         return x, lp, lq
 
 
@@ -363,6 +404,7 @@ def sample_independence(
     logp_dlogp: Callable, logp: Callable, x0: np.ndarray, *, draws: int, tune: int,
     chains: int, seed: int, tick: Callable[[int], None] = lambda k: None,
     exact: ExactBlock | None = None, warmup: int = WARMUP_MAX,
+    extra: Sequence[Evaluator] = (),
 ) -> IndependenceRun:
     """Laplace fit, warm-up and independence MH on an unconstrained log-density.
 
@@ -383,11 +425,14 @@ def sample_independence(
         Warm-up proposals per chain, at most: a few where one log-density is expensive,
         ``tune`` where it is cheap (:func:`warmup_per_chain` takes the smaller of this,
         ``tune`` and what the covariance needs).
+    extra : sequence of Evaluator
+        Copies of ``(logp, exact)`` with their own compiled functions: proposals are then
+        evaluated on ``1 + len(extra)`` threads (the draws do not change).
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1994]))
     t0 = time.perf_counter()
     fitted = laplace(logp_dlogp, x0)
-    target = Target(logp, fitted.mode, exact)
+    target = Target((Evaluator(logp, exact), *extra), fitted.mode)
     free = target.free
     base = Proposal(fitted.mode[free], fitted.cov[np.ix_(free, free)], DF)
     t1 = time.perf_counter()

@@ -35,12 +35,18 @@ import xarray as xr
 from hierlmm.errors import FitError, SpecError
 from hierlmm.inference.independence import (
     WARMUP_MAX,
+    Evaluator,
     ExactBlock,
     sample_independence,
     to_datatree,
     warmup_per_chain,
 )
-from hierlmm.inference.pyfunc import PyFuncDensity, compile_density, nutpie_model
+from hierlmm.inference.pyfunc import (
+    PyFuncDensity,
+    SerialFunction,
+    compile_density,
+    nutpie_model,
+)
 
 CACHE_SIZE = 16
 
@@ -197,21 +203,34 @@ def _sample_nutpie(compiled: Any, settings: SamplerSettings, backend: str) -> xr
     )
 
 
-def _exact_block(density: PyFuncDensity, exact: Any) -> ExactBlock | None:
-    """The engine's exact conditional (:meth:`Engine.exact_conditional`) on ``x``."""
+def _exact_block(density: PyFuncDensity, exact: Any,
+                 expand: Callable | None = None) -> ExactBlock | None:
+    """The engine's exact conditional (:meth:`Engine.exact_conditional`) on ``x``, read
+    through ``expand`` (default: the density's shared, locked expansion)."""
     if exact is None or exact.name not in density.slots:
         return None
     start, stop = density.slots[exact.name]
+    expand = density.serial_expand if expand is None else expand
 
     def conditional(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return exact(dict(zip(density.names, density.serial_expand(x), strict=True)))
+        return exact(dict(zip(density.names, expand(x), strict=True)))
 
     return ExactBlock(np.arange(start, stop), conditional)
 
 
+def _extra_evaluators(density: PyFuncDensity, exact: Any, threads: int) -> list[Evaluator]:
+    """``threads - 1`` evaluators with their own copies of the compiled value and
+    expansion functions (a copy shares the compiled code; ~10 ms each)."""
+    out = []
+    for _ in range(threads - 1):
+        expand = SerialFunction(density.expand.copy())
+        out.append(Evaluator(density.logp.copy(), _exact_block(density, exact, expand)))
+    return out
+
+
 def _sample_independence(
     density: PyFuncDensity, settings: SamplerSettings, coords: dict, exact: Any,
-    warmup: int,
+    warmup: int, threads: int = 1,
 ) -> xr.DataTree:
     from threadpoolctl import threadpool_limits
 
@@ -222,7 +241,8 @@ def _sample_independence(
     total = settings.chains * (settings.draws + warmup_per_chain(
         d_free, settings.chains, settings.tune, warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
-    # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one)
+    # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one);
+    # expensive log-densities run on several threads instead (proposals side by side)
     with progress_bar(settings.progress, total, "log-densities") as tick, \
             threadpool_limits(1, user_api="blas"):
         run = sample_independence(
@@ -232,7 +252,7 @@ def _sample_independence(
             density.serial_logp, density.logp, np.zeros(density.ndim),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             seed=settings.seed, tick=tick, exact=block,
-            warmup=warmup,
+            warmup=warmup, extra=_extra_evaluators(density, exact, threads),
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)
@@ -265,13 +285,15 @@ def run_sampler(
     var_names: list[str],
     exact: Any = None,
     warmup: int = WARMUP_MAX,
+    threads: int = 1,
 ) -> tuple[xr.DataTree, float]:
     """Sample ``entry``'s model on ``inputs``; return the DataTree and seconds taken.
 
     PyMC's own samplers compile inside ``pm.sample``; that time counts as sampling.
     ``exact`` is the engine's exact conditional block and ``warmup`` its warm-up
-    proposals per chain (independence sampler only; see
-    :meth:`hierlmm.engines.base.Engine.independence_warmup`).
+    proposals per chain and ``threads`` the threads evaluating them (independence sampler
+    only; see :meth:`hierlmm.engines.base.Engine.independence_warmup` and
+    :meth:`~hierlmm.engines.base.Engine.evaluation_threads`).
     """
     start = time.perf_counter()
     try:
@@ -281,7 +303,7 @@ def run_sampler(
                 tree = _sample_nutpie(compiled, settings, entry.backend)
             elif entry.backend == "independence":
                 tree = _sample_independence(compiled, settings, entry.model.coords, exact,
-                                            warmup)
+                                            warmup, threads)
             else:
                 tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:

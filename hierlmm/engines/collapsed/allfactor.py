@@ -49,6 +49,7 @@ sampled SDs are positive.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,12 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from hierlmm.engines.collapsed.blocks import FactorBlocks
-from hierlmm.engines.collapsed.sparse_gram import add_weighted_gram
+from hierlmm.engines.collapsed.dense_cholesky import (
+    cho_solve_lower,
+    cholesky_lower,
+    solve_lower_t,
+)
+from hierlmm.engines.collapsed.sparse_gram import add_weighted_gram, schur_cholesky
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -176,18 +182,19 @@ class Factorization:
     def solve(self, u: np.ndarray, n1: int) -> np.ndarray:
         """``A^{-1} u`` for a stacked ``u``: a vector (Q,) or k right-hand sides (Q, k)."""
         y1 = _block_apply(self.A11inv, u[:n1])
-        z2 = sla.cho_solve((self.CS, True), u[n1:] - self.B.T @ y1, check_finite=False)
+        z2 = cho_solve_lower(self.CS, u[n1:] - self.B.T @ y1)
         return np.concatenate([y1 - self.E @ z2, z2])
 
 
-_LAST: list = [None]  # (blocks, roots, Factorization) of the last factorisation
+_LAST = threading.local()  # per thread: (blocks, roots, Factorization) of its last one
 
 
 def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     """Blocked Cholesky of ``A = I + Lambda' G Lambda`` for whitened roots ``K_k``.
 
-    The last factorisation of each ``blocks`` is kept: the independence sampler asks for
-    the fixed effects' conditional and then the log-density at the same roots.
+    The last factorisation of each thread is kept: the independence sampler asks for
+    the fixed effects' conditional and then the log-density at the same roots (threads
+    evaluate different proposals, :mod:`hierlmm.engines.threads`).
 
     Parameters
     ----------
@@ -195,12 +202,12 @@ def factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
     Ks : list of ndarray, each (q_k, q_k)
         ``L_k / sigma`` per factor, in ``blocks.factors`` order.
     """
-    last = _LAST[0]
+    last = getattr(_LAST, "entry", None)
     if last is not None and _same_blocks(last[0], blocks) and _same_roots(last[1], Ks):
         return last[2]
     fac = _factorize(blocks, Ks)
-    _LAST[0] = (blocks, [np.array(K, dtype=np.float64) for K in Ks], fac)  # one entry: a
-    return fac  # factorisation holds an m x m matrix
+    _LAST.entry = (blocks, [np.array(K, dtype=np.float64) for K in Ks], fac)  # one entry a
+    return fac  # thread: a factorisation holds an m x m matrix
 
 
 def _same_blocks(a: FactorBlocks, b: FactorBlocks) -> bool:
@@ -228,17 +235,14 @@ def _factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
         k1, lam2 = float(K1[0, 0]), R2.diagonal
         B = ScaledSparse(blocks.G12, np.full(blocks.first_size, k1), lam2)
         E = ScaledSparse(blocks.G12, k1 * A11inv[:, 0, 0], lam2, blocks.G12_csc)
-        inner = add_weighted_gram(blocks.G12, k1**2 * A11inv[:, 0, 0], blocks.G22.copy(),
-                                  scale=-1.0, G12_csc=blocks.G12_csc)  # lower triangle
-        S = lam2[:, None] * inner * lam2[None, :]
+        CS = schur_cholesky(blocks.G12, blocks.G12_csc, blocks.G22, k1**2 * A11inv[:, 0, 0],
+                            lam2)
     else:
         B = R2.cols(R1.rows(blocks.G12, transpose=True))
         E = _block_apply(A11inv, B)
         S = R2.rows(R2.cols(blocks.G22), transpose=True) - B.T @ E
-    S[np.diag_indices_from(S)] += 1.0
-    CS, info = sla.lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)  # reads the lower half
-    if info != 0:
-        raise np.linalg.LinAlgError(f"the Schur complement is not positive definite ({info})")
+        S[np.diag_indices_from(S)] += 1.0
+        CS = cholesky_lower(S)  # reads the lower half, without the GIL
     return Factorization(R1=R1, R2=R2, C11=C11, A11inv=A11inv, B=B, E=E, CS=CS)
 
 
@@ -443,7 +447,7 @@ def draw_all_effects(
     _, _, fac, _, bhat = _pieces(blocks, resp, beta, Ks)
     n1, q1 = blocks.first_size, blocks.q[0]
     z = rng.standard_normal(n1 + blocks.m)
-    x2 = sla.solve_triangular(fac.CS, z[n1:], lower=True, trans="T")
+    x2 = solve_lower_t(fac.CS, z[n1:])
     z1 = z[:n1].reshape(-1, q1, 1)
     x1 = np.linalg.solve(fac.C11.transpose(0, 2, 1), z1).ravel() - fac.E @ x2
     x = np.concatenate([x1, x2])

@@ -46,6 +46,7 @@ from hierlmm.engines.collapsed.series import (
     series_pieces,
 )
 from hierlmm.engines.collapsed.stats import GroupSuffStats, shifted_beta, suffstats_for
+from hierlmm.engines.threads import evaluation_threads
 from hierlmm.model import names
 from hierlmm.model.priors import prior_inputs
 from hierlmm.model.random_effects import informative_intercepts
@@ -193,6 +194,11 @@ class CollapsedEngine(Engine):
         :func:`~hierlmm.inference.independence.warmup_per_chain`), at most
         :data:`ALL_WARMUP` on the all-factor path (a dense Cholesky a call)."""
         return min(tune, ALL_WARMUP) if self.all_factors else tune
+
+    def evaluation_threads(self) -> int:
+        """:func:`~hierlmm.engines.threads.evaluation_threads` on the all-factor path (a
+        dense Cholesky a call, without the GIL), else 1."""
+        return evaluation_threads() if self.all_factors else 1
 
     @property
     def sampled_groups(self) -> tuple[GroupDesign, ...]:
