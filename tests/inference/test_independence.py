@@ -11,6 +11,7 @@ from hierlmm.inference.independence import (
     ADAPTED_DF,
     DF,
     SCALE,
+    Evaluator,
     ExactBlock,
     Proposal,
     adapted,
@@ -93,6 +94,35 @@ def test_exact_block_gives_the_joint_and_weights_free_of_the_block():
     theta = run.chains.x[..., 0].ravel()
     want = stats.norm(1.0, 2.0).logpdf(theta) - run.proposal.logpdf(theta[:, None])
     assert np.ptp(run.chains.log_weight.ravel() - want) < 1e-8
+
+
+def test_proposals_evaluated_on_more_threads_give_the_same_draws():
+    """Extra evaluators (one per thread) change who evaluates, not what: the exact
+    block's normals are drawn before the proposals are shared out."""
+
+    def joint(x):
+        theta, beta = x
+        value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
+        g_beta = -(beta - theta) / 0.25
+        return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
+
+    def conditional(x):
+        return np.array([x[0]]), np.array([[2.0]])
+
+    block = ExactBlock(np.array([1]), conditional)
+    one = _run(joint, 2, exact=block, draws=200)
+    calls = []
+
+    def counted(x):
+        calls.append(x.copy())
+        return _value(joint)(x)
+
+    three = sample_independence(
+        joint, _value(joint), np.zeros(2), draws=200, tune=50, chains=4, seed=3,
+        exact=block, extra=[Evaluator(counted, ExactBlock(np.array([1]), conditional))] * 2)
+    np.testing.assert_array_equal(one.chains.x, three.chains.x)
+    np.testing.assert_array_equal(one.chains.log_weight, three.chains.log_weight)
+    assert 0 < len(calls) < 4 * (200 + 50)  # the extra threads took part of the work
 
 
 def test_same_seed_same_draws_other_seed_other_draws():

@@ -8,6 +8,7 @@ import pytest
 import hierlmm
 from hierlmm.design import build_design
 from hierlmm.engines import make_engine
+from hierlmm.engines.collapsed import allfactor_effects
 from hierlmm.engines.collapsed import engine as collapsed_engine
 from hierlmm.engines.collapsed.allfactor import Response, allfactor_loglik
 from hierlmm.engines.collapsed.blocks import order_groups, response_blocks
@@ -138,3 +139,20 @@ def test_fit_draws_every_factors_effects_exactly():
         truth = sim.truth["effects"][factor]["Intercept"]
         est = est.droplevel(-1).reindex(truth.index)
         assert np.corrcoef(est.values, truth.values)[0, 1] > 0.9
+
+
+def test_all_factor_fit_is_the_same_on_one_or_three_threads(monkeypatch):
+    """The independence sampler's proposals and the effect draws after it run on
+    evaluation_threads() threads; the fit does not depend on how many."""
+    monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)  # the independence sampler
+    sim = hierlmm.datasets.simulate_crossed(n_subjects=100, n_items=20, seed=3)
+    fits = {}
+    for n_threads in (1, 3):
+        for module in (collapsed_engine, allfactor_effects):
+            monkeypatch.setattr(module, "evaluation_threads", lambda n=n_threads: n)
+        fits[n_threads] = hierlmm.fit(FORMULA, sim.data, draws=40, tune=40, chains=2, seed=4,
+                                      progress=False, warn_convergence=False)
+    assert fits[1].sampler == "independence"
+    for name in ("sigma", "sd_subject", "beta", "b_subject", "b_item"):
+        np.testing.assert_array_equal(fits[1].posterior[name].values,
+                                      fits[3].posterior[name].values)

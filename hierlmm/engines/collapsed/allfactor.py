@@ -436,17 +436,24 @@ def reml_loglik(
 
 def draw_all_effects(
     blocks: FactorBlocks, resp: Response, beta: np.ndarray, sigma: float,
-    chols: list[np.ndarray], rng: np.random.Generator,
+    chols: list[np.ndarray], rng: np.random.Generator | None = None,
+    normals: np.ndarray | None = None,
 ) -> np.ndarray:
     """One exact draw of every factor's effects given the parameters, stacked (Q,).
 
     ``b = Lambda (bhat + sigma x)`` with ``x ~ N(0, A^{-1})`` drawn through the blocked
     Cholesky factor of ``A`` (``x = L^{-T} z``). Split with ``blocks.offsets``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator, optional
+        Draws ``z``, shape (Q,), unless ``normals`` gives it.
+    normals : ndarray, shape (Q,), optional
     """
     Ks = _roots(blocks, sigma, chols)
     _, _, fac, _, bhat = _pieces(blocks, resp, beta, Ks)
     n1, q1 = blocks.first_size, blocks.q[0]
-    z = rng.standard_normal(n1 + blocks.m)
+    z = rng.standard_normal(n1 + blocks.m) if normals is None else normals
     x2 = solve_lower_t(fac.CS, z[n1:])
     z1 = z[:n1].reshape(-1, q1, 1)
     x1 = np.linalg.solve(fac.C11.transpose(0, 2, 1), z1).ravel() - fac.E @ x2

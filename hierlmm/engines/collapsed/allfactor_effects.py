@@ -7,7 +7,9 @@ draw costs a dense Cholesky of the m x m Schur block, so the effects are drawn f
 evenly thinned subset of draws when all of them would exceed :data:`RECOVER_FLOPS`
 (or :data:`~hierlmm.engines.collapsed.effects.EFFECTS_BUDGET` cells); those are stored
 in the ``posterior_effects`` group, which :func:`hierlmm.inference.joint.joint_posterior`
-pairs with their parameter draws.
+pairs with their parameter draws. The draws are independent and run on several threads
+(:mod:`hierlmm.engines.threads`; the normals are drawn first, so the effects do not
+depend on the thread count).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hierlmm.engines.collapsed.allfactor import Response, draw_all_effects
 from hierlmm.engines.collapsed.blocks import FactorBlocks, order_groups
 from hierlmm.engines.collapsed.effects import EFFECTS_BUDGET
 from hierlmm.engines.collapsed.stats import shifted_beta
+from hierlmm.engines.threads import evaluation_threads, for_each_index
 from hierlmm.model import names
 from hierlmm.model.covariance import factor_covariance_root
 
@@ -50,11 +53,14 @@ def _draw(posterior: xr.Dataset, design: Design, blocks: FactorBlocks, response:
     beta = shifted_beta(beta, shift, intercept_index)
     sigma = flat[names.SIGMA].values
     roots = [factor_covariance_root(posterior, g).reshape(-1, g.q, g.q) for g in groups]
-    out = np.stack([
-        draw_all_effects(blocks, response, beta[i], float(sigma[i]),
-                         [r[i] for r in roots], rng)
-        for i in range(sigma.shape[0])
-    ])  # (draws, Q)
+    normals = rng.standard_normal((sigma.shape[0], blocks.first_size + blocks.m))
+    out = np.empty_like(normals)  # (draws, Q)
+
+    def draw(i: int) -> None:
+        out[i] = draw_all_effects(blocks, response, beta[i], float(sigma[i]),
+                                  [r[i] for r in roots], normals=normals[i])
+
+    for_each_index(sigma.shape[0], [draw] * evaluation_threads())  # draw() shares nothing
     offs, chains, n_draws = blocks.offsets, posterior.sizes["chain"], posterior.sizes["draw"]
     data = {}
     for k, g in enumerate(groups):
