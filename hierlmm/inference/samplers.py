@@ -38,6 +38,7 @@ from hierlmm.inference.independence import (
     Evaluator,
     ExactBlock,
     sample_independence,
+    split_evaluations,
     to_datatree,
     warmup_per_chain,
 )
@@ -224,7 +225,8 @@ def _extra_evaluators(density: PyFuncDensity, exact: Any, threads: int) -> list[
     out = []
     for _ in range(threads - 1):
         expand = SerialFunction(density.expand.copy())
-        out.append(Evaluator(density.logp.copy(), _exact_block(density, exact, expand)))
+        out.append(Evaluator(density.logp.copy(), _exact_block(density, exact, expand),
+                             SerialFunction(density.logp_dlogp.copy())))
     return out
 
 
@@ -238,7 +240,7 @@ def _sample_independence(
 
     block = _exact_block(density, exact)
     d_free = density.ndim - (0 if block is None else block.index.size)
-    total = settings.chains * (settings.draws + warmup_per_chain(
+    total = split_evaluations(d_free) + settings.chains * (settings.draws + warmup_per_chain(
         d_free, settings.chains, settings.tune, warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one);

@@ -17,7 +17,7 @@ from hierlmm.engines.collapsed.dense_cholesky import (
     cholesky_lower,
     solve_lower_t,
 )
-from hierlmm.engines.collapsed.sparse_gram import add_weighted_gram, schur_cholesky
+from hierlmm.engines.collapsed.sparse_gram import gram_trace, schur_cholesky
 
 
 def test_every_index_once_each_handler_on_its_own_thread():
@@ -79,32 +79,34 @@ def _sparse_problem(seed=0, n1=300, m=80):
 
 def test_schur_cholesky_is_the_dense_factor_and_the_same_bits_in_a_worker():
     G12, csc, G22, w, lam, S = _sparse_problem()
-    main = schur_cholesky(G12, csc, G22, w, lam)
+    main = schur_cholesky(G12, csc, sp.csr_array(sp.triu(sp.coo_array(G22))), w, lam)
     np.testing.assert_allclose(main, np.linalg.cholesky(S), rtol=1e-12, atol=1e-12)
     out = [None, None]
 
     def run(i):
-        out[i] = schur_cholesky(G12, csc, G22, w, lam)
+        out[i] = schur_cholesky(G12, csc, sp.csr_array(sp.triu(sp.coo_array(G22))), w, lam)
 
     threads.for_each_index(2, [run, run])  # the serial twins
     for got in out:
         np.testing.assert_array_equal(got, main)
 
 
-def test_weighted_gram_in_a_worker_is_the_same_bits():
-    G12, csc, G22, w, _, _ = _sparse_problem(1)
-    want = add_weighted_gram(G12, w, np.zeros_like(G22), G12_csc=csc)
-    dense = G12.toarray()
-    np.testing.assert_allclose(np.tril(want), np.tril(dense.T @ (w[:, None] * dense)),
-                               rtol=1e-12, atol=1e-12)
+def test_gram_trace_is_the_dense_trace_and_the_same_bits_in_a_worker():
+    G12, csc, _, w, lam, _ = _sparse_problem(1)
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(lam.size, lam.size))
+    V = A + A.T
+    M = w[:, None] * G12.toarray() * lam[None, :]
+    want = np.trace(V @ M.T @ M)
+    main = gram_trace(G12, csc, w, lam, np.triu(V))  # read on the upper triangle only
+    assert main == pytest.approx(want, rel=1e-12)
     out = [None, None]
 
     def run(i):
-        out[i] = add_weighted_gram(G12, w, np.zeros_like(G22), G12_csc=csc)
+        out[i] = gram_trace(G12, csc, w, lam, np.triu(V))
 
     threads.for_each_index(2, [run, run])
-    for got in out:
-        np.testing.assert_array_equal(got, want)
+    assert out == [main, main]
 
 
 def test_dense_cholesky_and_solves_match_lapack():

@@ -17,6 +17,7 @@ from hierlmm.inference.independence import (
     adapted,
     laplace,
     sample_independence,
+    split_evaluations,
     warmup_per_chain,
 )
 
@@ -188,7 +189,9 @@ def test_warm_up_length_follows_the_argument_up_to_what_the_covariance_needs():
         counted = []
         run = sample_independence(_gauss, _value(_gauss), np.zeros(3), draws=10, tune=500,
                                   chains=2, seed=1, tick=counted.append, warmup=warmup)
-        assert sum(counted) == 2 * (per_chain + 10)
+        # the split-t's probes (2 d + 1), the warm-up, the draws
+        assert sum(counted) == split_evaluations(3) + 2 * (per_chain + 10) == 7 + 2 * (
+            per_chain + 10)
         assert run.chains.x.shape == (2, 10, 3)
 
 

@@ -60,9 +60,10 @@ from hierlmm.engines.collapsed.blocks import FactorBlocks
 from hierlmm.engines.collapsed.dense_cholesky import (
     cho_solve_lower,
     cholesky_lower,
+    inverse_lower,
     solve_lower_t,
 )
-from hierlmm.engines.collapsed.sparse_gram import add_weighted_gram, schur_cholesky
+from hierlmm.engines.collapsed.sparse_gram import gram_trace, schur_cholesky
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -124,7 +125,7 @@ class ScaledSparse:
     left : ndarray, shape (L1,)
     right : ndarray, shape (m,)
     G_csc : scipy.sparse.csc_array, optional
-        ``G`` as CSC, for :meth:`lower_gram`.
+        ``G`` as CSC, for :meth:`gram_trace`.
     """
 
     G: sp.csr_array
@@ -142,11 +143,10 @@ class ScaledSparse:
         left = self.left if np.ndim(v) == 1 else self.left[:, None]
         return left * (self.G @ (right * v))
 
-    def lower_gram(self) -> np.ndarray:
-        """The lower triangle of ``M'M`` (dense (m, m), zeros above) of this matrix ``M``."""
-        lower = add_weighted_gram(self.G, self.left**2, np.zeros((self.G.shape[1],) * 2),
-                                  G12_csc=self.G_csc)
-        return self.right[:, None] * lower * self.right[None, :]
+    def gram_trace(self, Sinv_lower: np.ndarray) -> float:
+        """``trace(S^{-1} M'M)`` of this matrix ``M`` for a symmetric ``S^{-1}`` (m, m)
+        given by its lower triangle, Fortran-ordered (as :func:`_inverse` returns it)."""
+        return gram_trace(self.G, self.G_csc, self.left, self.right, Sinv_lower.T)
 
 
 @dataclass(frozen=True)
@@ -235,8 +235,8 @@ def _factorize(blocks: FactorBlocks, Ks: list[np.ndarray]) -> Factorization:
         k1, lam2 = float(K1[0, 0]), R2.diagonal
         B = ScaledSparse(blocks.G12, np.full(blocks.first_size, k1), lam2)
         E = ScaledSparse(blocks.G12, k1 * A11inv[:, 0, 0], lam2, blocks.G12_csc)
-        CS = schur_cholesky(blocks.G12, blocks.G12_csc, blocks.G22, k1**2 * A11inv[:, 0, 0],
-                            lam2)
+        CS = schur_cholesky(blocks.G12, blocks.G12_csc, blocks.G22_upper,
+                            k1**2 * A11inv[:, 0, 0], lam2)
     else:
         B = R2.cols(R1.rows(blocks.G12, transpose=True))
         E = _block_apply(A11inv, B)
@@ -258,11 +258,6 @@ def _g_times(blocks: FactorBlocks, v: np.ndarray) -> np.ndarray:
     return np.concatenate([g1, blocks.G12.T @ v1 + blocks.G22 @ v2])
 
 
-def _lower_vdot(A: np.ndarray, B: np.ndarray) -> float:
-    """``sum(A * B)`` of two symmetric matrices given by their lower triangles."""
-    return float(2.0 * np.vdot(A, B) - np.dot(np.diagonal(A), np.diagonal(B)))
-
-
 def _inverse_diagonal_sums(blocks, fac, Sinv) -> list[np.ndarray]:
     """``sum_j (A^{-1})_{kj,kj}`` for every factor k, each (q_k, q_k).
 
@@ -274,7 +269,7 @@ def _inverse_diagonal_sums(blocks, fac, Sinv) -> list[np.ndarray]:
     q1 = blocks.q[0]
     first = fac.A11inv.sum(axis=0)
     if isinstance(fac.E, ScaledSparse):  # every q is 1: diagonal blocks are diagonal
-        first = first + _lower_vdot(Sinv, fac.E.lower_gram())
+        first = first + fac.E.gram_trace(Sinv)
     else:
         ES = (fac.E @ Sinv).reshape(-1, q1, Sinv.shape[0])
         first = first + np.einsum("jat,jbt->ab", ES, fac.E.reshape(ES.shape))
@@ -301,11 +296,10 @@ def _logdet_grads(blocks, fac, Sinv, Ks) -> list[np.ndarray]:
 
 
 def _inverse(CS: np.ndarray, full: bool = True) -> np.ndarray:
-    """``S^{-1}`` from its lower Cholesky factor (LAPACK potri): full symmetric, or the
-    lower triangle with zeros above (``CS`` must be zero above its diagonal)."""
-    inv, info = sla.lapack.dpotri(CS, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"dpotri failed with info={info}")
+    """``S^{-1}`` from its lower Cholesky factor (LAPACK potri, without the GIL): full
+    symmetric, or the lower triangle with zeros above (``CS`` is zero above its
+    diagonal)."""
+    inv = inverse_lower(CS)
     return inv + np.tril(inv, -1).T if full else inv
 
 

@@ -105,6 +105,18 @@ class FactorBlocks:
         """``G12`` as CSC when it is sparse (the Schur kernel reads both layouts)."""
         return sp.csc_array(self.G12) if self.is_sparse else None
 
+    @cached_property
+    def G22_upper(self) -> sp.csr_array | None:
+        """The upper triangle of ``G22`` (with its diagonal) as canonical CSR, when ``G12``
+        is sparse (every q is 1: ``G22`` is then mostly zeros, e.g. InstEval's lecturer
+        block is diagonal)."""
+        if not self.is_sparse:
+            return None
+        upper = sp.csr_array(sp.triu(sp.csr_array(self.G22)))
+        upper.sum_duplicates()
+        upper.sort_indices()
+        return upper
+
     @property
     def is_sparse(self) -> bool:
         """Whether ``G12`` is a scipy sparse array."""

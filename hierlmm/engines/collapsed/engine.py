@@ -57,7 +57,7 @@ ALL_MAX_FLOPS = 5e7  # all factors integrated out while one gradient costs at mo
 ALL_MIN_ROWS = 2_000  # ... and the data have at least this many rows
 IMH_MAX_FLOPS = 1e10  # ... or at most this under the independence sampler (m ~ 2,100)
 ALL_INPUTS = ("allfactor_Zty", "allfactor_Xty", "allfactor_yty")
-ALL_WARMUP = 30  # independence-sampler warm-up proposals per chain on the all-factor path
+ALL_WARMUP = 10  # independence-sampler warm-up proposals per chain on the all-factor path
 AUTO_IMH_MAX_PARAMS = 8  # one-factor designs with at most this many parameters ...
 AUTO_IMH_MIN_WARMUP = 2_000  # ... and at least this many warm-up draws (chains x tune)
 

@@ -1,15 +1,16 @@
-"""Weighted Gram products of a sparse cross-block, accumulated straight into a dense matrix.
+"""Weighted Gram products of a sparse cross-block, without forming them sparse.
 
 For single-effect factors the Schur complement of the all-factor likelihood
 (:mod:`.allfactor`) needs ``G21 W G12`` with ``W`` diagonal (one weight per level of the
 first factor) and ``G12`` sparse CSR (L1, m). scipy's sparse product builds a sparse
 result in two passes and is then densified; on InstEval (2,972 students x 1,142 other
 levels, 89,667 non-zeros) that cost ~60 ms per evaluation, more than the Cholesky of
-the m x m result. These kernels add each row's outer product into the dense output in
-one pass: O(sum_i nnz_i^2) flops, no allocation (~4 ms there on two threads).
-:func:`schur_cholesky` also forms the scaled Schur complement in the same pass and
-factors it, without the GIL, so several threads can evaluate at once
-(:mod:`hierlmm.engines.threads`).
+the m x m result. :func:`schur_cholesky` instead adds each row's outer products straight
+into the dense, scaled Schur complement (on its upper triangle, see
+:mod:`.dense_cholesky`) in one pass, O(sum_i nnz_i^2) flops (~5 ms there on one thread),
+and factors it; the gradient's ``trace(S^{-1} G21 W G12)`` is read off the same pattern
+by :func:`gram_trace` without forming the product. Neither holds the GIL, so several
+threads can evaluate at once (:mod:`hierlmm.engines.threads`).
 
 They are compiled by numba (cached on disk). Each has a parallel form (output rows over
 numba's threads) and a serial twin for threads that already run side by side
@@ -23,38 +24,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from hierlmm.engines.collapsed.dense_cholesky import factor_upper_in_place
 from hierlmm.engines.threads import in_worker
-
-
-@numba.njit(cache=True, nogil=True)
-def _gram_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, scale,
-              row):  # pragma: no cover
-    # row j gathers every level i of the first factor that meets j, times row i up to
-    # column j (sorted: the lower triangle)
-    for t in range(col_ptr[j], col_ptr[j + 1]):
-        i = col_rows[t]
-        w = scale * weights[i] * col_data[t]
-        for a in range(indptr[i], indptr[i + 1]):
-            c = indices[a]
-            if c > j:
-                break
-            row[c] += w * data[a]
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _add_gram_parallel(indptr, indices, data, col_ptr, col_rows, col_data, weights, scale,
-                       out):  # pragma: no cover
-    for j in numba.prange(col_ptr.size - 1):
-        _gram_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, scale,
-                  out[j])
-
-
-@numba.njit(cache=True, nogil=True)
-def _add_gram_serial(indptr, indices, data, col_ptr, col_rows, col_data, weights, scale,
-                     out):  # pragma: no cover
-    for j in range(col_ptr.size - 1):
-        _gram_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, scale,
-                  out[j])
 
 
 def _csr_csc(G12: sp.csr_array, G12_csc: sp.csc_array | None) -> tuple:
@@ -62,84 +33,72 @@ def _csr_csc(G12: sp.csr_array, G12_csc: sp.csc_array | None) -> tuple:
     return G12.indptr, G12.indices, G12.data, csc.indptr, csc.indices, csc.data
 
 
-def add_weighted_gram(G12: sp.csr_array, weights: np.ndarray, out: np.ndarray,
-                      scale: float = 1.0, G12_csc: sp.csc_array | None = None) -> np.ndarray:
-    """``out += scale * G12' diag(weights) G12`` on the lower triangle, in place.
+@numba.njit(cache=True, nogil=True)
+def _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, g_ptr, g_cols,
+               g_vals, lam, row):  # pragma: no cover
+    # row j of lam_j lam_c (G22 - G21 W G12)_jc + delta_jc on and right of the diagonal
+    # (c >= j), zeros left of it (row: uninitialised memory, so no fresh zeroed pages);
+    # G22 is sparse too (g_*: its upper triangle as CSR)
+    row[:] = 0.0
+    lj = lam[j]
+    for t in range(col_ptr[j], col_ptr[j + 1]):
+        i = col_rows[t]
+        w = -lj * weights[i] * col_data[t]
+        for a in range(indptr[i + 1] - 1, indptr[i] - 1, -1):  # sorted: from the end
+            c = indices[a]
+            if c < j:
+                break
+            row[c] += w * (data[a] * lam[c])
+    for t in range(g_ptr[j], g_ptr[j + 1]):
+        c = g_cols[t]
+        row[c] += lj * g_vals[t] * lam[c]
+    row[j] += 1.0
 
-    Only entries ``out[j, c]`` with ``c <= j`` are updated (the product is symmetric;
-    LAPACK's lower Cholesky reads nothing else). Returns ``out``.
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _schur_parallel(indptr, indices, data, col_ptr, col_rows, col_data, weights, g_ptr,
+                    g_cols, g_vals, lam):  # pragma: no cover
+    m = lam.size
+    out = np.empty((m, m))
+    for j in numba.prange(m):
+        _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, g_ptr,
+                   g_cols, g_vals, lam, out[j])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _schur_serial(indptr, indices, data, col_ptr, col_rows, col_data, weights, g_ptr,
+                  g_cols, g_vals, lam):  # pragma: no cover
+    m = lam.size
+    out = np.empty((m, m))
+    for j in range(m):
+        _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, g_ptr,
+                   g_cols, g_vals, lam, out[j])
+    return out
+
+
+def schur_cholesky(G12: sp.csr_array, G12_csc: sp.csc_array, G22_upper: sp.csr_array,
+                   weights: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of ``S = diag(lam) (G22 - G12' diag(weights) G12) diag(lam) + I``.
+
+    ``S`` is formed on its upper triangle by numba and factored in place by LAPACK
+    (:func:`~.dense_cholesky.factor_upper_in_place`), both without the GIL.
 
     Parameters
     ----------
     G12 : scipy.sparse.csr_array, shape (L1, m)
         Canonical CSR (sorted, duplicates summed).
-    weights : ndarray, shape (L1,)
-    out : ndarray, shape (m, m), float64, C-contiguous
-    scale : float
-    G12_csc : scipy.sparse.csc_array, optional
-        The same matrix as CSC (computed when omitted; pass it when calling repeatedly).
-    """
-    kernel = _add_gram_serial if in_worker() else _add_gram_parallel
-    kernel(*_csr_csc(G12, G12_csc), np.ascontiguousarray(weights, dtype=np.float64),
-           float(scale), out)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, G22, lam,
-               row):  # pragma: no cover
-    # row j of lam_j lam_c (G22 - G21 W G12)_jc + delta_jc, c <= j (row: uninitialised
-    # memory, so no fresh zeroed pages to fault in)
-    row[:j + 1] = 0.0
-    _gram_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, -1.0, row)
-    lj = lam[j]
-    for c in range(j):
-        row[c] = (G22[j, c] + row[c]) * (lj * lam[c])
-    row[j] = (G22[j, j] + row[j]) * (lj * lj) + 1.0
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _schur_parallel(indptr, indices, data, col_ptr, col_rows, col_data, weights, G22,
-                    lam):  # pragma: no cover
-    m = G22.shape[0]
-    out = np.empty((m, m))
-    for j in numba.prange(m):
-        _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, G22, lam,
-                   out[j])
-    return np.linalg.cholesky(out)  # reads the lower triangle
-
-
-@numba.njit(cache=True, nogil=True)
-def _schur_serial(indptr, indices, data, col_ptr, col_rows, col_data, weights, G22,
-                  lam):  # pragma: no cover
-    m = G22.shape[0]
-    out = np.empty((m, m))
-    for j in range(m):
-        _schur_row(j, indptr, indices, data, col_ptr, col_rows, col_data, weights, G22, lam,
-                   out[j])
-    return np.linalg.cholesky(out)  # reads the lower triangle
-
-
-def schur_cholesky(G12: sp.csr_array, G12_csc: sp.csc_array, G22: np.ndarray,
-                   weights: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of ``S = diag(lam) (G22 - G12' diag(weights) G12) diag(lam) + I``.
-
-    Formed on its lower triangle and factored in one numba call that releases the GIL.
-
-    Parameters
-    ----------
-    G12 : scipy.sparse.csr_array, shape (L1, m)
     G12_csc : scipy.sparse.csc_array, shape (L1, m)
         The same matrix as CSC.
-    G22 : ndarray, shape (m, m)
-        Read on its lower triangle.
+    G22_upper : scipy.sparse.csr_array, shape (m, m)
+        The upper triangle (with the diagonal) of the symmetric ``G22``, canonical CSR.
     weights : ndarray, shape (L1,)
     lam : ndarray, shape (m,)
 
     Returns
     -------
     ndarray, shape (m, m)
-        Lower triangular, zeros above the diagonal.
+        Lower triangular, zeros above the diagonal (Fortran-ordered).
 
     Raises
     ------
@@ -147,5 +106,66 @@ def schur_cholesky(G12: sp.csr_array, G12_csc: sp.csc_array, G22: np.ndarray,
         When ``S`` is not positive definite.
     """
     kernel = _schur_serial if in_worker() else _schur_parallel
-    return kernel(*_csr_csc(G12, G12_csc), np.ascontiguousarray(weights, dtype=np.float64),
-                  G22, np.ascontiguousarray(lam, dtype=np.float64))
+    S = kernel(*_csr_csc(G12, G12_csc), np.ascontiguousarray(weights, dtype=np.float64),
+               G22_upper.indptr, G22_upper.indices, G22_upper.data,
+               np.ascontiguousarray(lam, dtype=np.float64))
+    return factor_upper_in_place(S)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trace_row(j, indptr, indices, data, col_ptr, col_rows, col_data, w2, right,
+               V):  # pragma: no cover
+    # sum over c >= j of (M'M)_jc V_jc (twice off the diagonal), M = diag(sqrt w2) G
+    # diag(right); V's row j holds the symmetric matrix's entries c >= j
+    row, acc, rj = V[j], 0.0, right[j]
+    for t in range(col_ptr[j], col_ptr[j + 1]):
+        i = col_rows[t]
+        part = 0.0
+        for a in range(indptr[i + 1] - 1, indptr[i] - 1, -1):  # sorted: from the end
+            c = indices[a]
+            if c < j:
+                break
+            term = data[a] * right[c] * row[c]
+            part += term if c == j else 2.0 * term
+        acc += w2[i] * col_data[t] * rj * part
+    return acc
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _trace_parallel(indptr, indices, data, col_ptr, col_rows, col_data, w2, right, V,
+                    out):  # pragma: no cover
+    for j in numba.prange(out.size):
+        out[j] = _trace_row(j, indptr, indices, data, col_ptr, col_rows, col_data, w2, right,
+                            V)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trace_serial(indptr, indices, data, col_ptr, col_rows, col_data, w2, right, V,
+                  out):  # pragma: no cover
+    for j in range(out.size):
+        out[j] = _trace_row(j, indptr, indices, data, col_ptr, col_rows, col_data, w2, right,
+                            V)
+
+
+def gram_trace(G12: sp.csr_array, G12_csc: sp.csc_array, left: np.ndarray, right: np.ndarray,
+               V: np.ndarray) -> float:
+    """``trace(V M'M)`` for ``M = diag(left) G12 diag(right)`` without forming ``M'M``.
+
+    O(sum_i nnz_i^2) like the Gram product itself, reading ``V`` on its upper triangle
+    row by row; one partial sum per row, added in order (the same bits on any thread).
+
+    Parameters
+    ----------
+    G12 : scipy.sparse.csr_array, shape (L1, m)
+        Canonical CSR.
+    G12_csc : scipy.sparse.csc_array, shape (L1, m)
+    left : ndarray, shape (L1,)
+    right : ndarray, shape (m,)
+    V : ndarray, shape (m, m), C-contiguous
+        Symmetric, read on and above its diagonal.
+    """
+    kernel = _trace_serial if in_worker() else _trace_parallel
+    out = np.empty(V.shape[0])
+    kernel(*_csr_csc(G12, G12_csc), np.ascontiguousarray(left, dtype=np.float64) ** 2,
+           np.ascontiguousarray(right, dtype=np.float64), V, out)
+    return float(out.sum())
