@@ -13,8 +13,9 @@ line per measurement and writes ``benchmarks/results/crossed-latest.json``.
   (m = 600).
 - ``--fits``: end-to-end ``hierlmm.fit`` of both with default settings except
   ``draws`` per chain (``--draws``; the independence sampler needs about 250 x 4 draws
-  for a min bulk ESS of 400 on InstEval), and bambi (nutpie) on sim300x300, each in a
-  subprocess under ``--timeout`` seconds; then the ratio to lme4.
+  for a min bulk ESS of 400 on InstEval: 403-679 over seeds 1-6), and bambi (nutpie) on
+  sim300x300, each in a subprocess under ``--timeout`` seconds; then the ratio to lme4.
+  ``--seeds 1 2 3`` repeats the InstEval fit per seed (its ESS varies by seed).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ if {peer!r} == "bambi":
     min_ess = min(float(ess(post[[v]]).to_array().min()) for v in params)
     print(json.dumps({{"total_s": total, "min_ess_bulk": min_ess}}))
 else:
-    fit = hierlmm.fit(formula, data, seed=1, progress=False, warn_convergence=False,
+    fit = hierlmm.fit(formula, data, seed={seed}, progress=False, warn_convergence=False,
                       draws={draws})
     d = fit.diagnostics()
     table = fit.summary()
@@ -152,9 +153,9 @@ else:
 """
 
 
-def guarded_fit(name: str, peer: str, timeout: float, draws: int) -> dict:
+def guarded_fit(name: str, peer: str, timeout: float, draws: int, seed: int = 1) -> dict:
     code = FIT_SCRIPT.format(bench=str(Path(__file__).parent), name=name, peer=peer,
-                             draws=draws)
+                             draws=draws, seed=seed)
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=timeout, check=False)
@@ -165,11 +166,24 @@ def guarded_fit(name: str, peer: str, timeout: float, draws: int) -> dict:
     return {"status": "ok", **json.loads(out.stdout.strip().splitlines()[-1])}
 
 
+def _print_ratios(fits: list[dict], lme4: dict) -> None:
+    """Each InstEval fit's time over lme4's, with its min bulk ESS."""
+    if lme4.get("status") != "ok":
+        return
+    for fit in fits:
+        if fit.get("status") == "ok":
+            print(f"insteval: hierlmm {fit['total_s']:.1f} s / lme4 {lme4['elapsed_s']:.1f} s "
+                  f"= {fit['total_s'] / lme4['elapsed_s']:.2f}x lme4's time, min bulk ESS "
+                  f"{fit['min_ess_bulk']:.0f} (old hierlmm 272 s = "
+                  f"{272 / lme4['elapsed_s']:.1f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fits", action="store_true")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--draws", type=int, default=250)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     args = parser.parse_args()
     results: dict = {}
     design, blocks, resp = setup(INSTEVAL, insteval())
@@ -198,17 +212,18 @@ def main() -> None:
     print(f"sim300x300: all-factor value {per_value:.3f} s, value+gradient {per_grad:.3f} s "
           f"(m={blocks.m})", flush=True)
     if args.fits:
-        for name, peer, draws in (("insteval", "hierlmm", args.draws),
-                                  ("sim300x300", "hierlmm", 400),
-                                  ("sim300x300", "bambi", 0)):
-            res = guarded_fit(name.replace("sim300x300", "sim"), peer, args.timeout, draws)
+        fits = []
+        for seed in args.seeds:
+            res = guarded_fit("insteval", "hierlmm", args.timeout, args.draws, seed)
+            results[f"insteval:hierlmm:seed{seed}"] = res
+            fits.append(res)
+            print(f"insteval hierlmm seed {seed}: {res}", flush=True)
+        results["insteval:hierlmm"] = fits[0]
+        for name, peer, draws in (("sim300x300", "hierlmm", 400), ("sim300x300", "bambi", 0)):
+            res = guarded_fit("sim", peer, args.timeout, draws)
             results[f"{name}:{peer}"] = res
             print(f"{name} {peer}: {res}", flush=True)
-        fit, ref = results["insteval:hierlmm"], results["insteval:lme4"]
-        if fit.get("status") == "ok" and ref.get("status") == "ok":
-            print(f"insteval: hierlmm {fit['total_s']:.1f} s / lme4 {ref['elapsed_s']:.1f} s "
-                  f"= {fit['total_s'] / ref['elapsed_s']:.2f}x lme4's time "
-                  f"(old hierlmm 272 s = {272 / ref['elapsed_s']:.1f}x)")
+        _print_ratios(fits, lme4)
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
 

@@ -18,6 +18,7 @@ An engine is bound to one ``(design, spec, family)``. It owns
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -54,6 +55,29 @@ def model_coords(design: Design) -> dict[str, list[str]]:
 
 
 FEW_LEVELS = 12  # centred factors with at most this many levels centre around the intercept
+
+@dataclass(frozen=True)
+class IndependenceSettings:
+    """An engine's settings for the independence sampler
+    (:mod:`hierlmm.inference.independence`).
+
+    Attributes
+    ----------
+    warmup : int
+        Warm-up proposals per chain, at most.
+    threads : int
+        Threads evaluating proposals side by side (:mod:`hierlmm.engines.threads`): more
+        than 1 only for a log-density that spends its time without the GIL.
+    split : bool
+        Whether the base proposal is Geweke's split-t (each Laplace axis stretched to the
+        log-density on either side), for expensive log-densities whose few warm-up draws
+        cannot estimate a covariance.
+    """
+
+    warmup: int
+    threads: int = 1
+    split: bool = False
+
 
 class Engine(ABC):
     """How one ``(design, spec, family)`` is turned into a model and finished.
@@ -156,17 +180,11 @@ class Engine(ABC):
         that NUTS fits quickly too, so a failed run is redone with it); False here."""
         return False
 
-    def independence_warmup(self, tune: int) -> int:
-        """Warm-up proposals per chain for the independence sampler: all of ``tune`` by
-        default (a cheap log-density); engines with an expensive one return fewer."""
-        return tune
-
-    def evaluation_threads(self) -> int:
-        """Threads on which the independence sampler evaluates its proposals: 1 by
-        default (a cheap log-density, whose calls hold the GIL); engines whose
-        log-density spends its time in code that releases the GIL return more
-        (:mod:`hierlmm.engines.threads`)."""
-        return 1
+    def independence_settings(self, tune: int) -> IndependenceSettings:
+        """How the independence sampler treats this engine's log-density. By default a
+        cheap one: all of ``tune`` as warm-up (its weighted covariance then replaces the
+        Laplace one), one thread (its calls hold the GIL), a plain t base proposal."""
+        return IndependenceSettings(warmup=tune)
 
     def compile_mode(self, sampler: str) -> str:
         """PyTensor mode of the log-density nutpie calls from Python, or the independence

@@ -251,8 +251,7 @@ def fit(
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
         exact = plan.exact_conditional() if sampler == "independence" else None
         tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep,
-                                     exact=exact, warmup=plan.independence_warmup(tune),
-                                     threads=plan.evaluation_threads())
+                                     exact=exact, independence=plan.independence_settings(tune))
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units

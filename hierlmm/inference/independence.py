@@ -543,7 +543,7 @@ def sample_independence(
     logp_dlogp: Callable, logp: Callable, x0: np.ndarray, *, draws: int, tune: int,
     chains: int, seed: int, tick: Callable[[int], None] = lambda k: None,
     exact: ExactBlock | None = None, warmup: int = WARMUP_MAX,
-    extra: Sequence[Evaluator] = (),
+    extra: Sequence[Evaluator] = (), split: bool = False,
 ) -> IndependenceRun:
     """Laplace fit, warm-up and independence MH on an unconstrained log-density.
 
@@ -567,6 +567,9 @@ def sample_independence(
     extra : sequence of Evaluator
         Copies of ``(logp, exact)`` with their own compiled functions: proposals are then
         evaluated on ``1 + len(extra)`` threads (the draws do not change).
+    split : bool
+        Whether the base proposal is the split-t (:class:`SplitProposal`, ``2 d + 1``
+        more evaluations) rather than the Laplace t.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1994]))
     t0 = time.perf_counter()
@@ -574,8 +577,12 @@ def sample_independence(
     fitted = laplace(logp_dlogp, x0, gradients=gradients, exact=exact)
     target = Target((Evaluator(logp, exact), *extra), fitted.mode)
     free = target.free
-    mode, axes = fitted.mode[free], np.linalg.cholesky(fitted.cov[np.ix_(free, free)])
-    base = SplitProposal(mode, axes, *split_scales(target, mode, axes, rng, tick), DF)
+    mode, cov = fitted.mode[free], fitted.cov[np.ix_(free, free)]
+    if split:
+        axes = np.linalg.cholesky(cov)
+        base = SplitProposal(mode, axes, *split_scales(target, mode, axes, rng, tick), DF)
+    else:
+        base = Proposal(mode, cov, DF)
     t1 = time.perf_counter()
     warm_free = base.draw(rng, chains * warmup_per_chain(free.size, chains, tune, warmup))
     warm, warm_lq = _evaluated(target, base, warm_free, rng, tick)

@@ -32,6 +32,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from hierlmm.engines.base import IndependenceSettings
 from hierlmm.errors import FitError, SpecError
 from hierlmm.inference.independence import (
     WARMUP_MAX,
@@ -232,7 +233,7 @@ def _extra_evaluators(density: PyFuncDensity, exact: Any, threads: int) -> list[
 
 def _sample_independence(
     density: PyFuncDensity, settings: SamplerSettings, coords: dict, exact: Any,
-    warmup: int, threads: int = 1,
+    options: IndependenceSettings,
 ) -> xr.DataTree:
     from threadpoolctl import threadpool_limits
 
@@ -240,8 +241,9 @@ def _sample_independence(
 
     block = _exact_block(density, exact)
     d_free = density.ndim - (0 if block is None else block.index.size)
-    total = split_evaluations(d_free) + settings.chains * (settings.draws + warmup_per_chain(
-        d_free, settings.chains, settings.tune, warmup))
+    probes = split_evaluations(d_free) if options.split else 0
+    total = probes + settings.chains * (settings.draws + warmup_per_chain(
+        d_free, settings.chains, settings.tune, options.warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one);
     # expensive log-densities run on several threads instead (proposals side by side)
@@ -253,8 +255,8 @@ def _sample_independence(
             # jittered initial point, whose function costs ~0.5 s to compile
             density.serial_logp, density.logp, np.zeros(density.ndim),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
-            seed=settings.seed, tick=tick, exact=block,
-            warmup=warmup, extra=_extra_evaluators(density, exact, threads),
+            seed=settings.seed, tick=tick, exact=block, warmup=options.warmup,
+            extra=_extra_evaluators(density, exact, options.threads), split=options.split,
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)
@@ -286,16 +288,15 @@ def run_sampler(
     settings: SamplerSettings,
     var_names: list[str],
     exact: Any = None,
-    warmup: int = WARMUP_MAX,
-    threads: int = 1,
+    independence: IndependenceSettings | None = None,
 ) -> tuple[xr.DataTree, float]:
     """Sample ``entry``'s model on ``inputs``; return the DataTree and seconds taken.
 
     PyMC's own samplers compile inside ``pm.sample``; that time counts as sampling.
-    ``exact`` is the engine's exact conditional block and ``warmup`` its warm-up
-    proposals per chain and ``threads`` the threads evaluating them (independence sampler
-    only; see :meth:`hierlmm.engines.base.Engine.independence_warmup` and
-    :meth:`~hierlmm.engines.base.Engine.evaluation_threads`).
+    ``exact`` is the engine's exact conditional block and ``independence`` its settings
+    for the independence sampler (only used by it; default: :data:`WARMUP_MAX` warm-up
+    proposals a chain, one thread, a plain t; see
+    :meth:`hierlmm.engines.base.Engine.independence_settings`).
     """
     start = time.perf_counter()
     try:
@@ -304,8 +305,9 @@ def run_sampler(
             if entry.backend.startswith("nutpie"):
                 tree = _sample_nutpie(compiled, settings, entry.backend)
             elif entry.backend == "independence":
+                options = independence or IndependenceSettings(WARMUP_MAX)
                 tree = _sample_independence(compiled, settings, entry.model.coords, exact,
-                                            warmup, threads)
+                                            options)
             else:
                 tree = _sample_pymc_api(entry.model, settings, var_names, entry.backend)
     except (RuntimeError, ValueError) as exc:

@@ -31,10 +31,12 @@ item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m Cho
 per iteration plus conjugate variance updates that hierlmm's half-normal / LKJ priors do
 not have (Metropolis steps instead), and centred Gibbs mixes slowly on a weakly
 identified SD (InstEval's 14 departments). (i) keeps the priors and every diagnostic
-unchanged, so it was chosen. Its cost on the idle 2-core machine (session 6): InstEval
-one value 45-60 ms (Cholesky of S ~25-35 ms, the sparse Schur product ~8 ms in
-:mod:`.sparse_gram`), value + gradient 150-190 ms (LAPACK ``potri`` for the diagonal
-blocks of ``S^{-1}`` adds ~45 ms); sim300x300 with slopes 30-40 ms a value. NUTS spends
+unchanged, so it was chosen. Its cost on the idle 2-core machine (one BLAS thread, after
+session 10's kernels): InstEval one value ~21 ms (the Cholesky of S 12 ms through
+:mod:`.dense_cholesky`, forming S from the sparse ``G12`` ~5 ms in :mod:`.sparse_gram`,
+the rest solves and bookkeeping), value + gradient ~48 ms (LAPACK ``potri`` for
+``S^{-1}`` adds ~22 ms); both release the GIL, so proposals evaluated on two threads
+side by side cost ~11.5 ms each (:mod:`hierlmm.engines.threads`). NUTS spends
 several gradients per draw, so for such designs ``sampler="auto"`` runs the independence
 sampler on this likelihood instead (:mod:`hierlmm.inference.independence`: one value per
 draw, the fixed effects drawn from their exact conditional,
