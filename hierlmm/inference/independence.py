@@ -59,6 +59,8 @@ WARMUP_MAX = 30  # warm-up proposals per chain, at most
 MIN_IS_ESS_PER_DIM = 10.0  # importance-sampling ESS per dimension to trust its mean
 MIN_IS_ESS_PER_ENTRY = 20.0  # ... per covariance entry, d (d + 1) / 2, to trust its covariance
 WARMUP_PER_ENTRY = 50  # warm-up proposals (all chains) per covariance entry, at most
+SPLIT_DF = 15.0  # degrees of freedom of the sampling split-t (its sides set the scale)
+SPLIT_SCALE = 1.05  # ... and its scale over the probed sides
 SPLIT_PROBE = 3.0  # where the split-t probes each axis, in Laplace SDs from the mode
 SPLIT_RANGE = (0.5, 3.0)  # its side scales are kept within this range (Laplace SDs)
 FD_STEP = 1e-4  # central-difference step of the Hessian, on the unconstrained scale
@@ -139,9 +141,15 @@ class SplitProposal:
                 - np.log(np.diag(self.axes)).sum())
 
     def final(self) -> SplitProposal:
-        """The sampling proposal: covariance :data:`SCALE` squared times this one's."""
-        return SplitProposal(self.mode, self.axes, self.plus, self.minus, self.df,
-                             SCALE * np.sqrt((self.df - 2.0) / self.df))
+        """The sampling proposal: a t with :data:`SPLIT_DF` degrees of freedom and
+        covariance :data:`SPLIT_SCALE` squared times the probed sides'. Its sides already
+        follow the posterior, so it can be lighter-tailed and tighter than the Laplace t
+        (InstEval, seeds 1-4, 4 x 250 draws: acceptance 0.88-0.90 and min bulk ESS
+        620-771 with 15 and 1.05; 0.91 and 552-699 with 30 and 1.0; 0.79-0.84 and
+        304-591 with the Laplace t's 7 and 1.1)."""
+        df = SPLIT_DF
+        return SplitProposal(self.mode, self.axes, self.plus, self.minus, df,
+                             SPLIT_SCALE * np.sqrt((df - 2.0) / df))
 
 
 @dataclass(frozen=True)
@@ -182,13 +190,19 @@ def laplace(logp_dlogp: Callable, x0: np.ndarray, *, gradients: Sequence[Callabl
         When the optimiser fails or the Hessian at the mode is not negative definite.
     """
     calls = [0]
-    result = scipy.optimize.minimize(_negative(logp_dlogp, calls),
-                                     np.asarray(x0, dtype=np.float64), jac=True,
+    x0 = np.asarray(x0, dtype=np.float64)
+    target = logp_dlogp if exact is None else _profiled(logp_dlogp, exact, x0)
+    free = np.arange(x0.size) if exact is None else _free(x0.size, exact)
+    result = scipy.optimize.minimize(_negative(target, calls), x0[free], jac=True,
                                      method="L-BFGS-B", options={"maxiter": 500})
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"the Laplace fit of the independence sampler failed: {result.message}")
+    mode = x0.copy()
+    mode[free] = result.x
+    if exact is not None:
+        mode[exact.index] = exact.conditional(mode.copy())[0]
     functions = [_negative(f, calls) for f in (logp_dlogp, *gradients)]
-    hessian = _hessian([lambda x, f=f: f(x)[1] for f in functions], result.x, exact)
+    hessian = _hessian([lambda x, f=f: f(x)[1] for f in functions], mode, exact)
     eigen = np.linalg.eigvalsh(hessian)
     if eigen.min() <= 0:
         raise FitError(
@@ -196,7 +210,30 @@ def laplace(logp_dlogp: Callable, x0: np.ndarray, *, gradients: Sequence[Callabl
             f"its maximum is not positive definite, smallest eigenvalue {eigen.min():.3g}); "
             'use sampler="nutpie"'
         )
-    return Laplace(result.x, np.linalg.inv(hessian), calls[0])
+    return Laplace(mode, np.linalg.inv(hessian), calls[0])
+
+
+def _free(d: int, exact: ExactBlock) -> np.ndarray:
+    """Positions outside the exact block, (d_free,)."""
+    mask = np.ones(d, dtype=bool)
+    mask[exact.index] = False
+    return np.flatnonzero(mask)
+
+
+def _profiled(logp_dlogp: Callable, exact: ExactBlock, template: np.ndarray) -> Callable:
+    """``theta -> (logp, grad)`` over the coordinates outside ``exact``, the exact block
+    at its conditional mode (the profile: its gradient is the partial one, as the block's
+    own gradient vanishes there). Its maximum is the joint mode's, without the ridges
+    between the block and the rest (InstEval's intercept and department SD)."""
+    free = _free(template.size, exact)
+
+    def profiled(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        x = template.copy()
+        x[free] = theta
+        x[exact.index] = exact.conditional(x.copy())[0]
+        value, grad = logp_dlogp(x)
+        return value, np.asarray(grad)[free]
+    return profiled
 
 
 def _negative(logp_dlogp: Callable, calls: list[int]) -> Callable:
@@ -219,10 +256,7 @@ def _hessian(gradients: Sequence[Callable], x: np.ndarray,
     precision of its Gaussian conditional, ``chol chol'``.
     """
     d = x.size
-    free = np.ones(d, dtype=bool)
-    if exact is not None:
-        free[exact.index] = False
-    free = np.flatnonzero(free)
+    free = np.arange(d) if exact is None else _free(d, exact)
     steps = FD_STEP * np.maximum(1.0, np.abs(x[free]))
     ends = np.empty((2, free.size, d))
 

@@ -50,6 +50,26 @@ def test_laplace_of_a_gaussian_is_exact():
     np.testing.assert_allclose(fitted.cov, COV, rtol=1e-4, atol=1e-6)
 
 
+def test_laplace_with_an_exact_block_profiles_it_and_keeps_the_joint_curvature():
+    """theta ~ N(1, 2^2), beta | theta ~ N(theta, 0.5^2): the optimiser moves theta
+    alone (beta at its conditional mean), the Hessian differences theta alone and takes
+    beta's block from the conditional; mode and covariance are still the joint's."""
+
+    def joint(x):
+        theta, beta = x
+        value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
+        g_beta = -(beta - theta) / 0.25
+        return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
+
+    def conditional(x):
+        return np.array([x[0]]), np.array([[2.0]])
+
+    fitted = laplace(joint, np.array([0.0, 5.0]), exact=ExactBlock(np.array([1]), conditional))
+    np.testing.assert_allclose(fitted.mode, [1.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(fitted.cov, [[4.0, 4.0], [4.0, 4.25]], rtol=1e-4)
+    assert fitted.n_gradients < 20
+
+
 def test_gaussian_target_recovered_with_high_acceptance():
     run = _run(_gauss, 3)
     x = run.chains.x.reshape(-1, 3)
