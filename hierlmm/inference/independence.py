@@ -1,25 +1,31 @@
-"""Independence Metropolis-Hastings with a Laplace-fitted multivariate t proposal.
+"""Independence Metropolis-Hastings with a Laplace-fitted multivariate t or split-t proposal.
 
 For log-densities that cost a lot per evaluation but have few parameters. When the
 collapsed engine integrates out every grouping factor of a large Gaussian design
 (:mod:`hierlmm.engines.collapsed.allfactor`), the posterior lives on a handful of
 parameters (fixed effects, sigma, each factor's covariance) that are very nearly jointly
 normal on PyMC's unconstrained scale, while one evaluation costs a dense Cholesky
-(InstEval: m = 1,142, about 40 ms for a value and 150 ms with the gradient on the
-2-core development machine). NUTS spends 3-15 gradients per draw; this sampler spends
-one value per draw:
+(InstEval: m = 1,142, about 21 ms for a value and 48 ms with the gradient on one core
+of the 2-core development machine). NUTS spends 3-15 gradients per draw; this sampler
+spends one value per draw:
 
-1. **Laplace.** Maximise the log-density with L-BFGS (value and gradient) from PyMC's
-   initial point; the Hessian at the mode comes from central differences of the
-   gradient (2 d gradients).
+1. **Laplace.** Maximise the log-density with L-BFGS (value and gradient) from the
+   origin of the unconstrained scale; with an :class:`ExactBlock` the optimiser moves
+   the other coordinates only, the block held at its conditional mode (the profile).
+   The Hessian at the mode comes from central differences of the gradient in those
+   coordinates (2 d gradients, on several threads when given copies), the block's own
+   curvature from its conditional.
 2. **Warm-up.** Proposals from a multivariate t (``DF`` degrees of freedom) at the mode
-   with scale ``-H^{-1}``: per chain, ``warmup`` (a few, :data:`WARMUP_MAX`, where a
-   log-density is expensive, ``tune`` where it is cheap) or ``tune``, whichever is
-   smaller, and no more than the covariance estimate needs (:func:`warmup_per_chain`).
-   Their (truncated, Ionides 2008) importance weights estimate the posterior mean, which
-   centres the final proposal, and with enough warm-up draws its covariance, which
-   replaces the Laplace one (:func:`adapted`). With an :class:`ExactBlock` (the fixed
-   effects of the all-factor engine), only the other parameters are proposed.
+   with scale ``-H^{-1}``, or for expensive log-densities (``split=True``) Geweke's
+   split-t, whose every Laplace axis is stretched on each side to the log-density
+   probed 3 SDs out (:func:`split_scales`, ``2 d + 1`` evaluations): per chain,
+   ``warmup`` (a few, where a log-density is expensive, ``tune`` where it is cheap) or
+   ``tune``, whichever is smaller, and no more than the covariance estimate needs
+   (:func:`warmup_per_chain`). Their (truncated, Ionides 2008) importance weights
+   estimate the posterior mean, which centres a plain t, and with enough warm-up draws
+   its covariance, which replaces the Laplace one (:func:`adapted`). With an
+   :class:`ExactBlock` (the fixed effects of the all-factor engine), only the other
+   parameters are proposed.
 3. **Sampling.** Each chain starts at an importance resample of the warm-up proposals
    and runs independence MH: a proposal ``x'`` is accepted with probability
    ``min(1, w(x') / w(x))``, ``w = p / q``. Proposals do not depend on the chain's
