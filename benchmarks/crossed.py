@@ -12,8 +12,9 @@ line per measurement and writes ``benchmarks/results/crossed-latest.json``.
   ``y ~ x + (x | subject) + (x | item)``: seconds per all-factor value and gradient
   (m = 600).
 - ``--fits``: end-to-end ``hierlmm.fit`` of both with default settings except
-  ``draws`` per chain (``--draws``; the independence sampler needs about 250 x 4 draws
-  for a min bulk ESS of 400 on InstEval: 403-679 over seeds 1-6), and bambi (nutpie) on
+  ``draws`` per chain (``--draws``, default 250: the independence sampler's min bulk
+  ESS on InstEval was 566-792 from 4 x 250 draws over seeds 1-8; from 4 x 200 it was
+  355-600 over seeds 1-4, below the target's 400 once), and bambi (nutpie) on
   sim300x300, each in a subprocess under ``--timeout`` seconds; then the ratio to lme4.
   ``--seeds 1 2 3`` repeats the InstEval fit per seed (its ESS varies by seed).
 """
