@@ -34,6 +34,14 @@ def _gauss(x):
     return -0.5 * r @ PREC @ r, -PREC @ r
 
 
+def _joint(x):
+    """theta ~ N(1, 2^2), beta | theta ~ N(theta, 0.5^2): value and gradient."""
+    theta, beta = x
+    value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
+    g_beta = -(beta - theta) / 0.25
+    return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
+
+
 def _value(fn):
     return lambda x: [fn(x)[0]]
 
@@ -55,16 +63,10 @@ def test_laplace_with_an_exact_block_profiles_it_and_keeps_the_joint_curvature()
     alone (beta at its conditional mean), the Hessian differences theta alone and takes
     beta's block from the conditional; mode and covariance are still the joint's."""
 
-    def joint(x):
-        theta, beta = x
-        value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
-        g_beta = -(beta - theta) / 0.25
-        return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
-
     def conditional(x):
         return np.array([x[0]]), np.array([[2.0]])
 
-    fitted = laplace(joint, np.array([0.0, 5.0]), exact=ExactBlock(np.array([1]), conditional))
+    fitted = laplace(_joint, np.array([0.0, 5.0]), exact=ExactBlock(np.array([1]), conditional))
     np.testing.assert_allclose(fitted.mode, [1.0, 1.0], atol=1e-5)
     np.testing.assert_allclose(fitted.cov, [[4.0, 4.0], [4.0, 4.25]], rtol=1e-4)
     assert fitted.n_gradients < 20
@@ -109,14 +111,8 @@ def test_exact_block_gives_the_joint_and_weights_free_of_the_block():
     """beta | theta ~ N(theta, 0.5^2) drawn exactly; theta ~ N(1, 2^2): the weights then
     depend on theta alone (constant here, as the theta proposal is its exact normal)."""
 
-    def joint(x):
-        theta, beta = x
-        value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
-        g_beta = -(beta - theta) / 0.25
-        return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
-
     block = ExactBlock(np.array([1]), lambda x: (np.array([x[0]]), np.array([[2.0]])))
-    run = _run(joint, 2, exact=block, draws=1500)
+    run = _run(_joint, 2, exact=block, draws=1500)
     x = run.chains.x.reshape(-1, 2)
     assert x[:, 0].mean() == pytest.approx(1.0, abs=0.15)
     assert x[:, 1].std() == pytest.approx(np.sqrt(4.0 + 0.25), rel=0.1)
@@ -131,25 +127,19 @@ def test_proposals_evaluated_on_more_threads_give_the_same_draws():
     """Extra evaluators (one per thread) change who evaluates, not what: the exact
     block's normals are drawn before the proposals are shared out."""
 
-    def joint(x):
-        theta, beta = x
-        value = -0.5 * ((theta - 1.0) / 2.0) ** 2 - 0.5 * ((beta - theta) / 0.5) ** 2
-        g_beta = -(beta - theta) / 0.25
-        return value, np.array([-(theta - 1.0) / 4.0 - g_beta, g_beta])
-
     def conditional(x):
         return np.array([x[0]]), np.array([[2.0]])
 
     block = ExactBlock(np.array([1]), conditional)
-    one = _run(joint, 2, exact=block, draws=200, split=True)
+    one = _run(_joint, 2, exact=block, draws=200, split=True)
     calls = []
 
     def counted(x):
         calls.append(x.copy())
-        return _value(joint)(x)
+        return _value(_joint)(x)
 
     three = sample_independence(
-        joint, _value(joint), np.zeros(2), draws=200, tune=50, chains=4, seed=3,
+        _joint, _value(_joint), np.zeros(2), draws=200, tune=50, chains=4, seed=3,
         exact=block, extra=[Evaluator(counted, ExactBlock(np.array([1]), conditional))] * 2,
         split=True)
     np.testing.assert_array_equal(one.chains.x, three.chains.x)
