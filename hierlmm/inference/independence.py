@@ -7,7 +7,8 @@ parameters (fixed effects, sigma, each factor's covariance) that are very nearly
 normal on PyMC's unconstrained scale, while one evaluation costs a dense Cholesky
 (InstEval: m = 1,142, about 21 ms for a value and 48 ms with the gradient on one core
 of the 2-core development machine). NUTS spends 3-15 gradients per draw; this sampler
-spends one value per draw:
+spends one value per draw (the Laplace fit in :mod:`.laplace_fit`, the proposals in
+:mod:`.proposals`):
 
 1. **Laplace.** Maximise the log-density with L-BFGS (value and gradient) from the
    origin of the unconstrained scale; with an :class:`ExactBlock` the optimiser moves
@@ -43,7 +44,6 @@ There are no trajectories and hence no divergences. ``sample_stats`` holds ``lp`
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,246 +51,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.optimize
 import xarray as xr
-from scipy.stats import multivariate_t
 
 from hierlmm.engines.threads import for_each_index
 from hierlmm.errors import FitError
+from hierlmm.inference.laplace_fit import ExactBlock, Laplace, free_positions, laplace
+from hierlmm.inference.proposals import (
+    DF,
+    WARMUP_MAX,
+    Proposal,
+    SplitProposal,
+    adapted,
+    truncated_weights,
+    warmup_per_chain,
+)
 
-DF = 7.0  # degrees of freedom of the t proposal (Laplace covariance)
-ADAPTED_DF = 30.0  # ... with the importance-weighted covariance
-SCALE = 1.1  # proposal scale over the estimated posterior SDs
-WARMUP_MAX = 30  # warm-up proposals per chain, at most
-MIN_IS_ESS_PER_DIM = 10.0  # importance-sampling ESS per dimension to trust its mean
-MIN_IS_ESS_PER_ENTRY = 20.0  # ... per covariance entry, d (d + 1) / 2, to trust its covariance
-WARMUP_PER_ENTRY = 50  # warm-up proposals (all chains) per covariance entry, at most
-SPLIT_DF = 15.0  # degrees of freedom of the sampling split-t (its sides set the scale)
-SPLIT_SCALE = 1.05  # ... and its scale over the probed sides
+LOG_2PI = float(np.log(2.0 * np.pi))
 SPLIT_PROBE = 3.0  # where the split-t probes each axis, in Laplace SDs from the mode
 SPLIT_RANGE = (0.5, 3.0)  # its side scales are kept within this range (Laplace SDs)
-FD_STEP = 1e-4  # central-difference step of the Hessian, on the unconstrained scale
-LOG_2PI = float(np.log(2.0 * np.pi))
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A multivariate t proposal.
-
-    Attributes
-    ----------
-    mean : ndarray, shape (d,)
-    cov : ndarray, shape (d, d)
-        Scale matrix of the t (its covariance is ``cov * df / (df - 2)``).
-    df : float
-    """
-
-    mean: np.ndarray
-    cov: np.ndarray
-    df: float = DF
-
-    def _dist(self):
-        return multivariate_t(loc=self.mean, shape=self.cov, df=self.df)
-
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws, shape (size, d)."""
-        return np.reshape(self._dist().rvs(size=size, random_state=rng), (size, -1))
-
-    def logpdf(self, x: np.ndarray) -> np.ndarray:
-        """Log-density at the rows of ``x`` (n, d), shape (n,)."""
-        return np.atleast_1d(self._dist().logpdf(x))
-
-
-@dataclass(frozen=True)
-class SplitProposal:
-    """Geweke's (1989) split-t: a multivariate t along the axes of the Laplace covariance,
-    stretched by its own factor on each side of the mode.
-
-    ``x = mode + axes (s * z)`` with ``z ~ t_df(0, c^2 I)`` and ``s_j = plus_j`` where
-    ``z_j > 0``, ``minus_j`` elsewhere; the map is linear on each orthant, so
-    ``log q(x) = log t(z) - sum_j log s_j - log det(axes)``.
-
-    Attributes
-    ----------
-    mode : ndarray, shape (d,)
-    axes : ndarray, shape (d, d)
-        Lower Cholesky factor of the Laplace covariance.
-    plus, minus : ndarray, shape (d,)
-        Each axis' scale on its positive and negative side, in Laplace SDs
-        (:func:`split_scales`).
-    df : float
-    c : float
-        Scale of ``z``.
-    """
-
-    mode: np.ndarray
-    axes: np.ndarray
-    plus: np.ndarray
-    minus: np.ndarray
-    df: float = DF
-    c: float = 1.0
-
-    def _t(self):
-        d = self.mode.size
-        return multivariate_t(loc=np.zeros(d), shape=self.c**2 * np.eye(d), df=self.df)
-
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws, shape (size, d)."""
-        z = np.reshape(self._t().rvs(size=size, random_state=rng), (size, -1))
-        return self.mode + (z * np.where(z > 0, self.plus, self.minus)) @ self.axes.T
-
-    def logpdf(self, x: np.ndarray) -> np.ndarray:
-        """Log-density at the rows of ``x`` (n, d), shape (n,)."""
-        w = sla.solve_triangular(self.axes, np.atleast_2d(x - self.mode).T, lower=True).T
-        stretch = np.where(w > 0, self.plus, self.minus)
-        return (np.atleast_1d(self._t().logpdf(w / stretch)) - np.log(stretch).sum(axis=1)
-                - np.log(np.diag(self.axes)).sum())
-
-    def final(self) -> SplitProposal:
-        """The sampling proposal: a t with :data:`SPLIT_DF` degrees of freedom and
-        covariance :data:`SPLIT_SCALE` squared times the probed sides'. Its sides already
-        follow the posterior, so it can be lighter-tailed and tighter than the Laplace t
-        (InstEval, seeds 1-4, 4 x 250 draws: acceptance 0.88-0.90 and min bulk ESS
-        620-771 with 15 and 1.05; 0.91 and 552-699 with 30 and 1.0; 0.79-0.84 and
-        304-591 with the Laplace t's 7 and 1.1)."""
-        df = SPLIT_DF
-        return SplitProposal(self.mode, self.axes, self.plus, self.minus, df,
-                             SPLIT_SCALE * np.sqrt((df - 2.0) / df))
-
-
-@dataclass(frozen=True)
-class Laplace:
-    """Mode and curvature of the log-density.
-
-    Attributes
-    ----------
-    mode : ndarray, shape (d,)
-    cov : ndarray, shape (d, d)
-        ``-H^{-1}`` at the mode.
-    n_gradients : int
-        Gradient evaluations spent (optimiser plus Hessian).
-    """
-
-    mode: np.ndarray
-    cov: np.ndarray
-    n_gradients: int
-
-
-def laplace(logp_dlogp: Callable, x0: np.ndarray, *, gradients: Sequence[Callable] = (),
-            exact: ExactBlock | None = None) -> Laplace:
-    """Maximise ``logp_dlogp`` (``x -> (logp, grad)``) and take its curvature there.
-
-    Parameters
-    ----------
-    logp_dlogp : callable
-    x0 : ndarray, shape (d,)
-    gradients : sequence of callable
-        Copies of ``logp_dlogp`` (own compiled functions): the Hessian's differences
-        then run on ``1 + len(gradients)`` threads.
-    exact : ExactBlock, optional
-        Its block of the Hessian is its conditional's precision, not a difference.
-
-    Raises
-    ------
-    FitError
-        When the optimiser fails or the Hessian at the mode is not negative definite.
-    """
-    calls = [0]
-    x0 = np.asarray(x0, dtype=np.float64)
-    target = logp_dlogp if exact is None else _profiled(logp_dlogp, exact, x0)
-    free = np.arange(x0.size) if exact is None else _free(x0.size, exact)
-    result = scipy.optimize.minimize(_negative(target, calls), x0[free], jac=True,
-                                     method="L-BFGS-B", options={"maxiter": 500})
-    if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
-        raise FitError(f"the Laplace fit of the independence sampler failed: {result.message}")
-    mode = x0.copy()
-    mode[free] = result.x
-    if exact is not None:
-        mode[exact.index] = exact.conditional(mode.copy())[0]
-    functions = [_negative(f, calls) for f in (logp_dlogp, *gradients)]
-    hessian = _hessian([lambda x, f=f: f(x)[1] for f in functions], mode, exact)
-    eigen = np.linalg.eigvalsh(hessian)
-    if eigen.min() <= 0:
-        raise FitError(
-            "the independence sampler found no proper mode (the posterior's curvature at "
-            f"its maximum is not positive definite, smallest eigenvalue {eigen.min():.3g}); "
-            'use sampler="nutpie"'
-        )
-    return Laplace(mode, np.linalg.inv(hessian), calls[0])
-
-
-def _free(d: int, exact: ExactBlock) -> np.ndarray:
-    """Positions outside the exact block, (d_free,)."""
-    mask = np.ones(d, dtype=bool)
-    mask[exact.index] = False
-    return np.flatnonzero(mask)
-
-
-def _profiled(logp_dlogp: Callable, exact: ExactBlock, template: np.ndarray) -> Callable:
-    """``theta -> (logp, grad)`` over the coordinates outside ``exact``, the exact block
-    at its conditional mode (the profile: its gradient is the partial one, as the block's
-    own gradient vanishes there). Its maximum is the joint mode's, without the ridges
-    between the block and the rest (InstEval's intercept and department SD)."""
-    free = _free(template.size, exact)
-
-    def profiled(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        x = template.copy()
-        x[free] = theta
-        x[exact.index] = exact.conditional(x.copy())[0]
-        value, grad = logp_dlogp(x)
-        return value, np.asarray(grad)[free]
-    return profiled
-
-
-def _negative(logp_dlogp: Callable, calls: list[int]) -> Callable:
-    """``x -> (-logp, -grad)``, infinite where ``logp`` is not finite; counts calls."""
-    def negative(x):
-        calls[0] += 1
-        value, grad = logp_dlogp(x)
-        if not np.isfinite(value):
-            return np.inf, np.zeros_like(x)
-        return -float(value), -np.asarray(grad, dtype=np.float64)
-    return negative
-
-
-def _hessian(gradients: Sequence[Callable], x: np.ndarray,
-             exact: ExactBlock | None = None) -> np.ndarray:
-    """Symmetrised central-difference Jacobian of the gradient at ``x``, (d, d).
-
-    One column per coordinate outside ``exact`` (two gradients each, shared out over
-    ``gradients``, one function per thread); the exact block's own entries are the
-    precision of its Gaussian conditional, ``chol chol'``.
-    """
-    d = x.size
-    free = np.arange(d) if exact is None else _free(d, exact)
-    steps = FD_STEP * np.maximum(1.0, np.abs(x[free]))
-    ends = np.empty((2, free.size, d))
-
-    def handler(gradient: Callable) -> Callable[[int], None]:
-        def column_end(k: int) -> None:
-            sign, j = (1.0, k) if k < free.size else (-1.0, k - free.size)
-            point = x.copy()
-            point[free[j]] += sign * steps[j]
-            ends[k // free.size, j] = gradient(point)
-        return column_end
-
-    for_each_index(2 * free.size, [handler(g) for g in gradients])
-    H = np.zeros((d, d))
-    H[:, free] = ((ends[0] - ends[1]) / (2.0 * steps[:, None])).T
-    if exact is not None:
-        block = np.ix_(exact.index, exact.index)
-        chol = exact.conditional(x.copy())[1]
-        H[block] = chol @ chol.T
-        H[np.ix_(free, exact.index)] = H[np.ix_(exact.index, free)].T
-    return 0.5 * (H + H.T)
-
-
-def _weights(log_weight: np.ndarray) -> np.ndarray:
-    """Self-normalised importance weights, truncated at ``mean * sqrt(n)`` (Ionides 2008)."""
-    finite = np.where(np.isfinite(log_weight), log_weight, -np.inf)
-    w = np.exp(finite - finite.max())
-    w = np.minimum(w, w.mean() * np.sqrt(w.size))
-    return w / w.sum()
 
 
 def split_evaluations(d: int) -> int:
@@ -324,89 +102,6 @@ def split_scales(target: Target, mode: np.ndarray, axes: np.ndarray,
         scale = np.where(drop > 0, SPLIT_PROBE / np.sqrt(2.0 * drop), SPLIT_RANGE[1])
     scale = np.clip(np.nan_to_num(scale, nan=SPLIT_RANGE[0]), *SPLIT_RANGE)
     return scale[:d], scale[d:]
-
-
-def _final(base: Proposal | SplitProposal, mean: np.ndarray | None = None,
-           ) -> Proposal | SplitProposal:
-    """``base`` at the sampling scale (:data:`SCALE`); a plain t also moves to ``mean``
-    (a split-t's sides already follow the posterior's skew)."""
-    if isinstance(base, SplitProposal):
-        return base.final()
-    centre = base.mean if mean is None else mean
-    return Proposal(centre, SCALE**2 * base.cov * (DF - 2.0) / DF, DF)
-
-
-def adapted(base: Proposal | SplitProposal, x: np.ndarray, log_weight: np.ndarray,
-            ) -> Proposal | SplitProposal:
-    """The final proposal from the warm-up draws ``x`` (n, d) and their log weights (n,).
-
-    When the (truncated) weights' Kish ESS is at least :data:`MIN_IS_ESS_PER_ENTRY` per
-    covariance entry: a t with the importance-weighted mean and covariance. Otherwise
-    ``base`` at the sampling scale (a plain t centred at the importance-weighted mean when
-    the ESS is at least :data:`MIN_IS_ESS_PER_DIM` per dimension; a split-t as it is, its
-    sides already follow the skew). Either covariance is times :data:`SCALE` squared.
-
-    With a few warm-up draws per chain (expensive designs) the covariance stays: the weighted
-    covariance of so few draws, tried on the 300 x 300 design with slopes (7 proposed
-    parameters), lowered acceptance from 0.74-0.75 to 0.65 and the min bulk ESS of 4 x
-    250 draws from 465-496 to 350 (noise in 28 covariances), while shifting the mean
-    helps skewed SDs (InstEval's departments). With 1,000 per chain (cheap designs) the
-    covariance is well estimated: on sleepstudy (6 parameters, 4 x 1000 draws, seeds
-    1-8) it raised the min bulk ESS from 247-1,041 to 1,299-1,744 and acceptance from
-    0.58-0.65 to 0.68-0.71. Its t then has :data:`ADAPTED_DF` degrees of freedom: the
-    covariance already measures the posterior's spread, and lighter tails raise the
-    acceptance where the posterior is nearly normal (the 1,000-group benchmark design,
-    seeds 1-3: min bulk ESS 1,941-2,280 with 7, 2,672-3,070 with 30; sleepstudy, seeds
-    4-11: 1,114-1,949).
-    """
-    w = _weights(log_weight)
-    ess = 1.0 / np.sum(w**2)
-    d = x.shape[1]
-    if ess < MIN_IS_ESS_PER_DIM * d:
-        return _final(base)
-    mean = w @ x
-    if ess < MIN_IS_ESS_PER_ENTRY * d * (d + 1) / 2:
-        return _final(base, mean)
-    centred = x - mean
-    cov = (w[:, None] * centred).T @ centred
-    return Proposal(mean, SCALE**2 * cov * (ADAPTED_DF - 2.0) / ADAPTED_DF, ADAPTED_DF)
-
-
-def warmup_per_chain(d_free: int, chains: int, tune: int, warmup: int) -> int:
-    """Warm-up proposals per chain: ``min(tune, warmup)``, and at most what the
-    importance-weighted covariance needs, :data:`WARMUP_PER_ENTRY` proposals in all per
-    entry of a ``d_free`` x ``d_free`` covariance (2.5 times the Kish ESS that
-    :func:`adapted` asks for, at an importance efficiency of 0.4 or better). Sleepstudy's
-    6 parameters: 1,050 proposals, 263 per chain of 4, 0.3 s sooner than all 4,000 of
-    ``tune``, for a slightly rougher proposal (over 6 seeds: acceptance 0.67 against
-    0.70, mean min fixed-effect ESS of 4 x 1,000 draws 1,430 against 1,725)."""
-    needed = math.ceil(WARMUP_PER_ENTRY * d_free * (d_free + 1) / 2 / chains)
-    return max(1, min(tune, warmup, needed))
-
-
-@dataclass(frozen=True)
-class ExactBlock:
-    """Coordinates drawn from their exact Gaussian conditional instead of proposed.
-
-    With the fixed effects' conditional given the other parameters known exactly (a
-    Gaussian likelihood with every random effect integrated out), proposing ``theta``
-    from the t and ``beta | theta`` from that conditional makes the importance weight
-    ``p(theta, beta) / (q(theta) p(beta | theta)) = p(theta) / q(theta)`` free of
-    ``beta``: the sampler then works on the remaining parameters only, and the ridge
-    between the intercept and a weakly identified SD (InstEval's 14 departments) no
-    longer costs acceptance.
-
-    Attributes
-    ----------
-    index : ndarray of int, shape (k,)
-        Positions of the block in the unconstrained vector.
-    conditional : callable
-        ``x (d,) -> (mean (k,), chol (k, k))``: the block's conditional mean and the lower
-        Cholesky factor of its precision, given the other coordinates of ``x``.
-    """
-
-    index: np.ndarray
-    conditional: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -469,10 +164,7 @@ class Target:
     @property
     def free(self) -> np.ndarray:
         """Positions of the proposed coordinates, (d_free,)."""
-        mask = np.ones(self.template.size, dtype=bool)
-        if self.exact is not None:
-            mask[self.exact.index] = False
-        return np.flatnonzero(mask)
+        return free_positions(self.template.size, self.exact)
 
     def evaluate(self, free: np.ndarray, rng: np.random.Generator,
                  tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -556,7 +248,7 @@ def run_chains(start: Evaluated, proposed: Evaluated, rng: np.random.Generator) 
 
 def _starts(warm: Evaluated, chains: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of one importance resample of the warm-up per chain (distinct if possible)."""
-    w = _weights(warm.log_weight)
+    w = truncated_weights(warm.log_weight)
     replace = np.count_nonzero(w) < chains
     return rng.choice(w.size, size=chains, replace=replace, p=w)
 

@@ -8,19 +8,20 @@ from scipy import stats
 
 from hierlmm.errors import FitError
 from hierlmm.inference.independence import (
+    Evaluator,
+    Target,
+    sample_independence,
+    split_scales,
+)
+from hierlmm.inference.laplace_fit import ExactBlock, laplace
+from hierlmm.inference.proposals import (
     ADAPTED_DF,
     DF,
     SCALE,
     WARMUP_MAX,
-    Evaluator,
-    ExactBlock,
     Proposal,
     SplitProposal,
-    Target,
     adapted,
-    laplace,
-    sample_independence,
-    split_scales,
     warmup_per_chain,
 )
 

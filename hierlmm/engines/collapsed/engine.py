@@ -174,7 +174,7 @@ class CollapsedEngine(Engine):
         integrated out (:func:`prefers_independence`), or when a one-factor design has few
         parameters (:func:`few_parameters`) and the warm-up (``warmup_draws``, chains x
         tune) has at least :data:`AUTO_IMH_MIN_WARMUP` draws, enough importance draws
-        to estimate the proposal's covariance (:func:`~hierlmm.inference.independence.adapted`
+        to estimate the proposal's covariance (:func:`~hierlmm.inference.proposals.adapted`
         needs a Kish ESS of 20 per covariance entry, 420 for 6 parameters); nutpie's NUTS
         otherwise."""
         if self.sampler_request == "auto" and self.residual is None and (
@@ -191,7 +191,7 @@ class CollapsedEngine(Engine):
     def independence_settings(self, tune: int) -> IndependenceSettings:
         """One factor integrated out: the default (a cheap log-density; the sampler stops
         its warm-up at what the covariance estimate needs,
-        :func:`~hierlmm.inference.independence.warmup_per_chain`). On the all-factor
+        :func:`~hierlmm.inference.proposals.warmup_per_chain`). On the all-factor
         path (a dense Cholesky a call, without the GIL): at most :data:`ALL_WARMUP`
         warm-up proposals per chain (they only start the chains),
         :func:`~hierlmm.engines.threads.evaluation_threads` threads and the split-t base
