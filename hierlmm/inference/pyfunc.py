@@ -30,6 +30,8 @@ import pytensor
 import pytensor.tensor as pt
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
+from pytensor.compile.builders import OpFromGraph
+from pytensor.compile.rewriting import inline_ofg_node
 from pytensor.graph import clone_replace
 from pytensor.graph.traversal import apply_ancestors
 
@@ -180,6 +182,23 @@ def _value_only(value: pt.TensorVariable) -> pt.TensorVariable:
     return clone_replace(value, replacements) if replacements else value
 
 
+def _inlined(outputs: list) -> list:
+    """``outputs`` with every ``OpFromGraph`` node replaced by its inner graph.
+
+    An ``OpFromGraph`` (e.g. PyTensor's ``Pad``, which PyMC's correlation transform
+    uses) runs one compiled inner function kept on the Op itself, so copies of a compiled
+    function (``Function.copy()``, one per sampler thread) would share that inner
+    function's storage and corrupt each other's values when called at once.
+    """
+    while True:
+        node = next((n for n in apply_ancestors(outputs) if isinstance(n.op, OpFromGraph)),
+                    None)
+        if node is None:
+            return outputs
+        outputs = clone_replace(outputs, dict(zip(node.outputs, inline_ofg_node(node),
+                                                  strict=True)))
+
+
 def _compile_graphs(
     model: pm.Model, var_names: list[str], mode: str, with_value: bool = False,
 ) -> tuple[list, dict]:
@@ -199,10 +218,10 @@ def _compile_graphs(
         v: joined[offsets[k] : offsets[k + 1]].reshape(shape).astype(v.dtype)
         for k, (v, shape) in enumerate(zip(value_vars, value_shapes, strict=True))
     }
-    logp = model.logp()
-    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     wanted = set(var_names)
     kept = [v for v in model.unobserved_value_vars if v.name in wanted]
+    logp, *kept = _inlined([model.logp(), *kept])
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     names = [v.name for v in kept]
     logp, grad, *kept = clone_replace([logp, grad, *kept], replacements)
     with model:

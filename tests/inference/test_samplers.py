@@ -57,3 +57,31 @@ def test_jax_samplers_fit_when_the_extra_is_installed(sleepstudy, sampler) -> No
     sa, sb = fit.summary(), reference.summary()
     gap = (sa["mean"] - sb["mean"]).abs() / np.maximum(sa["sd"], sb["sd"])
     assert (gap < 0.3).all(), gap.to_dict()
+
+
+def test_compiled_density_has_no_shared_inner_functions() -> None:
+    """PyMC's correlation transform pads through PyTensor's ``Pad``, an OpFromGraph whose
+    compiled inner function lives on the Op, so every copy of the compiled functions (one
+    per sampler thread) would share its storage: a fit of a crossed random-slope design
+    on two threads failed with "Number of dimensions lower than expected". The compiled
+    density inlines such nodes. (A threaded stress test of the copies passes without the
+    fix too, as the race needs a GIL-free call in between; hence this structural check,
+    and the fits on one and three threads in tests/model/test_allfactor_engine.py.)"""
+    import pymc as pm
+    from pytensor.compile.builders import OpFromGraph
+
+    from hierlmm._pytensor_setup import PYTHON_MODE
+    from hierlmm.inference.pyfunc import compile_density
+
+    with pm.Model() as model:
+        chol = pm.LKJCorr("chol_corr", n=3, eta=2.0)  # hierlmm's correlation prior
+        pm.Deterministic("corr", chol @ chol.T)
+    # the independence sampler's mode (C linker, Python Ops as thunks)
+    density = compile_density(model, var_names=["corr"], with_value=True, mode=PYTHON_MODE)
+    for function in (density.logp_dlogp, density.expand, density.logp):
+        assert not [n for n in function.maker.fgraph.apply_nodes
+                    if isinstance(n.op, OpFromGraph)]
+    x = np.random.default_rng(0).normal(size=density.ndim)
+    corr = density.expand(x)[0]
+    np.testing.assert_allclose(np.diag(corr), 1.0, rtol=1e-12)
+    assert np.all(np.linalg.eigvalsh(corr) > 0)
