@@ -109,17 +109,22 @@ def test_gram_trace_is_the_dense_trace_and_the_same_bits_in_a_worker():
     assert out == [main, main]
 
 
-def test_dense_cholesky_and_solves_match_lapack():
+@pytest.mark.parametrize("m", [60, 64, 203])  # one block, exactly one, three and a part
+def test_dense_cholesky_and_solves_match_lapack(m):
     rng = np.random.default_rng(2)
-    M = rng.normal(size=(60, 60))
-    S = M @ M.T + 60 * np.eye(60)
+    M = rng.normal(size=(m, m))
+    S = M @ M.T + m * np.eye(m)
     upper_garbage = S + np.triu(rng.normal(size=S.shape), 1)  # only the lower half is read
     L = cholesky_lower(upper_garbage)
     np.testing.assert_allclose(L, np.linalg.cholesky(S), rtol=1e-12, atol=1e-12)
-    for b in (rng.normal(size=60), rng.normal(size=(60, 3))):
+    for b in (rng.normal(size=m), rng.normal(size=(m, 3))):
         np.testing.assert_allclose(cho_solve_lower(L, b), np.linalg.solve(S, b), rtol=1e-10)
         np.testing.assert_allclose(solve_lower_t(L, b),
                                    sla.solve_triangular(L, b, lower=True, trans="T"),
                                    rtol=1e-10)
-    with pytest.raises(np.linalg.LinAlgError):
+    with pytest.raises(np.linalg.LinAlgError, match="leading minor 1\\)"):
         cholesky_lower(-S)
+    late = S.copy()
+    late[m - 3, m - 3] = -1.0  # fails in the last block, at its own leading minor
+    with pytest.raises(np.linalg.LinAlgError, match=f"leading minor {m - 2}\\)"):
+        cholesky_lower(late)

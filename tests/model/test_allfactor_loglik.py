@@ -179,6 +179,26 @@ def test_sparse_blocks_give_the_same_value_and_gradient(kind, monkeypatch):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("kind", "q"), [("crossed", 1), ("nested", 2)])
+def test_loglik_after_the_fixed_conditional_reuses_its_solves_exactly(kind, q):
+    """fixed_effects_normal keeps A^{-1}[W, Lambda'Z'y] on the factorisation; the value and
+    gradient at any beta then skip their own solve and still equal the dense density; a
+    different response at the same roots does not reuse them."""
+    design, blocks, resp, beta, sigma, chols = _setup(kind, q)
+    fixed_effects_normal(blocks, resp, sigma, chols)
+    for b in (beta, 2.0 * beta - 1.0):
+        want = _dense(design, b, sigma, chols)
+        assert allfactor_loglik(blocks, resp, b, sigma, chols) == pytest.approx(want, rel=RTOL)
+        grad = allfactor_loglik_grad(blocks, resp, b, sigma, chols)
+        assert grad[0] == pytest.approx(want, rel=RTOL)
+        np.testing.assert_allclose(grad[1], _fd(
+            lambda x: _dense(design, x, sigma, chols), b), rtol=1e-5, atol=1e-6)
+    other_y = design.y + np.random.default_rng(5).normal(size=design.y.size)
+    other = Response(*response_blocks(design, other_y))
+    want = multivariate_normal(design.X @ beta, _dense_cov(design, sigma, chols)).logpdf(other_y)
+    assert allfactor_loglik(blocks, other, beta, sigma, chols) == pytest.approx(want, rel=RTOL)
+
+
 @pytest.mark.parametrize(("kind", "q"), CASES)
 def test_fixed_effects_normal_equals_generalised_least_squares(kind, q):
     """``P = X'V^{-1}X`` and ``h = X'V^{-1}y`` with the dense marginal covariance."""

@@ -52,7 +52,7 @@ sampled SDs are positive.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -165,6 +165,12 @@ class Factorization:
         ``A12 = Lambda_1' G12 Lambda_2`` and ``A11^{-1} A12``.
     CS : ndarray, shape (m, m)
         Lower Cholesky factor of the Schur complement ``S = A22 - A12' A11^{-1} A12``.
+    response_solves : dict
+        Filled by :func:`fixed_effects_normal`: ``"Zty"`` (Q,) and the solves
+        ``A^{-1} [W, Lambda'Z'y]`` (Q, p + 1) with ``W = Lambda'Z'X``, so that the
+        log-likelihood at any ``beta`` for that response needs no further solve
+        (``bhat = A^{-1}Lambda'Z'y - A^{-1}W beta``): the independence sampler asks for
+        the conditional and then the log-density at the same roots.
     """
 
     R1: Roots
@@ -174,6 +180,7 @@ class Factorization:
     B: object
     E: object
     CS: np.ndarray
+    response_solves: dict = field(default_factory=dict, compare=False)
 
     @property
     def logdet(self) -> float:
@@ -314,14 +321,24 @@ class Response:
     yty: float
 
 
+def _lam_t(fac: Factorization, v: np.ndarray, n1: int) -> np.ndarray:
+    """``Lambda' v`` for a stacked (Q,) or (Q, k) array."""
+    return np.concatenate([fac.R1.rows(v[:n1], transpose=True),
+                           fac.R2.rows(v[n1:], transpose=True)])
+
+
 def _pieces(blocks, resp, beta, Ks):
     """Residual statistics, the factorisation, ``u`` and ``bhat``."""
     beta = np.asarray(beta, dtype=np.float64)
     c = resp.Zty - blocks.ZtX @ beta
     rr = resp.yty - 2.0 * beta @ resp.Xty + beta @ blocks.XtX @ beta
     fac = factorize(blocks, Ks)
-    n1 = blocks.first_size
-    u = np.concatenate([fac.R1.rows(c[:n1], transpose=True), fac.R2.rows(c[n1:], transpose=True)])
+    n1, memo = blocks.first_size, fac.response_solves
+    if memo and np.array_equal(memo["Zty"], resp.Zty):
+        p = beta.size  # u and A^{-1}u are linear in beta: no solve (see Factorization)
+        W_y, solved = memo["rhs"], memo["solved"]
+        return c, rr, fac, W_y[:, p] - W_y[:, :p] @ beta, solved[:, p] - solved[:, :p] @ beta
+    u = _lam_t(fac, c, n1)
     return c, rr, fac, u, fac.solve(u, n1)
 
 
@@ -396,16 +413,13 @@ def fixed_effects_normal(
     linear : ndarray, shape (p,)
     """
     fac = factorize(blocks, _roots(blocks, sigma, chols))
-    n1 = blocks.first_size
-
-    def lam_t(v):  # Lambda' v for a stacked (Q, ...) array
-        return np.concatenate([fac.R1.rows(v[:n1], transpose=True),
-                               fac.R2.rows(v[n1:], transpose=True)])
-
-    W = lam_t(blocks.ZtX)  # (Q, p)
-    solved = fac.solve(W, n1)  # (Q, p)
-    precision = (blocks.XtX - W.T @ solved) / sigma**2
-    linear = (resp.Xty - solved.T @ lam_t(resp.Zty)) / sigma**2
+    n1, p = blocks.first_size, blocks.XtX.shape[0]
+    rhs = _lam_t(fac, np.column_stack([blocks.ZtX, resp.Zty]), n1)  # [W, Lambda'Z'y]
+    solved = fac.solve(rhs, n1)  # (Q, p + 1): one solve with the factor for both
+    fac.response_solves.update(Zty=np.array(resp.Zty), rhs=rhs, solved=solved)
+    W, solved_W = rhs[:, :p], solved[:, :p]
+    precision = (blocks.XtX - W.T @ solved_W) / sigma**2
+    linear = (resp.Xty - solved_W.T @ rhs[:, p]) / sigma**2
     return 0.5 * (precision + precision.T), linear
 
 

@@ -12,6 +12,15 @@ ordered, as LAPACK's solves (``dpotrs``, ``dtrtrs``) and inverse (``dpotri``) re
 called the same way. So threads evaluating side by side
 (:mod:`hierlmm.engines.threads`) do not wait for each other. A solve is O(m^2) per
 right-hand side, against the factorisation's O(m^3).
+
+The factorisation is LAPACK's right-looking blocked algorithm written out over BLAS
+(:func:`factor_upper_in_place`: ``dpotrf`` on 64-column diagonal blocks, ``dtrsm`` below
+them, ``dsyrk`` on the trailing matrix), because OpenBLAS's own ``dpotrf`` runs far
+below its level-3 kernels on one thread: measured at m = 1,142 (SkylakeX kernels, one
+thread), ``dgemm`` 78 GFLOP/s, ``dsyrk`` 71, ``dpotrf`` 34.5; the blocked loop factors in
+~10.0 ms against ``dpotrf``'s 12.3 ms (5.9 ms against 6.9 ms per factorisation with two
+threads side by side). Blocks of 32-96 columns were within 5% of each other; larger
+blocks and the recursive split were slower.
 """
 
 from __future__ import annotations
@@ -22,16 +31,23 @@ import numpy as np
 from numba.extending import get_cython_function_address
 
 _INT_P, _CHAR, _PTR = ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_void_p
+_DBL_P = ctypes.POINTER(ctypes.c_double)
+BLOCK = 64  # columns per diagonal block of the blocked factorisation
 
 
-def _lapack(name: str, *argtypes):
-    """LAPACK routine ``name`` from scipy's ``cython_lapack`` as a ctypes function (whose
-    calls release the GIL)."""
-    address = get_cython_function_address("scipy.linalg.cython_lapack", name)
+def _lapack(name: str, *argtypes, module: str = "scipy.linalg.cython_lapack"):
+    """LAPACK (or BLAS) routine ``name`` from scipy's ``cython_lapack`` (``cython_blas``)
+    as a ctypes function (whose calls release the GIL)."""
+    address = get_cython_function_address(module, name)
     return ctypes.CFUNCTYPE(None, *argtypes)(address)
 
 
 _DPOTRF = _lapack("dpotrf", _CHAR, _INT_P, _PTR, _INT_P, _INT_P)
+_DTRSM = _lapack("dtrsm", _CHAR, _CHAR, _CHAR, _CHAR, _INT_P, _INT_P, _DBL_P, _PTR, _INT_P,
+                 _PTR, _INT_P, module="scipy.linalg.cython_blas")
+_DSYRK = _lapack("dsyrk", _CHAR, _CHAR, _INT_P, _INT_P, _DBL_P, _PTR, _INT_P, _DBL_P, _PTR,
+                 _INT_P, module="scipy.linalg.cython_blas")
+_ONE, _MINUS_ONE = ctypes.c_double(1.0), ctypes.c_double(-1.0)
 _DPOTRI = _lapack("dpotri", _CHAR, _INT_P, _PTR, _INT_P, _INT_P)
 _DPOTRS = _lapack("dpotrs", _CHAR, _INT_P, _INT_P, _PTR, _INT_P, _PTR, _INT_P, _INT_P)
 _DTRTRS = _lapack("dtrtrs", _CHAR, _CHAR, _CHAR, _INT_P, _INT_P, _PTR, _INT_P, _PTR, _INT_P,
@@ -60,11 +76,21 @@ def factor_upper_in_place(S: np.ndarray) -> np.ndarray:
     """
     if S.dtype != np.float64 or not S.flags.c_contiguous:
         raise TypeError("factor_upper_in_place needs a C-contiguous float64 array")
-    n, info = ctypes.c_int(S.shape[0]), ctypes.c_int(0)
-    _DPOTRF(b"L", ctypes.byref(n), S.ctypes.data, ctypes.byref(n), ctypes.byref(info))
-    if info.value != 0:
-        raise np.linalg.LinAlgError(
-            f"the matrix is not positive definite (leading minor {info.value})")
+    m = S.shape[0]
+    lda, base, info = ctypes.byref(ctypes.c_int(m)), S.ctypes.data, ctypes.c_int(0)
+    for k in range(0, m, BLOCK):  # the lower triangle, column-major: (i, j) at i + j m
+        b, rest = min(BLOCK, m - k), max(m - k - BLOCK, 0)
+        diagonal, below = base + 8 * (k + k * m), base + 8 * (k + b + k * m)
+        width, height = ctypes.byref(ctypes.c_int(b)), ctypes.byref(ctypes.c_int(rest))
+        _DPOTRF(b"L", width, diagonal, lda, ctypes.byref(info))
+        if info.value != 0:
+            raise np.linalg.LinAlgError(
+                f"the matrix is not positive definite (leading minor {k + info.value})")
+        if rest:  # L21 = A21 L11^-T, then A22 -= L21 L21'
+            _DTRSM(b"R", b"L", b"T", b"N", height, width, ctypes.byref(_ONE), diagonal, lda,
+                   below, lda)
+            _DSYRK(b"L", b"N", height, width, ctypes.byref(_MINUS_ONE), below, lda,
+                   ctypes.byref(_ONE), base + 8 * (k + b) * (1 + m), lda)
     return S.T
 
 
