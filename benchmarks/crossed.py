@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 import hierlmm
 from hierlmm.design import build_design
@@ -189,8 +190,9 @@ def main() -> None:
     results: dict = {}
     design, blocks, resp = setup(INSTEVAL, insteval())
     chols = [np.array([[0.33]]), np.array([[0.52]]), np.array([[0.08]])]
-    per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.18)
-    per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.18)
+    with threadpool_limits(1, user_api="blas"):  # as in a fit (hierlmm.inference.samplers)
+        per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.18)
+        per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.18)
     sds, reml_s, nfev = fit_reml(design, blocks, resp, np.log([1.2, 0.3, 0.5, 0.1]))
     results["insteval"] = {"m": blocks.m, "flops_est": allfactor_flops(design),
                            "all_factor_by_default": integrates_all(design, True),
@@ -205,8 +207,9 @@ def main() -> None:
     print(f"insteval lme4: {lme4}", flush=True)
     design, blocks, resp = setup(SIM, sim300())
     chols = [np.array([[1.0, 0.0], [0.15, 0.48]]), np.array([[0.7, 0.0], [-0.06, 0.29]])]
-    per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.0)
-    per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.0)
+    with threadpool_limits(1, user_api="blas"):
+        per_value = seconds_per_call(allfactor_loglik, blocks, resp, design.p, chols, 1.0)
+        per_grad = seconds_per_call(allfactor_loglik_grad, blocks, resp, design.p, chols, 1.0)
     results["sim300x300"] = {"m": blocks.m, "flops_est": allfactor_flops(design),
                              "all_factor_by_default": integrates_all(design, True),
                              "s_per_value": per_value, "s_per_gradient": per_grad}

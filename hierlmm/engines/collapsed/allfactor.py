@@ -24,19 +24,24 @@ Why this route (measured on the 2-core development machine while other jobs load
 load average 5-9; dense BLAS ran at about 4.5 GFLOP/s): the candidates were (i) this
 blocked Cholesky with NUTS on the few remaining parameters, (ii) a general sparse
 Cholesky with Takahashi selected inverses, (iii) exact blocked Gibbs (one joint draw of
-all effects per iteration, then the variances). For two or more factors the fill of
-``G21 A11^{-1} G12`` makes the non-first block dense in the designs of the issue
-(InstEval: every pair of lecturers shares students; 300 x 300: every subject meets every
-item), so (ii) reduces to (i) with more overhead. (iii) needs the same m x m Cholesky
+all effects per iteration, then the variances). In 300 x 300 every subject meets every
+item, so ``S`` is dense and (ii) reduces to (i) with more overhead. InstEval's ``S`` is
+not dense (measured in session 11: 21.7% of its entries are non-zero; with a
+minimum-degree ordering its factor has 45% of the dense triangle's entries and 21% of
+its multiply-adds, the last 545 of 1,142 columns being dense), but the non-zeros are
+scattered: at 64-column tiles every tile of the factor is non-zero, and a panel
+factorisation with gathered rows scatters ~7M entries a call, so the saving needs a
+supernodal sparse code (CHOLMOD's kind; no wheel is installable here). That is the
+remaining route to a ~2x cheaper InstEval value; not built. (iii) needs the same m x m Cholesky
 per iteration plus conjugate variance updates that hierlmm's half-normal / LKJ priors do
 not have (Metropolis steps instead), and centred Gibbs mixes slowly on a weakly
 identified SD (InstEval's 14 departments). (i) keeps the priors and every diagnostic
 unchanged, so it was chosen. Its cost on the idle 2-core machine (one BLAS thread, after
-session 10's kernels): InstEval one value ~21 ms (the Cholesky of S 12 ms through
-:mod:`.dense_cholesky`, forming S from the sparse ``G12`` ~5 ms in :mod:`.sparse_gram`,
-the rest solves and bookkeeping), value + gradient ~48 ms (LAPACK ``potri`` for
-``S^{-1}`` adds ~22 ms); both release the GIL, so proposals evaluated on two threads
-side by side cost ~11.5 ms each (:mod:`hierlmm.engines.threads`). NUTS spends
+session 11's kernels): InstEval one value ~17 ms (the blocked Cholesky of S ~10 ms in
+:mod:`.dense_cholesky`, forming S from the sparse ``G12`` ~3.5 ms in :mod:`.sparse_gram`,
+one 3-column solve ~1.3 ms, the rest bookkeeping), value + gradient ~51 ms (LAPACK
+``potri`` for ``S^{-1}`` adds ~26 ms); both release the GIL, so proposals evaluated on
+two threads side by side cost ~11 ms each (:mod:`hierlmm.engines.threads`). NUTS spends
 several gradients per draw, so for such designs ``sampler="auto"`` runs the independence
 sampler on this likelihood instead (:mod:`hierlmm.inference.independence`: one value per
 draw, the fixed effects drawn from their exact conditional,
