@@ -39,6 +39,32 @@ def evaluation_threads() -> int:
     return max(1, int(numba.get_num_threads()))
 
 
+@contextlib.contextmanager
+def limited_threads(n: int) -> Iterator[None]:
+    """Within the block, this thread launches numba kernels (and so
+    :func:`evaluation_threads`) on at most ``n`` threads (numba's count is per thread);
+    for work that already runs side by side with other such work (``fit_many``'s
+    workers), so the cores are shared, not oversubscribed. With ``n = 1`` the kernels
+    run their serial twins (:func:`in_worker`), as on a thread of :func:`for_each_index`:
+    several threads of one process (Dask's) may then run such work at once."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        if int(n) <= 1:
+            with _worker():
+                yield
+        else:
+            yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def share_threads(n: int) -> None:
+    """For the rest of this thread's life, as :func:`limited_threads` (a process pool's
+    initializer: its workers run every task on the thread that ran it)."""
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
 def in_worker() -> bool:
     """Whether this thread is one of several running :func:`for_each_index` at once."""
     return getattr(_LOCAL, "worker", False)

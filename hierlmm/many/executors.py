@@ -3,6 +3,10 @@
 Every executor yields :class:`~hierlmm.many.worker.ChunkResult` as chunks finish, so the
 caller can store and count them at once. Worker processes live for the whole batch, so
 each compiles the model once (spawned processes: nothing is inherited from the caller).
+Local workers share the cores out (:func:`worker_threads` numba threads each, which is
+also how many threads an all-factor fit evaluates proposals on,
+:mod:`hierlmm.engines.threads`); a Dask task runs its numba kernels on one thread, as
+Dask already runs a task per worker thread.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from hierlmm.engines.threads import limited_threads, share_threads
 from hierlmm.errors import SpecError
 from hierlmm.many.worker import ChunkResult, Task, run_chunk
 
@@ -45,16 +50,28 @@ def serial(tasks: Sequence[Task]) -> Iterator[ChunkResult]:
         yield run_chunk(task)
 
 
+def worker_threads(workers: int) -> int:
+    """numba threads for each of ``workers`` local processes: the cores shared out."""
+    return max(1, default_workers() // max(1, workers))
+
+
 def processes(tasks: Sequence[Task], workers: int) -> Iterator[ChunkResult]:
     """Chunks on ``workers`` spawned local processes, yielded as they finish."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=share_threads, initargs=(worker_threads(workers),))
     try:
         futures = [pool.submit(run_chunk, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_chunk_on_one_thread(task: Task) -> ChunkResult:
+    """:func:`~hierlmm.many.worker.run_chunk` with numba kernels on this thread only."""
+    with limited_threads(1):
+        return run_chunk(task)
 
 
 def dask(tasks: Sequence[Task], client_or_address: object) -> Iterator[ChunkResult]:
@@ -67,7 +84,7 @@ def dask(tasks: Sequence[Task], client_or_address: object) -> Iterator[ChunkResu
     own = isinstance(client_or_address, str)
     client = Client(client_or_address) if own else client_or_address
     try:
-        futures = client.map(run_chunk, list(tasks), pure=False)
+        futures = client.map(run_chunk_on_one_thread, list(tasks), pure=False)
         try:
             for future in dask_completed(futures):
                 yield future.result()

@@ -3,9 +3,12 @@ kernels they run: same bits on any number of threads, errors raised in the calle
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
+import numba
 import numpy as np
 import pytest
 import scipy.linalg as sla
@@ -128,3 +131,27 @@ def test_dense_cholesky_and_solves_match_lapack(m):
     late[m - 3, m - 3] = -1.0  # fails in the last block, at its own leading minor
     with pytest.raises(np.linalg.LinAlgError, match=f"leading minor {m - 2}\\)"):
         cholesky_lower(late)
+
+
+def test_limited_threads_lowers_the_count_for_its_block_and_restores_it():
+    before = threads.evaluation_threads()
+    with threads.limited_threads(1):
+        assert threads.evaluation_threads() == 1
+        assert threads.in_worker()  # one thread: numba's serial twins
+    with threads.limited_threads(10_000):  # never more than numba has
+        assert threads.evaluation_threads() == numba.config.NUMBA_NUM_THREADS
+        assert not threads.in_worker()
+    assert threads.evaluation_threads() == before and not threads.in_worker()
+
+
+def test_fit_many_workers_share_the_cores():
+    """Local worker processes get the cores shared out (no oversubscription: each
+    all-factor fit would otherwise evaluate on every core); a Dask task gets one."""
+    from hierlmm.many import executors
+
+    cores = executors.default_workers()
+    assert [executors.worker_threads(w) for w in (1, cores, 4 * cores)] == [cores, 1, 1]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context,
+                             initializer=threads.share_threads, initargs=(1,)) as pool:
+        assert pool.submit(threads.evaluation_threads).result() == 1
