@@ -5,7 +5,7 @@ collapsed engine integrates out every grouping factor of a large Gaussian design
 (:mod:`hierlmm.engines.collapsed.allfactor`), the posterior lives on a handful of
 parameters (fixed effects, sigma, each factor's covariance) that are very nearly jointly
 normal on PyMC's unconstrained scale, while one evaluation costs a dense Cholesky
-(InstEval: m = 1,142, about 21 ms for a value and 48 ms with the gradient on one core
+(InstEval: m = 1,142, about 17 ms for a value and 51 ms with the gradient on one core
 of the 2-core development machine). NUTS spends 3-15 gradients per draw; this sampler
 spends one value per draw (the Laplace fit in :mod:`.laplace_fit`, the proposals in
 :mod:`.proposals`):
