@@ -48,7 +48,7 @@ def limited_threads(n: int) -> Iterator[None]:
     run their serial twins (:func:`in_worker`), as on a thread of :func:`for_each_index`:
     several threads of one process (Dask's) may then run such work at once."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    share_threads(n)
     try:
         if int(n) <= 1:
             with _worker():

@@ -32,19 +32,19 @@ its multiply-adds, the last 545 of 1,142 columns being dense), but the non-zeros
 scattered: at 64-column tiles every tile of the factor is non-zero, and a panel
 factorisation with gathered rows scatters ~7M entries a call, so the saving needs a
 supernodal sparse code (CHOLMOD's kind; no wheel is installable here). That is the
-remaining route to a ~2x cheaper InstEval value; not built. (iii) needs the same m x m Cholesky
-per iteration plus conjugate variance updates that hierlmm's half-normal / LKJ priors do
-not have (Metropolis steps instead), and centred Gibbs mixes slowly on a weakly
-identified SD (InstEval's 14 departments). (i) keeps the priors and every diagnostic
-unchanged, so it was chosen. Its cost on the idle 2-core machine (one BLAS thread, after
-session 11's kernels): InstEval one value ~17 ms (the blocked Cholesky of S ~10 ms in
-:mod:`.dense_cholesky`, forming S from the sparse ``G12`` ~3.5 ms in :mod:`.sparse_gram`,
-one 3-column solve ~1.3 ms, the rest bookkeeping), value + gradient ~51 ms (LAPACK
-``potri`` for ``S^{-1}`` adds ~26 ms); both release the GIL, so proposals evaluated on
-two threads side by side cost ~11 ms each (:mod:`hierlmm.engines.threads`). NUTS spends
-several gradients per draw, so for such designs ``sampler="auto"`` runs the independence
-sampler on this likelihood instead (:mod:`hierlmm.inference.independence`: one value per
-draw, the fixed effects drawn from their exact conditional,
+remaining route to a ~2x cheaper InstEval value; not built. (iii) needs the same m x m
+Cholesky per iteration plus conjugate variance updates that hierlmm's half-normal / LKJ
+priors do not have (Metropolis steps instead), and centred Gibbs mixes slowly on a
+weakly identified SD (InstEval's 14 departments). (i) keeps the priors and every
+diagnostic unchanged, so it was chosen. Its cost on the idle 2-core machine (one BLAS
+thread, after session 11's kernels): InstEval one value ~17 ms (the blocked Cholesky of
+S ~10 ms in :mod:`.dense_cholesky`, forming S from the sparse ``G12`` ~3.5 ms in
+:mod:`.sparse_gram`, one 3-column solve ~1.3 ms, the rest bookkeeping), value + gradient
+~51 ms (LAPACK ``potri`` for ``S^{-1}`` adds ~26 ms); both release the GIL, so proposals
+evaluated on two threads side by side cost ~11 ms each (:mod:`hierlmm.engines.threads`).
+NUTS spends several gradients per draw, so for such designs ``sampler="auto"`` runs the
+independence sampler on this likelihood instead (:mod:`hierlmm.inference.independence`:
+one value per draw, the fixed effects drawn from their exact conditional,
 :func:`fixed_effects_normal`), and keeps NUTS where a gradient is cheap
 (:func:`~hierlmm.engines.collapsed.engine.integrates_all`).
 
