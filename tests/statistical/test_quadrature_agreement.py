@@ -5,14 +5,19 @@ integrates the effects out numerically (7 x 7 adaptive Gauss-Hermite for q = 2) 
 draws them afterwards. On seeded data sets with correlated intercepts and slopes
 (logistic: 200 subjects x 8 visits; Poisson with an exposure offset: 200 groups x 8;
 negative binomial: the overdispersed-counts simulator) every parameter's posterior mean
-must agree within 0.35 posterior SD. Power: the sampled engine mixes the logistic
-slope SD slowly (bulk ESS 69 of 4 x 1000 draws; 60-80 of 2 x 600), which bounds the
-Monte Carlo SE of that difference at about 0.125 SD (0.35 SD is then 2.8 SEs; measured
-0.196); elsewhere its ESS is >= ~400 and the quadrature engine's >= ~700, an SE of at
-most ~0.06 SD (0.35 SD > 5 SEs). Measured largest |difference|: 0.196 (logistic slope
-SD), 0.078 (Poisson correlation), 0.019 (NB shape). Posterior SDs agree within 4 Monte
-Carlo SEs of their ESS. The per-level effects (drawn after sampling) must agree too:
-posterior means correlated above 0.99, within 0.35 of their posterior SD on average.
+must agree within 0.35 posterior SD. The sampled engine's posteriors are stored
+(``reference/quadrature_reference.json``, 4 x 4,000 draws, written by
+``reference/make_quadrature_reference.py``; the test checks each data set's
+fingerprint): fitting a 4 x 1,000 reference live took ~170 s of the suite's time and its
+slope SD had a bulk ESS of 69. Power: the stored reference's smallest bulk ESS is 482
+(the logistic slope SD) and the quadrature engine's >= ~700, so the Monte Carlo SE of a
+difference of means is at most ~0.06 posterior SD (0.35 SD > 5 SEs; measured largest:
+0.171, the logistic slope SD). Posterior SDs agree within 4 Monte Carlo SEs of their
+ESS. The per-level effects (drawn after sampling) must agree too: posterior means
+correlated above 0.99, within 0.35 of their posterior SD on average. With the stored
+reference the SD check is powerful enough to fail on the logistic design: the quadrature
+engine's independence sampler gives the slope SD a posterior SD 20% short (a known
+defect, marked xfail: the sampler under-covers a long left tail of a log-SD).
 
 cbpp (binomial with trials, random herd intercepts, 15 nodes): posterior means within
 0.35 posterior SD of our Laplace ML fit (as the sampled engine's own test), SD median
@@ -22,6 +27,9 @@ within 40%.
 from __future__ import annotations
 
 import functools
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,9 +38,11 @@ import pytest
 import hierlmm
 from hierlmm.report.glmm_frequentist import laplace_fit
 
+sys.path.insert(0, str(Path(__file__).parent / "reference"))
+from make_quadrature_reference import REFERENCE, data_fingerprint  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-SAMPLED = {"draws": 1000, "tune": 1000, "chains": 4, "progress": False}
 QUADRATURE = {"draws": 1000, "tune": 1000, "chains": 4, "progress": False}
 SIMULATORS = {
     "bernoulli": lambda: hierlmm.datasets.simulate_remission(n_subjects=200, n_visits=8,
@@ -44,40 +54,61 @@ SIMULATORS = {
 
 
 @functools.cache
-def fits(family: str) -> tuple[hierlmm.Fit, hierlmm.Fit]:
+def fits(family: str) -> tuple[dict, hierlmm.Fit]:
+    """The stored sampled-engine reference and a live quadrature fit of the same data."""
     sim = SIMULATORS[family]()
-    kw = dict(family=family, seed=3, warn_convergence=False)
-    sampled = hierlmm.fit(sim.formula, sim.data, engine="sampled", **kw, **SAMPLED)
-    quadrature = hierlmm.fit(sim.formula, sim.data, engine="quadrature", **kw, **QUADRATURE)
-    return sampled, quadrature
+    reference = json.loads(REFERENCE.read_text())[family]
+    assert reference["data"] == data_fingerprint(sim.data), (
+        f"{family}: the simulator's data changed; run "
+        "tests/statistical/reference/make_quadrature_reference.py")
+    assert reference["formula"] == sim.formula
+    quadrature = hierlmm.fit(sim.formula, sim.data, family=family, engine="quadrature",
+                             seed=3, warn_convergence=False, **QUADRATURE)
+    return reference, quadrature
 
 
 @pytest.mark.parametrize("family", sorted(SIMULATORS))
 def test_parameters_agree_with_the_sampled_engine(family: str) -> None:
-    sampled, quadrature = fits(family)
-    a, b = sampled.summary(), quadrature.summary()
+    reference, quadrature = fits(family)
+    a = pd.DataFrame(reference["parameters"]).T
+    b = quadrature.summary()
     assert quadrature.engine == "quadrature" and quadrature.sampler == "independence"
     assert list(a.index) == list(b.index)
+    assert reference["divergences"] == 0
     z = (b["mean"] - a["mean"]) / a["sd"]
     print(f"\n{family}: (quadrature - sampled) / sd\n{z.round(3).to_string()}\n"
           f"ESS sampled min {a['ess_bulk'].min():.0f}, quadrature min {b['ess_bulk'].min():.0f}")
     assert np.all(np.abs(z) < 0.35), z
     assert b["ess_bulk"].min() > 500  # measured 698 (bernoulli) to 2,874
-    # posterior SDs: the log ratio within 4 Monte Carlo SEs (an SD estimated from a bulk
-    # ESS of E has a relative SE of about 1 / sqrt(2 E); the sampled engine's slope SD
-    # reaches only ~70 on the logistic design)
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param("bernoulli", marks=pytest.mark.xfail(strict=True, reason=(
+        "the independence sampler under-covers the slope SD's long left tail: its "
+        "posterior SD is 20% short (log ratio -0.20 against a bound of 0.16) of NUTS' on "
+        "the same quadrature likelihood (4 x 1,000: mean 0.168, SD 0.064) and of the "
+        "sampled engine's (4 x 4,000: 0.170, 0.061); see the session 11 closing note"))),
+    "negbinomial", "poisson"])
+def test_posterior_sds_agree_with_the_sampled_engine(family: str) -> None:
+    """The log ratio of posterior SDs within 4 Monte Carlo SEs (an SD estimated from a
+    bulk ESS of E has a relative SE of about 1 / sqrt(2 E))."""
+    reference, quadrature = fits(family)
+    a = pd.DataFrame(reference["parameters"]).T
+    b = quadrature.summary()
     log_ratio = np.log(b["sd"] / a["sd"])
-    assert np.all(np.abs(log_ratio) < 4 * np.sqrt(0.5 / a["ess_bulk"] + 0.5 / b["ess_bulk"]))
+    bound = 4 * np.sqrt(0.5 / a["ess_bulk"] + 0.5 / b["ess_bulk"])
+    assert np.all(np.abs(log_ratio) < bound), pd.DataFrame({"log_ratio": log_ratio,
+                                                             "bound": bound})
 
 
 @pytest.mark.parametrize("family", sorted(SIMULATORS))
 def test_effects_agree_with_the_sampled_engine(family: str) -> None:
-    sampled, quadrature = fits(family)
-    name = next(v for v in sampled.posterior.data_vars if v.startswith("b_"))
-    a = sampled.posterior[name].stack(s=("chain", "draw"))
-    b = quadrature.posterior[name].stack(s=("chain", "draw"))
-    assert a.shape[:2] == b.shape[:2]  # (levels, terms)
-    mean_a, mean_b, sd_a = a.mean("s").values, b.mean("s").values, a.std("s").values
+    reference, quadrature = fits(family)
+    effects = reference["effects"]
+    b = quadrature.posterior[effects["name"]].stack(s=("chain", "draw"))
+    mean_a, sd_a = np.array(effects["mean"]), np.array(effects["sd"])
+    assert mean_a.shape == b.shape[:2]  # (levels, terms)
+    mean_b = b.mean("s").values
     assert np.corrcoef(mean_a.ravel(), mean_b.ravel())[0, 1] > 0.99
     assert np.mean(np.abs(mean_b - mean_a) / sd_a) < 0.35
     assert quadrature.posterior.attrs["effects_acceptance"] > 0.6
