@@ -50,10 +50,7 @@ def limited_threads(n: int) -> Iterator[None]:
     previous = numba.get_num_threads()
     share_threads(n)
     try:
-        if int(n) <= 1:
-            with _worker():
-                yield
-        else:
+        with _worker() if int(n) <= 1 else contextlib.nullcontext():
             yield
     finally:
         numba.set_num_threads(previous)

@@ -39,18 +39,15 @@ import hierlmm
 from hierlmm.report.glmm_frequentist import laplace_fit
 
 sys.path.insert(0, str(Path(__file__).parent / "reference"))
-from make_quadrature_reference import REFERENCE, data_fingerprint  # noqa: E402
+from make_quadrature_reference import (  # noqa: E402
+    REFERENCE,
+    SIMULATORS,
+    data_fingerprint,
+)
 
 pytestmark = pytest.mark.slow
 
 QUADRATURE = {"draws": 1000, "tune": 1000, "chains": 4, "progress": False}
-SIMULATORS = {
-    "bernoulli": lambda: hierlmm.datasets.simulate_remission(n_subjects=200, n_visits=8,
-                                                              seed=1),
-    "poisson": lambda: hierlmm.datasets.simulate_poisson_offset(n_groups=200, n_per_group=8,
-                                                                seed=1),
-    "negbinomial": lambda: hierlmm.datasets.simulate_overdispersed_counts(seed=1),
-}
 
 
 @functools.cache

@@ -6,8 +6,9 @@ sampled engine change; the test checks a fingerprint of each data set)::
 
     .venv/bin/python tests/statistical/reference/make_quadrature_reference.py
 
-For each family of the test's ``SIMULATORS`` (seeded data sets: logistic 200 subjects x
-8 visits, Poisson with an exposure offset 200 x 8, the negative-binomial simulator) the
+For each family of :data:`SIMULATORS` (seeded data sets, which the test imports from
+here: logistic 200 subjects x 8 visits, Poisson with an exposure offset 200 x 8, the
+negative-binomial simulator) the
 default sampled engine (NUTS on the effects, no integration) fits the test's model with
 4 chains x 4,000 draws after 1,000 tuning steps, seed 3: four times the draws the test
 used to fit live, so the reference's own Monte Carlo error is half as large (the
@@ -17,7 +18,6 @@ parameter: posterior mean, SD and bulk ESS; per effect level and term: mean and 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -33,6 +33,13 @@ HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "quadrature_reference.json"
 SETTINGS = {"draws": 4000, "tune": 1000, "chains": 4, "seed": 3, "progress": False,
             "warn_convergence": False}
+SIMULATORS = {
+    "bernoulli": lambda: hierlmm.datasets.simulate_remission(n_subjects=200, n_visits=8,
+                                                              seed=1),
+    "poisson": lambda: hierlmm.datasets.simulate_poisson_offset(n_groups=200, n_per_group=8,
+                                                                seed=1),
+    "negbinomial": lambda: hierlmm.datasets.simulate_overdispersed_counts(seed=1),
+}
 
 
 def data_fingerprint(data: pd.DataFrame) -> str:
@@ -67,19 +74,11 @@ def reference(formula: str, data: pd.DataFrame, family: str) -> dict:
     }
 
 
-def _simulators() -> dict:
-    path = HERE.parent / "test_quadrature_agreement.py"
-    spec = importlib.util.spec_from_file_location("test_quadrature_agreement", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SIMULATORS
-
-
 def main() -> None:
     out = {"versions": {"hierlmm": hierlmm.__version__, "pymc": pymc.__version__,
                         "arviz_base": arviz_base.__version__,
                         "python": sys.version.split()[0]}}
-    for family, simulate in sorted(_simulators().items()):
+    for family, simulate in sorted(SIMULATORS.items()):
         sim = simulate()
         out[family] = reference(sim.formula, sim.data, family)
         print(family, out[family]["divergences"], "divergences, min ESS",
