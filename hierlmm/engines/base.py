@@ -54,6 +54,9 @@ def model_coords(design: Design) -> dict[str, list[str]]:
     return coords
 
 
+NEAR_PROBES = (3.0,)  # independence sampler: split-t probe distances, in Laplace SDs ...
+FAR_PROBES = (3.0, 9.0)  # ... and far out too, where a log-density is cheap
+
 FEW_LEVELS = 12  # centred factors with at most this many levels centre around the intercept
 
 @dataclass(frozen=True)
@@ -68,15 +71,15 @@ class IndependenceSettings:
     threads : int
         Threads evaluating proposals side by side (:mod:`hierlmm.engines.threads`): more
         than 1 only for a log-density that spends its time without the GIL.
-    split : bool
-        Whether the base proposal is Geweke's split-t (each Laplace axis stretched to the
-        log-density on either side), for expensive log-densities whose few warm-up draws
-        cannot estimate a covariance.
+    probes : tuple of float
+        Distances (Laplace SDs) at which the base proposal, Geweke's split-t, probes the
+        log-density along each Laplace axis on either side
+        (:func:`~hierlmm.inference.independence.split_scales`); empty: the Laplace t.
     """
 
     warmup: int
     threads: int = 1
-    split: bool = False
+    probes: tuple[float, ...] = FAR_PROBES
 
 
 class Engine(ABC):
@@ -183,7 +186,9 @@ class Engine(ABC):
     def independence_settings(self, tune: int) -> IndependenceSettings:
         """How the independence sampler treats this engine's log-density. By default a
         cheap one: all of ``tune`` as warm-up (its weighted covariance then replaces the
-        Laplace one), one thread (its calls hold the GIL), a plain t base proposal."""
+        Laplace one), one thread (its calls hold the GIL), and a split-t base proposal
+        probed 3 and 9 Laplace SDs out (:data:`FAR_PROBES`,
+        ``4 d + 1`` evaluations), so that the warm-up reaches a log-SD's long left tail."""
         return IndependenceSettings(warmup=tune)
 
     def compile_mode(self, sampler: str) -> str:

@@ -18,6 +18,7 @@ from scipy.stats import multivariate_t
 
 DF = 7.0  # degrees of freedom of the t proposal (Laplace covariance)
 ADAPTED_DF = 30.0  # ... with the importance-weighted covariance
+ADAPTED_SPLIT_DF = 15.0  # ... and importance-weighted sides (a split-t base)
 SCALE = 1.1  # proposal scale over the estimated posterior SDs
 WARMUP_MAX = 30  # warm-up proposals per chain, at most
 MIN_IS_ESS_PER_DIM = 10.0  # importance-sampling ESS per dimension to trust its mean
@@ -163,7 +164,32 @@ def adapted(base: Proposal | SplitProposal, x: np.ndarray, log_weight: np.ndarra
         return _final(base, mean)
     centred = x - mean
     cov = (w[:, None] * centred).T @ centred
+    if isinstance(base, SplitProposal):
+        return weighted_split(base.mode, np.linalg.cholesky(cov), x, w)
     return Proposal(mean, SCALE**2 * cov * (ADAPTED_DF - 2.0) / ADAPTED_DF, ADAPTED_DF)
+
+
+def weighted_split(mode: np.ndarray, axes: np.ndarray, x: np.ndarray, w: np.ndarray,
+                   ) -> SplitProposal:
+    """A split-t at ``mode`` along ``axes`` (d, d) whose sides are the importance-weighted
+    root mean squares of the draws ``x`` (n, d) on either side of the mode along each
+    axis (weights ``w``, (n,), summing to 1), with :data:`ADAPTED_SPLIT_DF` degrees of
+    freedom and :data:`SCALE` times those sides as its SDs.
+
+    A symmetric t with the weighted covariance cannot follow a log-SD's long left tail
+    however well the warm-up found it: on ``u = log |z|`` (4 x 4,000 draws, seeds 1-6)
+    it gave SD ratios 0.86-1.45, this split-t 0.98-1.03. Degrees of freedom, sleepstudy
+    seeds 21, 1, 2: min bulk ESS 812, 1,273, 1,356 with 7; 1,060, 1,527, 1,216 with 15;
+    889, 1,170, 1,562 with 30 (whose 1-D tail check was rougher: up to 1.10)."""
+    u = sla.solve_triangular(axes, (x - mode).T, lower=True).T
+    above = u > 0
+    sides = []
+    for mask in (above, ~above):
+        mass = (w[:, None] * mask).sum(axis=0)
+        square = (w[:, None] * mask * u**2).sum(axis=0)
+        sides.append(np.sqrt(np.where(mass > 0, square / np.maximum(mass, 1e-300), 1.0)))
+    df = ADAPTED_SPLIT_DF
+    return SplitProposal(mode, axes, sides[0], sides[1], df, SCALE * np.sqrt((df - 2.0) / df))
 
 
 def warmup_per_chain(d_free: int, chains: int, tune: int, warmup: int) -> int:

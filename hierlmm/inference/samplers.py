@@ -241,7 +241,7 @@ def _sample_independence(
 
     block = _exact_block(density, exact)
     d_free = density.ndim - (0 if block is None else block.index.size)
-    probes = split_evaluations(d_free) if options.split else 0
+    probes = split_evaluations(d_free, options.probes) if options.probes else 0
     total = probes + settings.chains * (settings.draws + warmup_per_chain(
         d_free, settings.chains, settings.tune, options.warmup))
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
@@ -256,7 +256,7 @@ def _sample_independence(
             density.serial_logp, density.logp, np.zeros(density.ndim),
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             seed=settings.seed, tick=tick, exact=block, warmup=options.warmup,
-            extra=_extra_evaluators(density, exact, options.threads), split=options.split,
+            extra=_extra_evaluators(density, exact, options.threads), probes=options.probes,
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)

@@ -86,7 +86,7 @@ def test_rule_small_one_factor_models_run_the_independence_sampler_with_a_long_w
     assert engine.choose_sampler(4 * 1000) == "independence"
     assert engine.cheap_independence(4 * 1000)
     settings = engine.independence_settings(1000)
-    assert (settings.warmup, settings.threads, settings.split) == (1000, 1, False)
+    assert (settings.warmup, settings.threads, settings.probes) == (1000, 1, (3.0, 9.0))
     assert engine.choose_sampler(2 * 500) == "nutpie"  # too few warm-up draws for the cov
     wide = _sleep_engine("Reaction ~ Days + I(Days**2) + (Days + I(Days**2) | Subject)")
     assert wide.choose_sampler(4000) == "nutpie"  # 3 + 3 + 3 + 1 = 10 parameters
@@ -98,7 +98,7 @@ def test_rule_all_factor_path_keeps_a_short_warm_up(monkeypatch):
     monkeypatch.setattr(collapsed_engine, "ALL_MAX_FLOPS", 1e3)
     engine = _engine(100, 20)
     settings = engine.independence_settings(1000)
-    assert settings.warmup == collapsed_engine.ALL_WARMUP and settings.split
+    assert settings.warmup == collapsed_engine.ALL_WARMUP and settings.probes == (3.0,)
     assert settings.threads == collapsed_engine.evaluation_threads()
     assert not engine.cheap_independence(4000)
 
