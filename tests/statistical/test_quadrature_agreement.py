@@ -18,7 +18,7 @@ correlated above 0.99, within 0.35 of their posterior SD on average. With the st
 reference the SD check is powerful enough to fail on the logistic design when the
 independence sampler under-covers the slope SD's long left tail: its posterior SD was
 20% short (log ratio -0.20, bound 0.16) before the split-t probed 9 SDs out and kept
-weighted sides (session 12: 0.0597 against the reference's 0.0611).
+weighted sides (session 12: 0.0592 against the reference's 0.0611).
 
 cbpp (binomial with trials, random herd intercepts, 15 nodes): posterior means within
 0.35 posterior SD of our Laplace ML fit (as the sampled engine's own test), SD median
