@@ -4,7 +4,9 @@ A multivariate t at the Laplace mode (:class:`Proposal`), or Geweke's (1989) spl
 stretched on each side of the mode to the posterior (:class:`SplitProposal`, its sides
 probed by :func:`~hierlmm.inference.independence.split_scales`); after the warm-up,
 :func:`adapted` turns the base into the sampling proposal from the importance weights
-of the warm-up draws, and :func:`warmup_per_chain` says how many of those to make.
+of the warm-up draws (with enough of them, a split-t along their weighted covariance
+with weighted sides, :func:`weighted_split`), and :func:`warmup_per_chain` says how many
+of those to make.
 """
 
 from __future__ import annotations
@@ -136,7 +138,10 @@ def adapted(base: Proposal | SplitProposal, x: np.ndarray, log_weight: np.ndarra
     """The final proposal from the warm-up draws ``x`` (n, d) and their log weights (n,).
 
     When the (truncated) weights' Kish ESS is at least :data:`MIN_IS_ESS_PER_ENTRY` per
-    covariance entry: a t with the importance-weighted mean and covariance. Otherwise
+    covariance entry: for a split-t base (every engine's), a split-t at its mode along
+    the axes of the importance-weighted covariance with importance-weighted sides
+    (:func:`weighted_split`), so that the skew and the long side the probes found stay;
+    for a plain t base, a t with the importance-weighted mean and covariance. Otherwise
     ``base`` at the sampling scale (a plain t centred at the importance-weighted mean when
     the ESS is at least :data:`MIN_IS_ESS_PER_DIM` per dimension; a split-t as it is, its
     sides already follow the skew). Either covariance is times :data:`SCALE` squared.
