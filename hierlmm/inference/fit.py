@@ -23,7 +23,7 @@ from hierlmm._pytensor_setup import configure
 from hierlmm.design import build_design
 from hierlmm.design.design import Design
 from hierlmm.engines.base import Engine, model_coords
-from hierlmm.errors import ConvergenceWarning, SpecError
+from hierlmm.errors import ConvergenceWarning, FitError, SpecError
 from hierlmm.families import get_family
 from hierlmm.inference.advice import convergence_advice
 from hierlmm.inference.compile_notice import compile_notice
@@ -163,11 +163,13 @@ def fit(
           (sleepstudy with the defaults: about 1 s instead of about 5 s),
 
         where it runs ``"independence"``: independence Metropolis-Hastings from a
-        Laplace-fitted t, one log-density per draw (:mod:`hierlmm.inference.independence`;
-        its warm-up is a Laplace fit plus ``tune`` proposals per chain, at most 30 on
-        the all-factor path). In the second case a run whose diagnostics fail (R-hat,
-        bulk ESS) is redone with nutpie, and ``Fit.timings["independence_s"]`` says
-        what the first try cost. ``Fit.sampler`` records the sampler that ran.
+        Laplace-fitted split-t, one log-density per draw
+        (:mod:`hierlmm.inference.independence`; its warm-up is a Laplace fit plus
+        ``tune`` proposals per chain, at most 10 on the all-factor path). In the second
+        case (and on the quadrature engine, see ``engine``) a run that fails (no proper
+        mode) or whose diagnostics fail (R-hat, bulk ESS) is redone with nutpie, and
+        ``Fit.timings["independence_s"]`` says what the first try cost. ``Fit.sampler``
+        records the sampler that ran.
     engine : {"auto", "collapsed", "sampled", "quadrature"}
         ``"auto"`` integrates Gaussian random effects out analytically (collapsed) and
         samples every effect of other families (sampled). ``"quadrature"``: a GLMM with
@@ -235,6 +237,15 @@ def fit(
     plan = plan_model(design=scaled, spec=spec, engine=engine, sampler=sampler)
     requested, sampler = sampler, plan.choose_sampler(chains * tune)
     check_sampler(sampler)
+    # "auto" chose the independence sampler on a design NUTS fits quickly too: a run
+    # that fails (no proper mode) or fails its diagnostics is redone with nutpie
+    redo = requested == "auto" and sampler == "independence" \
+        and plan.cheap_independence(chains * tune)
+    again = dict(
+        formula_or_spec=formula_or_spec, data=data, draws=draws, tune=tune, chains=chains,
+        seed=seed, engine=engine, progress=progress, na_action=na_action, family=family,
+        priors=priors, residual=residual, target_accept=target_accept,
+        warn_convergence=warn_convergence, units=units, link=link)
     check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
     keep = plan.kept_variables()
@@ -250,8 +261,14 @@ def fit(
             )
         settings = SamplerSettings(draws, tune, chains, seed, progress, target_accept)
         exact = plan.exact_conditional() if sampler == "independence" else None
-        tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings, var_names=keep,
-                                     exact=exact, independence=plan.independence_settings(tune))
+        try:
+            tree, sample_s = run_sampler(entry, inputs=inputs, settings=settings,
+                                         var_names=keep, exact=exact,
+                                         independence=plan.independence_settings(tune))
+        except FitError as exc:
+            if not redo:
+                raise
+            return _redo_with_nuts(f"failed ({exc})", time.perf_counter() - start, again)
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units
@@ -272,15 +289,10 @@ def fit(
                   "target_accept": target_accept, "na_action": na_action,
                   "units": units},
     )
-    redo = requested == "auto" and sampler == "independence" \
-        and plan.cheap_independence(chains * tune)
     problems = _problems(result) if redo else []
     if problems:
-        return _redo_with_nuts(result, problems, dict(
-            formula_or_spec=formula_or_spec, data=data, draws=draws, tune=tune,
-            chains=chains, seed=seed, engine=engine, progress=progress, na_action=na_action,
-            family=family, priors=priors, residual=residual, target_accept=target_accept,
-            warn_convergence=warn_convergence, units=units, link=link))
+        return _redo_with_nuts(f"failed its diagnostics ({'; '.join(problems)})",
+                               result.timings["total_s"], again)
     if warn_convergence:
         _warn_if_unconverged(result)
     return result
@@ -292,15 +304,14 @@ def _problems(result: Fit) -> list[str]:
     return convergence_problems(result.diagnostics())
 
 
-def _redo_with_nuts(first: Fit, problems: list[str], arguments: dict[str, Any]) -> Fit:
+def _redo_with_nuts(what: str, first_s: float, arguments: dict[str, Any]) -> Fit:
     """Fit again with ``sampler="nutpie"`` after an independence-sampler run (chosen by
-    ``"auto"``) failed its diagnostics (``problems``); the first try's seconds go into
-    the timings."""
-    logger.info("the independence sampler's diagnostics failed (%s); sampling again with "
-                "nutpie", "; ".join(problems))
+    ``"auto"``) ``what`` (failed, or failed its diagnostics); the first try's seconds
+    (``first_s``) go into the timings."""
+    logger.info("the independence sampler %s; sampling again with nutpie", what)
     result = fit(sampler="nutpie", **arguments)
-    result.timings["independence_s"] = first.timings["total_s"]
-    result.timings["total_s"] += first.timings["total_s"]
+    result.timings["independence_s"] = first_s
+    result.timings["total_s"] += first_s
     return result
 
 

@@ -95,3 +95,28 @@ def test_auto_redoes_a_failed_independence_run_with_nutpie(monkeypatch):
                          chains=2, seed=4, progress=False, warn_convergence=False)
     assert seen[0] == "independence" and result.sampler == "nutpie"
     assert 0 < result.timings["independence_s"] < result.timings["total_s"]
+
+
+def test_auto_redoes_an_independence_run_that_finds_no_mode_with_nutpie(monkeypatch):
+    """A Laplace fit without a proper mode (a logistic GLMM, 100 groups x 6 visits, one
+    prior draw of the quadrature SBC, raised this) is redone with nutpie under "auto";
+    asked for by name, the independence sampler's error reaches the user."""
+    from hierlmm.errors import FitError
+    from hierlmm.inference import samplers
+
+    calls = []
+
+    def no_mode(*args, **kwargs):
+        calls.append(1)
+        raise FitError("the independence sampler found no proper mode (forced)")
+
+    monkeypatch.setattr(samplers, "_sample_independence", no_mode)
+    data = hierlmm.datasets.load("sleepstudy")
+    kw = dict(draws=200, tune=1000, chains=2, seed=4, progress=False, warn_convergence=False)
+    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, **kw)
+    assert calls == [1] and result.sampler == "nutpie"
+    assert result.posterior.sizes["draw"] == 200
+    assert 0 < result.timings["independence_s"] < result.timings["total_s"]
+    with pytest.raises(FitError, match="no proper mode"):
+        hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, sampler="independence", **kw)
+    assert calls == [1, 1]
