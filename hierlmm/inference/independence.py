@@ -86,8 +86,8 @@ SPLIT_RANGE = (0.5, 3.0)  # its side scales are kept within this range (Laplace 
 
 def split_evaluations(d: int, probes: Sequence[float]) -> int:
     """Log-densities :func:`split_scales` evaluates for ``d`` proposed coordinates probed
-    at the distances ``probes``."""
-    return 2 * d * len(probes) + 1
+    at the distances ``probes`` (none without probes: the Laplace t)."""
+    return 2 * d * len(probes) + 1 if probes else 0
 
 
 def split_scales(target: Target, mode: np.ndarray, axes: np.ndarray,

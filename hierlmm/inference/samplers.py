@@ -241,9 +241,9 @@ def _sample_independence(
 
     block = _exact_block(density, exact)
     d_free = density.ndim - (0 if block is None else block.index.size)
-    probes = split_evaluations(d_free, options.probes) if options.probes else 0
-    total = probes + settings.chains * (settings.draws + warmup_per_chain(
-        d_free, settings.chains, settings.tune, options.warmup))
+    warmup = warmup_per_chain(d_free, settings.chains, settings.tune, options.warmup)
+    total = split_evaluations(d_free, options.probes) + settings.chains * (settings.draws
+                                                                          + warmup)
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one);
     # expensive log-densities run on several threads instead (proposals side by side)

@@ -48,9 +48,8 @@ def _value(fn):
     return lambda x: [fn(x)[0]]
 
 
-def _run(fn, d, seed=3, draws=1500, chains=4, exact=None, probes=(), warmup=WARMUP_MAX,
-         tune=50):
-    return sample_independence(fn, _value(fn), np.zeros(d), draws=draws, tune=tune,
+def _run(fn, d, seed=3, draws=1500, chains=4, exact=None, probes=(), warmup=WARMUP_MAX):
+    return sample_independence(fn, _value(fn), np.zeros(d), draws=draws, tune=50,
                                chains=chains, seed=seed, exact=exact, probes=probes,
                                warmup=warmup)
 
