@@ -107,6 +107,20 @@ def test_marginal_coefficients_are_attenuated(remission: Fit) -> None:
     assert 0 < coefs.loc["treat", "attenuation"] < 1
 
 
+def test_marginal_coefficients_equal_the_least_squares_fit_at_every_fitted_row(
+    remission: Fit,
+) -> None:
+    """At fixed parameters: mu_PA by quadrature at each of the n fitted rows (its own
+    slope variance per visit), then logit(mu_PA) regressed on X by lstsq."""
+    X = remission.design.X
+    visits = remission.design.data["visit"].to_numpy()
+    mu = population_mean("logit", X @ np.array(BETA), np.array([_variance(v) for v in visits]))
+    expected, *_ = np.linalg.lstsq(X, np.log(mu / (1 - mu)), rcond=None)
+    coefs = remission.marginal_coefficients(max_draws=5)
+    np.testing.assert_allclose(coefs["marginal"], expected, rtol=1e-9)
+    np.testing.assert_allclose(coefs["attenuation"], expected / np.array(BETA), rtol=1e-9)
+
+
 def test_r_squared_and_latent_icc_for_logit(remission: Fit) -> None:
     X = remission.design.X
     var_f = np.var(X @ np.array(BETA))
