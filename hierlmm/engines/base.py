@@ -183,6 +183,11 @@ class Engine(ABC):
         that NUTS fits quickly too, so a failed run is redone with it); False here."""
         return False
 
+    def redo_engine(self) -> str:
+        """The engine on which ``"auto"`` redoes a failed independence run with nutpie
+        (see :meth:`cheap_independence`): this one by default."""
+        return self.name
+
     def independence_settings(self, tune: int) -> IndependenceSettings:
         """How the independence sampler treats this engine's log-density. By default a
         cheap one: all of ``tune`` as warm-up (its weighted covariance then replaces the

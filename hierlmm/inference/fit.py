@@ -167,9 +167,10 @@ def fit(
         (:mod:`hierlmm.inference.independence`; its warm-up is a Laplace fit plus
         ``tune`` proposals per chain, at most 10 on the all-factor path). In the second
         case (and on the quadrature engine, see ``engine``) a run that fails (no proper
-        mode) or whose diagnostics fail (R-hat, bulk ESS) is redone with nutpie, and
-        ``Fit.timings["independence_s"]`` says what the first try cost. ``Fit.sampler``
-        records the sampler that ran.
+        mode) or whose diagnostics fail (R-hat, bulk ESS) is redone with nutpie (on the
+        sampled engine when the quadrature engine's run failed: NUTS is several times
+        faster there), and ``Fit.timings["independence_s"]`` says what the first try
+        cost. ``Fit.sampler`` and ``Fit.engine`` record what ran.
     engine : {"auto", "collapsed", "sampled", "quadrature"}
         ``"auto"`` integrates Gaussian random effects out analytically (collapsed) and
         samples every effect of other families (sampled). ``"quadrature"``: a GLMM with
@@ -268,7 +269,8 @@ def fit(
         except FitError as exc:
             if not redo:
                 raise
-            return _redo_with_nuts(f"failed ({exc})", time.perf_counter() - start, again)
+            return _redo_with_nuts(f"failed ({exc})", time.perf_counter() - start,
+                                   again | {"engine": plan.redo_engine()})
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units
@@ -292,7 +294,7 @@ def fit(
     problems = _problems(result) if redo else []
     if problems:
         return _redo_with_nuts(f"failed its diagnostics ({'; '.join(problems)})",
-                               result.timings["total_s"], again)
+                               result.timings["total_s"], again | {"engine": plan.redo_engine()})
     if warn_convergence:
         _warn_if_unconverged(result)
     return result
@@ -305,10 +307,11 @@ def _problems(result: Fit) -> list[str]:
 
 
 def _redo_with_nuts(what: str, first_s: float, arguments: dict[str, Any]) -> Fit:
-    """Fit again with ``sampler="nutpie"`` after an independence-sampler run (chosen by
-    ``"auto"``) ``what`` (failed, or failed its diagnostics); the first try's seconds
-    (``first_s``) go into the timings."""
-    logger.info("the independence sampler %s; sampling again with nutpie", what)
+    """Fit again with ``sampler="nutpie"`` on ``arguments["engine"]`` after an
+    independence-sampler run (chosen by ``"auto"``) ``what`` (failed, or failed its
+    diagnostics); the first try's seconds (``first_s``) go into the timings."""
+    logger.info("the independence sampler %s; sampling again with nutpie on the %s engine",
+                what, arguments["engine"])
     result = fit(sampler="nutpie", **arguments)
     result.timings["independence_s"] = first_s
     result.timings["total_s"] += first_s
