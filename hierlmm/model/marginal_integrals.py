@@ -38,6 +38,7 @@ from hierlmm.families.links import inverse_link
 DEFAULT_NODES = 16  # Gauss-Legendre nodes per panel (logit link)
 E_MAX = 12.0  # integration range of the standard normal effect
 STEP_HALF_WIDTH = 30.0  # |eta + sd e| beyond which expit is within 1e-13 of 0 or 1
+CHUNK = 4096  # values integrated at once (temporaries of CHUNK x 17 x 16 doubles, 9 MB)
 
 
 def _panel_edges(eta: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -57,8 +58,20 @@ def _logit_normal_mean(eta: np.ndarray, sd: np.ndarray, nodes: int) -> np.ndarra
     The integrand ``expit(eta + sd e) phi(e)`` is integrated over ``e`` in [-12, 12]
     (the normal mass outside is below 1e-32) on 17 panels: 8 equal ones resolve the
     normal density, 8 more the logistic step ``|eta + sd e| <= 30`` wherever it lies,
-    so the step is resolved however large ``sd`` is.
+    so the step is resolved however large ``sd`` is. Evaluated :data:`CHUNK` values at
+    a time: the nodes make 272 temporaries per value (50 draws x 5,000 rows at once
+    took 8.8 s and 0.54 GB per temporary; in chunks 1.9 s).
     """
+    flat_eta, flat_sd = eta.ravel(), sd.ravel()
+    out = np.empty(flat_eta.shape)
+    for start in range(0, flat_eta.size, CHUNK):
+        part = slice(start, start + CHUNK)
+        out[part] = _logit_normal_chunk(flat_eta[part], flat_sd[part], nodes)
+    return out.reshape(eta.shape)
+
+
+def _logit_normal_chunk(eta: np.ndarray, sd: np.ndarray, nodes: int) -> np.ndarray:
+    """:func:`_logit_normal_mean` of ``eta``, ``sd`` (m,) at once: (m,)."""
     edges = _panel_edges(eta, sd)  # (..., 18)
     x, w = leggauss(nodes)
     lo, hi = edges[..., :-1, None], edges[..., 1:, None]  # (..., 17, 1)

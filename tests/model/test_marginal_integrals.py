@@ -20,6 +20,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from hierlmm.model.marginal_integrals import (
+    CHUNK,
     effect_variance,
     population_mean,
     population_mean_qmc,
@@ -50,6 +51,16 @@ def test_logit_quadrature_matches_adaptive_quad_to_1e10() -> None:
                 points=[-e / sd], epsabs=1e-14, epsrel=1e-13, limit=500,
             )[0]
             assert abs(value - want) < 1e-10
+
+
+def test_logit_arrays_across_chunks_equal_the_values_one_at_a_time() -> None:
+    """Arrays are integrated CHUNK values at a time; shape (2, CHUNK) spans chunks."""
+    rng = np.random.default_rng(5)
+    eta, variance = rng.normal(0, 3, (2, CHUNK)), rng.uniform(0, 30, (2, CHUNK))
+    got = population_mean("logit", eta, variance)
+    assert got.shape == (2, CHUNK)
+    for i, j in [(0, 0), (0, CHUNK - 1), (1, 0), (1, 7), (1, CHUNK - 1)]:
+        assert got[i, j] == population_mean("logit", eta[i, j], variance[i, j])
 
 
 @pytest.mark.parametrize("link", ["logit", "probit", "log"])
