@@ -234,7 +234,9 @@ class SBCResult:
     alpha : float
         Family-wise level; a quantity fails when ``p < alpha / len(pvalues)``.
     diagnostics : pandas.DataFrame
-        Per replicate: ``divergences``, ``max_rhat``, ``min_ess_bulk``.
+        Per replicate: the ``engine`` and ``sampler`` that ran (``"auto"`` may redo a
+        failed independence run with nutpie), ``divergences``, ``max_rhat``,
+        ``min_ess_bulk``.
     """
 
     ranks: pd.DataFrame
@@ -344,7 +346,8 @@ def sbc(formula: str, covariates: pd.DataFrame, *, seed: int, replicates: int = 
         posterior = quantities(fit)
         ranks.append({k: rank_of(v, posterior[k], thin) for k, v in truth.items()})
         diag = fit.diagnostics()
-        diagnostics.append({k: diag[k] for k in ("divergences", "max_rhat", "min_ess_bulk")})
+        diagnostics.append({"engine": fit.engine, "sampler": fit.sampler,
+                            **{k: diag[k] for k in ("divergences", "max_rhat", "min_ess_bulk")}})
     table = pd.DataFrame(ranks)
     n_ranks = chains * len(range(0, draws, thin))
     pvalues = table.apply(lambda col: uniformity_pvalue(col.to_numpy(), n_ranks, bins))

@@ -74,6 +74,7 @@ def test_sbc_independence_sampler_is_calibrated() -> None:
                  fit_kwargs={"sampler": "independence"})
     _report(result, "independence sampler, matching prior")
     assert result.n_ranks == 200 and result.ranks.shape == (IMH_REPLICATES, 7)
+    assert set(result.diagnostics["sampler"]) == {"independence"}  # every replicate
     assert result.passed, result.pvalues.to_dict()
 
 
