@@ -239,13 +239,14 @@ def fit(
     requested, sampler = sampler, plan.choose_sampler(chains * tune)
     check_sampler(sampler)
     # "auto" chose the independence sampler on a design NUTS fits quickly too: a run
-    # that fails (no proper mode) or fails its diagnostics is redone with nutpie
+    # that fails (no proper mode) or fails its diagnostics is redone with nutpie on the
+    # engine's redo engine
     redo = requested == "auto" and sampler == "independence" \
         and plan.cheap_independence(chains * tune)
     again = dict(
         formula_or_spec=formula_or_spec, data=data, draws=draws, tune=tune, chains=chains,
-        seed=seed, engine=engine, progress=progress, na_action=na_action, family=family,
-        priors=priors, residual=residual, target_accept=target_accept,
+        seed=seed, engine=plan.redo_engine(), progress=progress, na_action=na_action,
+        family=family, priors=priors, residual=residual, target_accept=target_accept,
         warn_convergence=warn_convergence, units=units, link=link)
     check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
@@ -269,8 +270,7 @@ def fit(
         except FitError as exc:
             if not redo:
                 raise
-            return _redo_with_nuts(f"failed ({exc})", time.perf_counter() - start,
-                                   again | {"engine": plan.redo_engine()})
+            return _redo_with_nuts(f"failed ({exc})", time.perf_counter() - start, again)
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units
@@ -294,7 +294,7 @@ def fit(
     problems = _problems(result) if redo else []
     if problems:
         return _redo_with_nuts(f"failed its diagnostics ({'; '.join(problems)})",
-                               result.timings["total_s"], again | {"engine": plan.redo_engine()})
+                               result.timings["total_s"], again)
     if warn_convergence:
         _warn_if_unconverged(result)
     return result

@@ -80,7 +80,6 @@ from hierlmm.inference.proposals import (
 )
 
 LOG_2PI = float(np.log(2.0 * np.pi))
-SPLIT_PROBE = 3.0  # where the split-t probes each axis, in Laplace SDs from the mode
 SPLIT_RANGE = (0.5, 3.0)  # its side scales are kept within this range (Laplace SDs)
 
 
@@ -92,7 +91,7 @@ def split_evaluations(d: int, probes: Sequence[float]) -> int:
 
 def split_scales(target: Target, mode: np.ndarray, axes: np.ndarray,
                  rng: np.random.Generator, tick: Callable[[int], None],
-                 probes: Sequence[float] = (SPLIT_PROBE,)) -> tuple[np.ndarray, np.ndarray]:
+                 probes: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Each Laplace axis' scale on either side of the mode, from the log-density there.
 
     The marginal log-density of the proposed coordinates (``lp - lq``: the exact block

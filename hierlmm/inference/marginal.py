@@ -329,15 +329,14 @@ def marginal_coefficients(
     beta = _flat(posterior[names.BETA].values, index)  # (S, p)
     roots = [_flat(factor_covariance_root(posterior, g), index) for g in design.groups]
     pinv = np.linalg.pinv(design.X)  # (p, n)
-    offset = design.offset if design.offset is not None else 0.0
-    X, Z, row_offset, rows = _distinct_rows(design)
+    X, Z, offset, rows = _distinct_rows(design)
     marginal = np.empty_like(beta)
     for start in range(0, len(index), 50):
         chunk = slice(start, start + 50)
-        eta = beta[chunk] @ X.T + row_offset  # (s, u) at the u distinct rows
+        eta = beta[chunk] @ X.T + offset  # (s, u) at the u distinct rows
         variance = effect_variance(Z, [r[chunk] for r in roots])
-        mu = population_mean(fit.spec.link_name, eta, variance, nodes)[:, rows]  # (s, n)
-        marginal[chunk] = (link(fit.spec.link_name, mu) - offset) @ pinv.T
+        mu = population_mean(fit.spec.link_name, eta, variance, nodes)
+        marginal[chunk] = (link(fit.spec.link_name, mu) - offset)[:, rows] @ pinv.T  # n rows
     cond, marg = _summary(beta, prob), _summary(marginal, prob)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (marginal / beta).mean(axis=0)

@@ -234,7 +234,8 @@ def test_split_scales_recover_each_side_of_a_split_normal():
         return [float(-0.5 * np.sum((x / s) ** 2))]
 
     target = Target((Evaluator(split_normal),), np.zeros(2))
-    got = split_scales(target, np.zeros(2), np.eye(2), np.random.default_rng(0), lambda k: None)
+    got = split_scales(target, np.zeros(2), np.eye(2), np.random.default_rng(0), lambda k: None,
+                       (3.0,))
     np.testing.assert_allclose(got[0], plus, rtol=1e-12)
     np.testing.assert_allclose(got[1], minus, rtol=1e-12)
 
