@@ -136,8 +136,9 @@ def icc_quantities(icc_table: pd.DataFrame) -> tuple[str, ...]:
 def model_blocks(fit, prob: float) -> list[Block]:
     """Formula, data size, factors, engine, sampler, seed, timings and diagnostics."""
     design, settings = fit.design, fit.settings
-    sampling = ", ".join(f"{k} {settings[k]}" for k in ("chains", "draws", "tune",
-                                                         "target_accept") if k in settings)
+    sampling = ", ".join(f"{k} {settings[k]}" for k in ("chains", "draws", "thin",
+                                                         "tune", "target_accept")
+                         if k in settings)
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in fit.timings.items())
     diag = fit.diagnostics()
     items = (

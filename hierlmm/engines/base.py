@@ -75,11 +75,15 @@ class IndependenceSettings:
         Distances (Laplace SDs) at which the base proposal, Geweke's split-t, probes the
         log-density along each Laplace axis on either side
         (:func:`~hierlmm.inference.independence.split_scales`); empty: the Laplace t.
+    thin : int
+        Run chains ``thin`` times longer and keep every ``thin``-th state (the
+        redo of a run that narrowly failed its diagnostics, :func:`hierlmm.fit`).
     """
 
     warmup: int
     threads: int = 1
     probes: tuple[float, ...] = FAR_PROBES
+    thin: int = 1
 
 
 class Engine(ABC):

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import xarray as xr
+from arviz_stats.base import array_stats
 
 from hierlmm.engines.threads import for_each_index
 from hierlmm.errors import FitError
@@ -263,6 +264,17 @@ def run_chains(start: Evaluated, proposed: Evaluated, rng: np.random.Generator) 
     return out
 
 
+def thinned(chains: Chains, thin: int) -> Chains:
+    """Every ``thin``-th state of ``chains`` (the last of each block of ``thin``);
+    ``accepted`` says whether any proposal of the block was accepted."""
+    if thin == 1:
+        return chains
+    n_chains, steps = chains.lp.shape
+    moved = chains.accepted.reshape(n_chains, steps // thin, thin).any(axis=2)
+    keep = slice(thin - 1, None, thin)
+    return Chains(chains.x[:, keep], chains.lp[:, keep], chains.log_weight[:, keep], moved)
+
+
 def _starts(warm: Evaluated, chains: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of one importance resample of the warm-up per chain (distinct if possible)."""
     w = truncated_weights(warm.log_weight)
@@ -278,6 +290,25 @@ class IndependenceRun:
     laplace: Laplace
     proposal: Proposal
     seconds: dict[str, float]
+    pareto_k: float  # of the sampling proposals' importance weights (:func:`pareto_k`)
+    acceptance_rate: float  # over every step, kept or thinned away
+
+
+PARETO_MIN_DRAWS = 25  # the tail fit needs min(n / 5, 3 sqrt(n)) >= 5 weights
+
+
+def pareto_k(log_weight: np.ndarray) -> float:
+    """Pareto k-hat of importance weights ``exp(log_weight)`` (n,) (Vehtari et al. 2024):
+    below 0.5 the weights have finite variance and an independence chain mixes well;
+    above 0.7 a few proposals carry the run. Infinite when at most one weight is
+    finite; NaN below :data:`PARETO_MIN_DRAWS` finite weights (too few for a tail fit)."""
+    finite = log_weight[np.isfinite(log_weight)]
+    if finite.size < 2:
+        return float("inf")
+    if finite.size < PARETO_MIN_DRAWS:
+        return float("nan")
+    weights = np.exp(finite - finite.max())[np.newaxis]  # (1 chain, n draws)
+    return float(array_stats.pareto_khat(weights, tail="right", r_eff=1.0))
 
 
 def _evaluated(target: Target, proposal: Proposal, free: np.ndarray,
@@ -292,7 +323,7 @@ def sample_independence(
     logp_dlogp: Callable, logp: Callable, x0: np.ndarray, *, draws: int, tune: int,
     chains: int, seed: int, tick: Callable[[int], None] = lambda k: None,
     exact: ExactBlock | None = None, warmup: int = WARMUP_MAX,
-    extra: Sequence[Evaluator] = (), probes: Sequence[float] = (),
+    extra: Sequence[Evaluator] = (), probes: Sequence[float] = (), thin: int = 1,
 ) -> IndependenceRun:
     """Laplace fit, warm-up and independence MH on an unconstrained log-density.
 
@@ -320,6 +351,9 @@ def sample_independence(
         Distances (Laplace SDs) at which :func:`split_scales` probes each axis for the
         split-t base proposal (:class:`SplitProposal`, :func:`split_evaluations` more
         evaluations); empty: the Laplace t.
+    thin : int
+        Each chain runs ``draws * thin`` states and keeps every ``thin``-th (the last of
+        each block), so a longer run stores ``draws`` per chain.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1994]))
     t0 = time.perf_counter()
@@ -345,13 +379,15 @@ def sample_independence(
     start = Evaluated(warm.x[idx], warm.lp[idx],
                       warm.lp[idx] - final.logpdf(warm_free[idx]) - warm_lq[idx])
     t2 = time.perf_counter()
-    proposed, _ = _evaluated(target, final, final.draw(rng, chains * draws), rng, tick)
+    steps = draws * thin
+    proposed, _ = _evaluated(target, final, final.draw(rng, chains * steps), rng, tick)
     d = proposed.x.shape[1]
-    shaped = Evaluated(proposed.x.reshape(chains, draws, d), proposed.lp.reshape(chains, draws),
-                       proposed.log_weight.reshape(chains, draws))
-    result = run_chains(start, shaped, rng)
+    shaped = Evaluated(proposed.x.reshape(chains, steps, d), proposed.lp.reshape(chains, steps),
+                       proposed.log_weight.reshape(chains, steps))
+    every = run_chains(start, shaped, rng)
     seconds = {"laplace_s": t1 - t0, "warmup_s": t2 - t1, "draws_s": time.perf_counter() - t2}
-    return IndependenceRun(result, fitted, final, seconds)
+    return IndependenceRun(thinned(every, thin), fitted, final, seconds,
+                           pareto_k(proposed.log_weight), float(every.accepted.mean()))
 
 
 def to_datatree(
@@ -389,8 +425,9 @@ def to_datatree(
          "accepted": (("chain", "draw"), run.chains.accepted),
          "diverging": (("chain", "draw"), np.zeros((chains, draws), dtype=bool))},
         coords={"chain": np.arange(chains), "draw": np.arange(draws)},
-        attrs={"sampler": "independence", "acceptance_rate": float(run.chains.accepted.mean()),
-               "proposal_df": run.proposal.df, "laplace_gradients": run.laplace.n_gradients,
+        attrs={"sampler": "independence", "acceptance_rate": run.acceptance_rate,
+               "proposal_df": run.proposal.df, "pareto_k": run.pareto_k,
+               "laplace_gradients": run.laplace.n_gradients,
                **run.seconds},
     )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})

@@ -242,8 +242,8 @@ def _sample_independence(
     block = _exact_block(density, exact)
     d_free = density.ndim - (0 if block is None else block.index.size)
     warmup = warmup_per_chain(d_free, settings.chains, settings.tune, options.warmup)
-    total = split_evaluations(d_free, options.probes) + settings.chains * (settings.draws
-                                                                          + warmup)
+    steps = settings.draws * options.thin
+    total = split_evaluations(d_free, options.probes) + settings.chains * (steps + warmup)
     # one BLAS thread: OpenBLAS's second thread made the Schur complement's products
     # and Cholesky erratic here (sim300x300: 32-160 ms a factorisation, 32 ms on one);
     # expensive log-densities run on several threads instead (proposals side by side)
@@ -257,6 +257,7 @@ def _sample_independence(
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             seed=settings.seed, tick=tick, exact=block, warmup=options.warmup,
             extra=_extra_evaluators(density, exact, options.threads), probes=options.probes,
+            thin=options.thin,
         )
     return to_datatree(run, density.expand, density.names, density.shapes, density.dims,
                        coords)

@@ -6,7 +6,8 @@ NUTS give every posterior mean within 0.15 posterior SD and SDs within 15%; the
 independence fit converges (R-hat, ESS, no divergences) and its group effects match.
 The same holds on sleepstudy, where ``sampler="auto"`` with the default settings runs the
 independence sampler (one factor, 6 parameters, 4 x 1000 warm-up draws); and ``"auto"``
-redoes a run whose diagnostics fail with nutpie.
+redoes a run whose diagnostics fail: four times longer when that would lift its ESS
+past 400, else (or when the longer run fails too) with nutpie.
 """
 
 from __future__ import annotations
@@ -82,21 +83,54 @@ def test_auto_runs_the_independence_sampler_on_sleepstudy_and_agrees_with_nuts(s
     assert float(imh.idata["sample_stats"].to_dataset().attrs["acceptance_rate"]) > 0.55
 
 
-def test_auto_redoes_a_failed_independence_run_with_nutpie(monkeypatch):
+def _fail_first(monkeypatch, n_failures: int) -> list[dict]:
+    """Make the first ``n_failures`` diagnostics checks of fit() fail; record every
+    checked diagnostics dict."""
     from hierlmm.inference import fit as fit_module
 
     seen = []
 
-    def fails_first(result):
-        seen.append(result.sampler)
-        return ["forced failure"] if len(seen) == 1 else []
+    def fails(diag):
+        seen.append(diag)
+        return ["forced failure"] if len(seen) <= n_failures else []
 
-    monkeypatch.setattr(fit_module, "_problems", fails_first)
+    monkeypatch.setattr(fit_module, "convergence_problems", fails)
+    return seen
+
+
+SLEEP_KW = dict(draws=200, tune=1000, chains=2, seed=4, progress=False, warn_convergence=False)
+
+
+def test_auto_redoes_a_narrow_miss_four_times_longer(monkeypatch):
+    """A run whose ESS, four times larger, would pass (sleepstudy's is ~400 of 400) is
+    run again four times longer and thinned back to the draws asked for."""
+    seen = _fail_first(monkeypatch, 1)
     data = hierlmm.datasets.load("sleepstudy")
-    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, draws=200, tune=1000,
-                         chains=2, seed=4, progress=False, warn_convergence=False)
-    assert seen[0] == "independence" and result.sampler == "nutpie"
+    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, **SLEEP_KW)
+    assert len(seen) == 2 and 4 * seen[0]["min_ess_bulk"] >= 400
+    assert result.sampler == "independence" and result.settings["thin"] == 4
+    assert result.posterior.sizes["draw"] == 200
     assert 0 < result.timings["independence_s"] < result.timings["total_s"]
+
+
+def test_auto_redoes_a_failed_longer_run_with_nutpie(monkeypatch):
+    seen = _fail_first(monkeypatch, 2)
+    data = hierlmm.datasets.load("sleepstudy")
+    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, **SLEEP_KW)
+    assert len(seen) == 2 and result.sampler == "nutpie" and "thin" not in result.settings
+    # both independence runs' seconds: the first and the longer one
+    assert 0 < result.timings["independence_s"] < result.timings["total_s"]
+
+
+def test_auto_redoes_a_hopeless_run_with_nutpie_at_once(monkeypatch):
+    """An ESS that four times larger would still miss the bar goes to NUTS directly."""
+    from hierlmm.inference import fit as fit_module
+
+    seen = _fail_first(monkeypatch, 1)
+    monkeypatch.setattr(fit_module, "ESS_MIN", 1e9)
+    data = hierlmm.datasets.load("sleepstudy")
+    result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data, **SLEEP_KW)
+    assert len(seen) == 1 and result.sampler == "nutpie"
 
 
 def test_auto_redoes_an_independence_run_that_finds_no_mode_with_nutpie(monkeypatch):
@@ -124,30 +158,58 @@ def test_auto_redoes_an_independence_run_that_finds_no_mode_with_nutpie(monkeypa
     assert calls == [1, 1]
 
 
+def _record_redos(monkeypatch) -> list[dict]:
+    """Run fit()'s first ``_fit`` call; record the arguments of every later (recursive)
+    one instead of sampling, which returns a stand-in with ``timings``."""
+    from hierlmm.inference import fit as fit_module
+
+    real, redone = fit_module._fit, []
+
+    def first_only(*args, **arguments):
+        if args:  # fit() passes formula and data by position; _redo by name
+            return real(*args, **arguments)
+        redone.append(arguments)
+        return SimpleNamespace(timings={"total_s": 1.0})
+
+    monkeypatch.setattr(fit_module, "_fit", first_only)
+    return redone
+
+
+QUADRATURE_KW = dict(family="bernoulli", engine="quadrature", draws=100, tune=100, chains=2,
+                     seed=3, progress=False)
+
+
 def test_auto_redoes_a_failed_quadrature_run_on_the_sampled_engine(monkeypatch):
     """On the quadrature engine (100 levels: "auto" runs the independence sampler) a
-    failed run is redone with nutpie on the sampled engine, not with NUTS on the
+    run that fails is redone with nutpie on the sampled engine, not with NUTS on the
     quadrature likelihood (143 s against 20 s on 200 x 8 logistic visits)."""
     from hierlmm.errors import FitError
-    from hierlmm.inference import fit as fit_module
     from hierlmm.inference import samplers
 
     def no_mode(*args, **kwargs):
         raise FitError("the independence sampler found no proper mode (forced)")
 
-    redone, second = [], SimpleNamespace(timings={"total_s": 1.0})
-
-    def redo(**arguments):  # the recursive call of fit(): record it instead of sampling
-        redone.append(arguments)
-        return second
-
     monkeypatch.setattr(samplers, "_sample_independence", no_mode)
+    redone = _record_redos(monkeypatch)
     sim = hierlmm.datasets.simulate_remission(n_subjects=100, n_visits=3, seed=2)
-    real_fit = fit_module.fit
-    monkeypatch.setattr(fit_module, "fit", redo)
-    result = real_fit(sim.formula, sim.data, family="bernoulli", engine="quadrature",
-                      draws=100, tune=100, chains=2, seed=3, progress=False)
-    assert result is second and 0 < result.timings["independence_s"] < 60
+    result = hierlmm.fit(sim.formula, sim.data, **QUADRATURE_KW)
+    assert 0 < result.timings["independence_s"] < 60
     (arguments,) = redone
     assert arguments["sampler"] == "nutpie" and arguments["engine"] == "sampled"
     assert arguments["seed"] == 3 and arguments["draws"] == 100
+
+
+def test_auto_redoes_a_narrow_quadrature_miss_longer_on_the_quadrature_engine(monkeypatch):
+    """Hard logistic posteriors (100 x 6 binary visits, prior draws; notes in
+    ``hierlmm.inference.fit.LONGER_THIN``): the longer independence run passed where
+    nutpie on the sampled engine failed, so a narrow miss stays on the engine."""
+    from hierlmm.inference import fit as fit_module
+
+    _fail_first(monkeypatch, 1)
+    monkeypatch.setattr(fit_module, "ESS_MIN", 0.0)  # whatever this short run's ESS
+    redone = _record_redos(monkeypatch)
+    sim = hierlmm.datasets.simulate_remission(n_subjects=100, n_visits=3, seed=2)
+    hierlmm.fit(sim.formula, sim.data, **{**QUADRATURE_KW, "draws": 400})
+    (arguments,) = redone
+    assert arguments["thin"] == 4 and arguments["sampler"] == "auto"
+    assert arguments["engine"] == "quadrature" and arguments["draws"] == 400
