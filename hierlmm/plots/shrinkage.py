@@ -1,6 +1,7 @@
 """Shrinkage figures from :func:`hierlmm.report.shrinkage.shrinkage` tables.
 
-- :func:`plot_shrinkage`: one arrow per group from its no-pooling to its partial-pooling
+- :func:`plot_shrinkage`: one arrow per group (a plain segment when there are more than
+  :data:`MAX_ARROWS`) from its no-pooling to its partial-pooling
   estimate, against the group size, with the population value as a horizontal line;
 - :func:`plot_shrinkage_2d`: for two effects (intercept and slope), no-pooling and
   partial-pooling points joined by arrows, over the population ellipse.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch
 from matplotlib.ticker import MaxNLocator
@@ -26,6 +28,21 @@ from hierlmm.report.shrinkage import PopulationDistribution
 NO_POOL_STYLE = {"facecolors": "none", "edgecolors": "C0", "s": 28, "label": "no pooling"}
 PARTIAL_STYLE = {"color": "C1", "s": 22, "label": "partial pooling", "zorder": 3}
 ARROW_STYLE = {"arrowstyle": "-|>", "mutation_scale": 8, "color": "0.45", "lw": 0.8}
+#: Above this many groups the moves are drawn as one LineCollection of plain segments
+#: (hollow no-pooling to filled partial-pooling marker shows the direction): one arrow
+#: patch per group cost 3.6 s of a report on 500 groups (1,500 patches in all)
+MAX_ARROWS = 200
+SEGMENT_STYLE = {"colors": "0.45", "linewidths": 0.6}
+
+
+def _add_moves(ax: Axes, starts: np.ndarray, ends: np.ndarray) -> None:
+    """From ``starts`` to ``ends`` (G, 2): one arrow patch each, or for more than
+    :data:`MAX_ARROWS` one :class:`~matplotlib.collections.LineCollection`."""
+    if len(starts) > MAX_ARROWS:
+        ax.add_collection(LineCollection(np.stack([starts, ends], axis=1), **SEGMENT_STYLE))
+        return
+    for start, end in zip(starts, ends, strict=True):
+        ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), **ARROW_STYLE))
 
 
 def _figure_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -85,8 +102,10 @@ def plot_shrinkage(
     Returns
     -------
     matplotlib.figure.Figure
-        One arrow patch per group with an estimable no-pooling value, two scatter
-        collections (no pooling, partial pooling) and one horizontal population line.
+        One arrow patch per group with an estimable no-pooling value (above
+        :data:`MAX_ARROWS` such groups, one LineCollection of their segments), two
+        scatter collections (no pooling, partial pooling) and one horizontal population
+        line.
     """
     rows = _term_rows(table, term)
     fig, ax = _figure_axes(ax, (6.5, 4.0))
@@ -97,8 +116,7 @@ def plot_shrinkage(
     no_pool = rows["no_pool"].to_numpy(dtype=np.float64)
     partial = rows["partial"].to_numpy(dtype=np.float64)
     ok = np.isfinite(no_pool)
-    for xi, start, end in zip(x[ok], no_pool[ok], partial[ok], strict=True):
-        ax.add_patch(FancyArrowPatch((xi, start), (xi, end), **ARROW_STYLE))
+    _add_moves(ax, np.column_stack([x[ok], no_pool[ok]]), np.column_stack([x[ok], partial[ok]]))
     ax.scatter(x[ok], no_pool[ok], **NO_POOL_STYLE)
     ax.scatter(x, partial, **PARTIAL_STYLE)
     ax.axhline(float(rows["population"].iloc[0]), color="k", ls="--", lw=1, label="population")
@@ -167,7 +185,9 @@ def plot_shrinkage_2d(
     Returns
     -------
     matplotlib.figure.Figure
-        One arrow patch per group with estimable no-pooling values plus one ellipse patch.
+        One arrow patch per group with estimable no-pooling values (above
+        :data:`MAX_ARROWS` such groups, one LineCollection of their segments) plus one
+        ellipse patch.
     """
     require_columns(table, COLUMNS, SOURCE)
     available = tuple(dict.fromkeys(table["term"]))
@@ -184,8 +204,7 @@ def plot_shrinkage_2d(
         facecolor="C2", alpha=0.15, edgecolor="C2", label=f"population {prob:.0%}",
     ))
     ok = np.all(np.isfinite(no_pool), axis=1)
-    for start, end in zip(no_pool[ok], partial[ok], strict=True):
-        ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), **ARROW_STYLE))
+    _add_moves(ax, no_pool[ok], partial[ok])
     ax.scatter(no_pool[ok, 0], no_pool[ok, 1], **NO_POOL_STYLE)
     ax.scatter(partial[:, 0], partial[:, 1], **PARTIAL_STYLE)
     ax.plot(*population.mean[idx], marker="X", color="k", ls="none", label="population mean")

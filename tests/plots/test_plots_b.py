@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from matplotlib.patches import Ellipse, FancyArrowPatch
@@ -73,6 +74,48 @@ def test_shrinkage_2d_arrows_and_ellipse(slopes_fit):
     # issue 11: human labels
     assert ax.get_xlabel() == "Subject intercepts" and ax.get_ylabel() == "Subject slopes on Days"
     assert not figure_is_blank(fig)
+
+
+def _many_groups_table(n_groups: int) -> pd.DataFrame:
+    """A shrinkage table of ``n_groups`` groups of varying size, two terms."""
+    rng = np.random.default_rng(8)
+    levels = [f"s{j:03d}" for j in range(n_groups)]
+    n = rng.integers(2, 12, n_groups)
+    rows = [pd.DataFrame({"factor": "Subject", "level": levels, "term": term, "n": n,
+                          "no_pool": rng.normal(centre, 2.0, n_groups),
+                          "partial": rng.normal(centre, 1.0, n_groups),
+                          "population": centre})
+            for term, centre in (("Intercept", 10.0), ("Days", 1.0))]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_shrinkage_of_many_groups_draws_one_line_collection():
+    """Above MAX_ARROWS groups the moves are plain segments in one LineCollection, each
+    from the group's no-pooling to its partial-pooling value (a group without a
+    no-pooling value has none); the 2-D figure likewise."""
+    from hierlmm.plots.shrinkage import MAX_ARROWS
+    from hierlmm.report.shrinkage import PopulationDistribution
+
+    table = _many_groups_table(MAX_ARROWS + 50)
+    table.loc[7, "no_pool"] = np.nan
+    (ax,) = plot_shrinkage(table).axes
+    assert not _patches(ax, FancyArrowPatch)
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    segments = lines.get_segments()
+    rows = table[table["term"] == "Intercept"].drop(index=7)
+    assert len(segments) == MAX_ARROWS + 49
+    assert_allclose([seg[0, 1] for seg in segments], rows["no_pool"])
+    assert_allclose([seg[1, 1] for seg in segments], rows["partial"])
+    assert all(seg[0, 0] == seg[1, 0] for seg in segments)  # vertical: same group size
+    population = PopulationDistribution("Subject", ("Intercept", "Days"),
+                                        np.array([10.0, 1.0]), np.diag([1.0, 0.25]))
+    (ax,) = plot_shrinkage_2d(table, population).axes
+    assert not _patches(ax, FancyArrowPatch) and len(_patches(ax, Ellipse)) == 1
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    first = table[table["level"] == "s000"].set_index("term")
+    assert_allclose(lines.get_segments()[0],
+                    [first.loc[["Intercept", "Days"], "no_pool"],
+                     first.loc[["Intercept", "Days"], "partial"]])
 
 
 def test_ellipse_geometry():
