@@ -75,10 +75,17 @@ def fit_facts(fit: Any, problems: Sequence[str] | None) -> list[tuple[str, str]]
         ("groups", groups_text(fit.design)),
         ("engine", str(fit.engine)),
         ("sampler", str(fit.sampler)),
-        ("draws", f"{chains} chains x {draws} draws"),
+        ("draws", f"{chains} chains x {draws} draws" + _thinned(fit.settings)),
         ("time", _time(fit.timings)),
         ("convergence", status),
     ]
+
+
+def _thinned(settings: dict) -> str:
+    """`` (every 4th of 4,000)`` for a thinned run (the independence sampler's redo of a
+    narrow miss), else empty."""
+    thin = settings.get("thin", 1)
+    return f" (every {thin}th of {thin * settings['draws']:,})" if thin > 1 else ""
 
 
 def facts_text(facts: list[tuple[str, str]]) -> str:

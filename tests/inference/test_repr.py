@@ -32,6 +32,14 @@ def test_repr_lists_the_facts_of_a_real_fit(sleep_fit) -> None:
     ]
 
 
+def test_repr_of_a_thinned_run_says_so(sleep_fit) -> None:
+    """The independence sampler's 4x redo of a narrow miss keeps every 4th draw."""
+    thinned = replace(sleep_fit, settings={**sleep_fit.settings, "thin": 4})
+    chains, draws = sleep_fit.settings["chains"], sleep_fit.settings["draws"]
+    assert (f"  draws         {chains} chains x {draws} draws (every 4th of {4 * draws:,})"
+            in repr(thinned).splitlines())
+
+
 def test_repr_html_is_an_escaped_table_of_the_same_facts(sleep_fit) -> None:
     page = sleep_fit._repr_html_()
     assert page.startswith('<table class="hierlmm-fit"><caption>hierlmm Fit</caption>')
