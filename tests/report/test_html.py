@@ -366,3 +366,6 @@ def test_an_independence_fit_reports_its_acceptance_rate_not_divergences(sleepst
     assert "Divergent transitions" not in items and "divergent" not in badge.text
     if convergence_problems(fit.diagnostics()):  # 2 x 150 draws: ESS below 400 is likely
         assert 'use sampler="nutpie"' in badge.text and "target_accept" not in badge.text
+    thinned = replace(fit, settings={**fit.settings, "thin": 4})
+    sampler = dict(model_blocks(thinned, 0.9)[0].items)["Sampler"]
+    assert sampler == "independence (chains 2, draws 150, thin 4, tune 150, target_accept 0.9)"
