@@ -25,6 +25,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from hierlmm._openmp_setup import configure_openmp
+
 #: PyTensor mode of the independence sampler's log-density, whose calls are few and may
 #: be dominated by a Python Op (numpy/LAPACK, e.g. the all-factor likelihood): numba
 #: would wrap such an Op in object mode, compiled afresh in every process (~9 s). PyTensor's
@@ -39,7 +41,10 @@ PYTHON_MODE = "HIERLMM_PY"
 def configure() -> None:
     """Resolve ``pytensor.config.blas__ldflags`` once without emitting the BLAS warning
     (:func:`resolve_blas_flags`), read the C compiler's CPU flags
-    (:func:`resolve_march_flags`), and register :data:`PYTHON_MODE`."""
+    (:func:`resolve_march_flags`), and register :data:`PYTHON_MODE`. First, before any
+    parallel kernel runs, shorten OpenMP's spin-wait
+    (:func:`hierlmm._openmp_setup.configure_openmp`)."""
+    configure_openmp()
     import pytensor
     from pytensor.compile.mode import Mode, predefined_modes, register_mode
 
