@@ -82,10 +82,10 @@ def fit_facts(fit: Any, problems: Sequence[str] | None) -> list[tuple[str, str]]
 
 
 def _thinned(settings: dict) -> str:
-    """`` (every 4th of 4,000)`` for a thinned run (the independence sampler's redo of a
-    narrow miss), else empty."""
+    """`` (one in 4 of 4,000 kept)`` for a thinned run (the independence sampler's redo
+    of a narrow miss), else empty."""
     thin = settings.get("thin", 1)
-    return f" (every {thin}th of {thin * settings['draws']:,})" if thin > 1 else ""
+    return f" (one in {thin} of {thin * settings['draws']:,} kept)" if thin > 1 else ""
 
 
 def facts_text(facts: list[tuple[str, str]]) -> str:

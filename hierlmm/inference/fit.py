@@ -319,11 +319,10 @@ def _fit(
                   "target_accept": target_accept, "na_action": na_action,
                   "units": units, **({"thin": thin} if thin > 1 else {})},
     )
-    diag = result.diagnostics() if redo else None
-    problems = convergence_problems(diag) if redo else []
+    problems = convergence_problems(result.diagnostics()) if redo else []
     if problems:
         what = f"failed its diagnostics ({'; '.join(problems)})"
-        if thin == 1 and LONGER_THIN * diag["min_ess_bulk"] >= ESS_MIN:
+        if thin == 1 and LONGER_THIN * result.diagnostics()["min_ess_bulk"] >= ESS_MIN:
             return _redo(what, result.timings["total_s"], {**again, "thin": LONGER_THIN})
         return _redo(what, result.timings["total_s"],
                      {**again, "engine": plan.redo_engine(), "sampler": "nutpie"})
@@ -338,7 +337,7 @@ def _redo(what: str, first_s: float, arguments: dict[str, Any]) -> Fit:
     with ``sampler="nutpie"`` on ``arguments["engine"]``. The earlier tries' seconds
     (``first_s``) add up in ``timings["independence_s"]`` and ``"total_s"``."""
     thin = arguments.get("thin", 1)
-    how = (f"{thin} times longer, keeping every {thin}th draw" if thin > 1
+    how = (f"{thin} times longer, keeping one draw in {thin}" if thin > 1
            else f"with nutpie on the {arguments['engine']} engine")
     logger.info("the independence sampler %s; sampling again %s", what, how)
     result = _fit(**arguments)

@@ -36,7 +36,7 @@ def test_repr_of_a_thinned_run_says_so(sleep_fit) -> None:
     """The independence sampler's 4x redo of a narrow miss keeps every 4th draw."""
     thinned = replace(sleep_fit, settings={**sleep_fit.settings, "thin": 4})
     chains, draws = sleep_fit.settings["chains"], sleep_fit.settings["draws"]
-    assert (f"  draws         {chains} chains x {draws} draws (every 4th of {4 * draws:,})"
+    assert (f"  draws         {chains} chains x {draws} draws (one in 4 of {4 * draws:,} kept)"
             in repr(thinned).splitlines())
 
 
