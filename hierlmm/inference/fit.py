@@ -351,7 +351,8 @@ def _warn_if_unconverged(result: Fit) -> None:
     problems = convergence_problems(diag)
     if problems:
         advice = convergence_advice(diag, result.design,
-                                    {**result.settings, "sampler": result.sampler})
+                                    {**result.settings, "sampler": result.sampler,
+                                     "engine": result.engine}, result.spec)
         warnings.warn(
             "convergence diagnostics failed: " + "; ".join(problems)
             + f". Likely cause and remedy: {advice}.",

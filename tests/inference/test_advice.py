@@ -41,3 +41,30 @@ def test_divergences_name_target_accept(designs) -> None:
 def test_low_ess_only_and_generic(designs) -> None:
     assert convergence_advice(GOOD, designs[0], {"chains": 4}).startswith("low ESS only")
     assert convergence_advice({**GOOD, "max_rhat": 1.2}, designs[0], {"chains": 4}) == GENERIC
+
+
+@pytest.fixture(scope="module")
+def glmm():
+    sim = hierlmm.datasets.simulate_remission(n_subjects=20, n_visits=4, seed=1)
+    spec = hierlmm.parse_formula(sim.formula, family="bernoulli")
+    return spec, build_design(spec, sim.data)
+
+
+def test_a_sampled_glmm_the_quadrature_engine_fits_is_pointed_to_it(glmm) -> None:
+    from hierlmm.inference.advice import QUADRATURE
+
+    spec, design = glmm
+    settings = {"chains": 4, "engine": "sampled"}
+    assert convergence_advice(GOOD, design, settings, spec) == QUADRATURE
+    assert 'engine="quadrature"' in QUADRATURE
+    # not on the quadrature engine itself, nor for a link it does not integrate
+    assert convergence_advice(GOOD, design, {**settings, "engine": "quadrature"},
+                              spec).startswith("low ESS only")
+    probit = hierlmm.parse_formula(spec.formula, family="bernoulli", link="probit")
+    assert convergence_advice(GOOD, design, settings, probit).startswith("low ESS only")
+
+
+def test_a_sampled_gaussian_model_is_not_pointed_to_quadrature(designs) -> None:
+    spec = hierlmm.parse_formula("Reaction ~ Days + (Days | Subject)")
+    advice = convergence_advice(GOOD, designs[0], {"chains": 4, "engine": "sampled"}, spec)
+    assert advice.startswith("low ESS only")
