@@ -33,10 +33,11 @@ def convergence_advice(diag: dict[str, float], design: Design, settings: dict,
         For the number of levels of each grouping factor.
     settings : dict
         The fit's ``chains`` and ``target_accept`` (and ``sampler`` when it is not NUTS,
-        ``engine`` when known).
+        ``engine`` when known, ``redone`` when it redid an independence run).
     spec : ModelSpec, optional
-        With ``settings["engine"] == "sampled"``: a GLMM the quadrature engine can fit
-        is pointed to it (:data:`QUADRATURE`).
+        With ``settings["engine"] == "sampled"`` and not ``redone`` (the quadrature
+        engine's failed run is redone there): a GLMM the quadrature engine can fit is
+        pointed to it (:data:`QUADRATURE`).
 
     Returns
     -------
@@ -64,8 +65,8 @@ def convergence_advice(diag: dict[str, float], design: Design, settings: dict,
     if settings.get("sampler") == "independence":
         causes.append('the independence sampler\'s Laplace proposal fits this posterior '
                       'poorly: run more draws, or use sampler="nutpie"')
-    if settings.get("engine") == "sampled" and spec is not None and _quadrature_fits(
-            design, spec):
+    if settings.get("engine") == "sampled" and not settings.get("redone") \
+            and spec is not None and _quadrature_fits(design, spec):
         causes.append(QUADRATURE)
     if not causes and math.isfinite(rhat) and rhat <= 1.01:
         causes.append("low ESS only: run longer chains (more draws and tune)")

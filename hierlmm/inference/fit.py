@@ -9,10 +9,12 @@ samples, and the engine finishes the posterior (exact effects of integrated-out 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,7 @@ LOGLIK_BUDGET = 50_000_000  # cells (chain * draw * obs) kept eagerly in log_lik
 #: heavy proposal (573 -> 24); of the runs below ESS 100, the 4x run passed on 1 of 3.
 LONGER_THIN = 4
 logger = logging.getLogger("hierlmm")
+PACKAGE_DIR = str(Path(__file__).parents[1]) + os.sep  # warnings point past its frames
 
 
 def _as_spec(
@@ -340,9 +343,11 @@ def _redo(what: str, first_s: float, arguments: dict[str, Any]) -> Fit:
     how = (f"{thin} times longer, keeping one draw in {thin}" if thin > 1
            else f"with nutpie on the {arguments['engine']} engine")
     logger.info("the independence sampler %s; sampling again %s", what, how)
-    result = _fit(**arguments)
+    result = _fit(**{**arguments, "warn_convergence": False})  # warned here, once
     result.timings["independence_s"] = result.timings.get("independence_s", 0.0) + first_s
     result.timings["total_s"] += first_s
+    if arguments["warn_convergence"]:
+        _warn_if_unconverged(result)
     return result
 
 
@@ -350,12 +355,12 @@ def _warn_if_unconverged(result: Fit) -> None:
     diag = result.diagnostics()
     problems = convergence_problems(diag)
     if problems:
-        advice = convergence_advice(diag, result.design,
-                                    {**result.settings, "sampler": result.sampler,
-                                     "engine": result.engine}, result.spec)
+        settings = {**result.settings, "sampler": result.sampler, "engine": result.engine,
+                    "redone": "independence_s" in result.timings}
+        advice = convergence_advice(diag, result.design, settings, result.spec)
         warnings.warn(
             "convergence diagnostics failed: " + "; ".join(problems)
             + f". Likely cause and remedy: {advice}.",
             ConvergenceWarning,
-            stacklevel=3,
+            skip_file_prefixes=(PACKAGE_DIR,),  # the user's line that called fit()
         )

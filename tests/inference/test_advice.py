@@ -68,3 +68,11 @@ def test_a_sampled_gaussian_model_is_not_pointed_to_quadrature(designs) -> None:
     spec = hierlmm.parse_formula("Reaction ~ Days + (Days | Subject)")
     advice = convergence_advice(GOOD, designs[0], {"chains": 4, "engine": "sampled"}, spec)
     assert advice.startswith("low ESS only")
+
+
+def test_a_redo_of_the_quadrature_engines_run_is_not_pointed_back_to_it(glmm) -> None:
+    """The quadrature engine's failed independence run is redone on the sampled engine;
+    if that fails too, pointing back to quadrature would send the user in a circle."""
+    spec, design = glmm
+    settings = {"chains": 4, "engine": "sampled", "redone": True}
+    assert convergence_advice(GOOD, design, settings, spec).startswith("low ESS only")

@@ -39,6 +39,7 @@ def first_fit(with_missing: pd.DataFrame) -> tuple[hierlmm.Fit, list[str]]:
     """A too-short run that must warn; returns the fit and the warning messages."""
     with pytest.warns(ConvergenceWarning) as record:
         result = hierlmm.fit(FORMULA, with_missing, na_action="drop", **TINY)
+    assert {w.filename for w in record} == {__file__}  # the caller's line, not hierlmm's
     return result, [str(w.message) for w in record]
 
 

@@ -122,6 +122,18 @@ def test_auto_redoes_a_failed_longer_run_with_nutpie(monkeypatch):
     assert 0 < result.timings["independence_s"] < result.timings["total_s"]
 
 
+def test_a_chain_of_redos_warns_once_at_the_callers_line(monkeypatch):
+    """First run, 4x run and nutpie all fail: one ConvergenceWarning (the inner runs do
+    not warn), pointing at fit()'s caller."""
+    _fail_first(monkeypatch, 10)
+    data = hierlmm.datasets.load("sleepstudy")
+    with pytest.warns(hierlmm.ConvergenceWarning) as record:
+        result = hierlmm.fit("Reaction ~ Days + (Days | Subject)", data,
+                             **{**SLEEP_KW, "warn_convergence": True})
+    assert result.sampler == "nutpie"
+    assert len(record) == 1 and record[0].filename == __file__
+
+
 def test_auto_redoes_a_hopeless_run_with_nutpie_at_once(monkeypatch):
     """An ESS that four times larger would still miss the bar goes to NUTS directly."""
     from hierlmm.inference import fit as fit_module
@@ -176,7 +188,7 @@ def _record_redos(monkeypatch) -> list[dict]:
 
 
 QUADRATURE_KW = dict(family="bernoulli", engine="quadrature", draws=100, tune=100, chains=2,
-                     seed=3, progress=False)
+                     seed=3, progress=False, warn_convergence=False)
 
 
 def test_auto_redoes_a_failed_quadrature_run_on_the_sampled_engine(monkeypatch):
@@ -197,6 +209,7 @@ def test_auto_redoes_a_failed_quadrature_run_on_the_sampled_engine(monkeypatch):
     (arguments,) = redone
     assert arguments["sampler"] == "nutpie" and arguments["engine"] == "sampled"
     assert arguments["seed"] == 3 and arguments["draws"] == 100
+    assert arguments["warn_convergence"] is False  # the outer call warns, once
 
 
 def test_auto_redoes_a_narrow_quadrature_miss_longer_on_the_quadrature_engine(monkeypatch):
