@@ -184,7 +184,8 @@ class Engine(ABC):
 
     def cheap_independence(self, warmup_draws: int) -> bool:
         """Whether ``"auto"`` chose the independence sampler for a cheap design (one
-        that NUTS fits quickly too, so a failed run is redone with it); False here."""
+        that NUTS fits quickly too, so a failed run is redone: longer on a narrow miss,
+        else with NUTS; :func:`hierlmm.fit`); False here."""
         return False
 
     def redo_engine(self) -> str:

@@ -277,6 +277,7 @@ def _fit(
         seed=seed, engine=engine, sampler=requested, progress=progress, na_action=na_action,
         family=family, priors=priors, residual=residual, target_accept=target_accept,
         warn_convergence=warn_convergence, units=units, link=link)
+    with_nuts = {**again, "engine": plan.redo_engine(), "sampler": "nutpie"}
     check_draws_memory(plan, draws, chains)
     inputs = plan.inputs()
     keep = plan.kept_variables()
@@ -300,8 +301,7 @@ def _fit(
         except FitError as exc:
             if not redo:
                 raise
-            return _redo(f"failed ({exc})", time.perf_counter() - start,
-                         {**again, "engine": plan.redo_engine(), "sampler": "nutpie"})
+            return _redo(f"failed ({exc})", time.perf_counter() - start, with_nuts)
         recover_start = time.perf_counter()
         posterior = _relabel(tree["posterior"].to_dataset()[keep], design)
         posterior, extra = plan.finish(posterior, seed)  # in internal units
@@ -327,8 +327,7 @@ def _fit(
         what = f"failed its diagnostics ({'; '.join(problems)})"
         if thin == 1 and LONGER_THIN * result.diagnostics()["min_ess_bulk"] >= ESS_MIN:
             return _redo(what, result.timings["total_s"], {**again, "thin": LONGER_THIN})
-        return _redo(what, result.timings["total_s"],
-                     {**again, "engine": plan.redo_engine(), "sampler": "nutpie"})
+        return _redo(what, result.timings["total_s"], with_nuts)
     if warn_convergence:
         _warn_if_unconverged(result)
     return result

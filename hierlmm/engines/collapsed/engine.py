@@ -184,8 +184,8 @@ class CollapsedEngine(Engine):
 
     def cheap_independence(self, warmup_draws: int) -> bool:
         """Whether ``"auto"`` runs the independence sampler on a cheap one-factor design
-        (then a fit whose diagnostics fail is redone with NUTS, see
-        :func:`hierlmm.fit`)."""
+        (then a fit whose diagnostics fail is redone, longer on a narrow miss, else with
+        NUTS, see :func:`hierlmm.fit`)."""
         return warmup_draws >= AUTO_IMH_MIN_WARMUP and few_parameters(self.design)
 
     def independence_settings(self, tune: int) -> IndependenceSettings:
